@@ -1,0 +1,62 @@
+"""The front end: parse, resolve imports, build the IR, validate.
+
+    spec, diagnostics, sources = compile_spec("specs/ec_hopper.snn", ["train.population=64"])
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .. import ir
+from ..checks import run_checks
+from ..diagnostics import Diagnostic, Sources
+from .build_network import SpecBuilder, parse_overrides
+from .loader import load_program
+
+
+def compile_spec(path: str | Path, overrides: list[str] = ()) -> tuple[ir.Spec | None, list[Diagnostic], Sources]:
+    """Front end in one call.  Returns the IR (None if there are errors), every diagnostic, and the
+    source texts (for rendering)."""
+    sources = Sources()
+    ovs, cmdline, diags = parse_overrides(list(overrides))
+    if overrides:
+        sources.add("<command line>", cmdline)
+    main, load_diags = load_program(path, sources)
+    diags += load_diags
+    if main is None:
+        return None, diags, sources
+    from .loader import Loader  # noqa: F401  (modules are cached on the loader)
+
+    modules = _modules(main)
+    builder = SpecBuilder(main, modules, ovs)
+    spec = None
+    try:
+        spec = builder.build()
+    finally:
+        diags += builder.rep.diags
+    if spec is not None and not any(d.is_error for d in diags):
+        diags += run_checks(spec)
+    if any(d.is_error for d in diags):
+        spec = None
+    return spec, _dedupe(diags), sources
+
+
+def _modules(main) -> dict:
+    out, todo = {}, [main]
+    while todo:
+        m = todo.pop()
+        if m.path.resolve() in out:
+            continue
+        out[m.path.resolve()] = m
+        todo.extend(c for _, c in m.imports if c is not None)
+    return out
+
+
+def _dedupe(diags: list[Diagnostic]) -> list[Diagnostic]:
+    seen, out = set(), []
+    for d in diags:
+        key = (d.code, d.message, str(d.span))
+        if key not in seen:
+            seen.add(key)
+            out.append(d)
+    return out

@@ -1,0 +1,165 @@
+"""Read a spec and everything it imports.
+
+`from "neurons" import LIF` looks for `neurons.snn` beside the importing file, then in the
+standard library (stdlib/).  A path with a slash or the .snn suffix is taken relative to the
+importing file only.  Missing files (E101), import cycles (E102), unknown names (E103) and
+network statements inside an imported module (E104) are reported here.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..diagnostics import Diagnostic, Sources, Span, SpecError, suggest
+from . import ast
+from .parser import parse
+
+_ROOT = Path(__file__).resolve().parent.parent.parent
+STDLIB = _ROOT / "stdlib"
+if not STDLIB.exists():  # installed as a wheel
+    STDLIB = Path(__file__).resolve().parent.parent / "_data" / "stdlib"
+
+LIBRARY_STATEMENTS = (ast.Import, ast.Const, ast.ModelDef)
+
+
+@dataclass
+class LoadedModule:
+    name: str  # as shown in diagnostics
+    path: Path
+    ast: ast.Module
+    # for each import statement: the module it names (None if it could not be loaded)
+    imports: list[tuple[ast.Import, "LoadedModule | None"]] = field(default_factory=list)
+
+    def definitions(self) -> dict[str, object]:
+        """Names this module defines itself: models and constants."""
+        out = {}
+        for st in self.ast.stmts:
+            if isinstance(st, ast.ModelDef):
+                out.setdefault(st.name.name, st)
+            elif isinstance(st, ast.Const):
+                out.setdefault(st.name.name, st)
+        return out
+
+
+def display_name(path: Path) -> str:
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return str(path)
+    return rel if not rel.startswith("..") else str(path)
+
+
+def read_source(path: Path, shown: str, sources: Sources, span: Span | None = None) -> str:
+    """Read a text file or raise SpecError (E003 missing, E002 not text)."""
+    if not path.exists():
+        raise SpecError([Diagnostic("E003", f"no such file: {shown}", span)])
+    if path.is_dir():
+        raise SpecError([Diagnostic("E003", f"{shown} is a directory, not a .snn file", span)])
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise SpecError([Diagnostic("E003", f"cannot read {shown}: {e.strerror}", span)]) from None
+    bad = data.find(b"\x00")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        bad = e.start if bad < 0 else min(bad, e.start)
+        text = None
+    if text is None or bad >= 0:
+        line = data.count(b"\n", 0, bad) + 1
+        col = bad - (data.rfind(b"\n", 0, bad) + 1) + 1
+        where = Span(file=shown, line=line, col=col)
+        raise SpecError([Diagnostic("E002", f"{shown} is not a UTF-8 text file (byte {bad})", where,
+                                    "a .snn spec is plain text")])
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    sources.add(shown, text)
+    return text
+
+
+def _resolve(spec: str, importer: Path) -> tuple[Path | None, list[Path]]:
+    """The file an import names, and the places looked at."""
+    name = spec if spec.endswith(".snn") else spec + ".snn"
+    here = importer.parent / name
+    if "/" in spec or spec.endswith(".snn"):
+        return (here if here.exists() else None), [here]
+    tried = [here, STDLIB / name]
+    for p in tried:
+        if p.exists():
+            return p, tried
+    return None, tried
+
+
+def stdlib_modules() -> list[str]:
+    return sorted(p.stem for p in STDLIB.glob("*.snn"))
+
+
+class Loader:
+    def __init__(self, sources: Sources):
+        self.sources = sources
+        self.diags: list[Diagnostic] = []
+        self.modules: dict[Path, LoadedModule] = {}
+
+    def load(self, path: Path, shown: str | None = None, stack: tuple[Path, ...] = (),
+             library: bool = False, span: Span | None = None) -> LoadedModule | None:
+        path = path.resolve()
+        if path in self.modules:
+            return self.modules[path]
+        shown = shown or display_name(path)
+        try:
+            text = read_source(path, shown, self.sources, span)
+            module_ast = parse(text, shown)
+        except SpecError as e:
+            self.diags.extend(e.diagnostics)
+            return None
+        mod = LoadedModule(shown, path, module_ast)
+        self.modules[path] = mod
+        if library:
+            for st in module_ast.stmts:
+                if not isinstance(st, LIBRARY_STATEMENTS):
+                    kw = type(st).__name__
+                    kw = getattr(st, "keyword", None) or {"GroupDecl": "group", "ProjectDecl": "project"}.get(kw, kw)
+                    self.diags.append(Diagnostic(
+                        "E104", f"`{kw}` in an imported module", st.span,
+                        "a module may hold only imports, `const`, `neuron`, `encoder` and `readout`",
+                    ))
+        for st in module_ast.stmts:
+            if not isinstance(st, ast.Import):
+                continue
+            target, tried = _resolve(st.path, path)
+            if target is None:
+                hint = suggest(st.path, stdlib_modules()) or (
+                    "looked in " + ", ".join(display_name(t) for t in tried)
+                    + f"; the standard library has: {', '.join(stdlib_modules())}"
+                )
+                self.diags.append(Diagnostic("E101", f"cannot find module \"{st.path}\"", st.path_span, hint))
+                mod.imports.append((st, None))
+                continue
+            target = target.resolve()
+            if target in stack or target == path:
+                chain_paths = (*stack, path)
+                chain = " -> ".join(display_name(p) for p in chain_paths[chain_paths.index(target):] + (target,))
+                self.diags.append(Diagnostic("E102", f"import cycle: {chain}", st.path_span,
+                                             "move the shared definitions into a module both can import"))
+                mod.imports.append((st, None))
+                continue
+            child = self.load(target, None, (*stack, path), library=True, span=st.path_span)
+            mod.imports.append((st, child))
+            if child is not None:
+                defs = child.definitions()
+                for n in st.names:
+                    if n.name not in defs:
+                        self.diags.append(Diagnostic(
+                            "E103", f"module \"{st.path}\" has no definition `{n.name}`", n.span,
+                            suggest(n.name, defs) or (f"it defines: {', '.join(sorted(defs))}" if defs else None),
+                        ))
+        return mod
+
+
+def load_program(path: str | Path, sources: Sources) -> tuple[LoadedModule | None, list[Diagnostic]]:
+    loader = Loader(sources)
+    p = Path(path)
+    mod = loader.load(p, shown=str(path))
+    return mod, loader.diags

@@ -1,0 +1,421 @@
+"""The intermediate representation: typed, serialisable, free of JAX.
+
+One `Spec` describes a whole training job: models (neuron, encoder, readout), the network
+(populations, groups, inputs, outputs, projections), time, task and learning rule.  Every node
+keeps its source span.  `Spec.model_dump_json()` / `Spec.model_validate_json()` round-trip.
+
+Conventions: numbers are in base units (ms, mV, nA; see frontend/units.py); `dims` are
+exponents of (time, voltage, current).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .diagnostics import Span
+from .settings import TrainSettings
+
+Dims = tuple[int, int, int]
+
+
+class Node(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    span: Span | None = None
+
+
+# --------------------------------------------------------------------------- expressions
+
+
+class Num(Node):
+    kind: Literal["num"] = "num"
+    value: float
+    dims: Dims = (0, 0, 0)
+    unit: str | None = None  # as written, e.g. "ms"; None for a bare number
+
+
+class Str(Node):
+    kind: Literal["str"] = "str"
+    value: str
+
+
+class Name(Node):
+    kind: Literal["name"] = "name"
+    id: str
+    # What the name resolved to: param, state, port (neuron input), const, builtin (dt, x, s).
+    ref: str | None = None
+
+
+class Dotted(Node):
+    kind: Literal["dotted"] = "dotted"
+    obj: str
+    attr: str
+
+
+class KwArg(Node):
+    name: str
+    value: "Expr"
+
+
+class Call(Node):
+    kind: Literal["call"] = "call"
+    func: str
+    args: list["Expr"] = Field(default_factory=list)
+    kwargs: list[KwArg] = Field(default_factory=list)
+
+    def kwarg(self, name: str) -> "Expr | None":
+        for kw in self.kwargs:
+            if kw.name == name:
+                return kw.value
+        return None
+
+
+class ListExpr(Node):
+    kind: Literal["list"] = "list"
+    items: list["Expr"] = Field(default_factory=list)
+
+
+class Bin(Node):
+    kind: Literal["bin"] = "bin"
+    op: Literal["+", "-", "*", "/", "**"]
+    left: "Expr"
+    right: "Expr"
+
+
+class Neg(Node):
+    kind: Literal["neg"] = "neg"
+    operand: "Expr"
+
+
+class Compare(Node):
+    kind: Literal["compare"] = "compare"
+    op: Literal[">", ">=", "<", "<="]
+    left: "Expr"
+    right: "Expr"
+
+
+Expr = Annotated[
+    Union[Num, Str, Name, Dotted, Call, ListExpr, Bin, Neg, Compare],
+    Field(discriminator="kind"),
+]
+
+for _m in (KwArg, Call, ListExpr, Bin, Neg, Compare):
+    _m.model_rebuild()
+
+
+# --------------------------------------------------------------------------- models
+
+
+class Param(Node):
+    name: str
+    value: float
+    dims: Dims = (0, 0, 0)
+
+
+class StateVar(Node):
+    name: str
+    init: Expr  # constant or uniform(a, b) / normal(m, s), over params
+    dims: Dims = (0, 0, 0)
+
+
+class Port(Node):
+    """A neuron input: the sum of the projections into it, recomputed every step."""
+
+    name: str
+    dims: Dims = (0, 0, 0)
+
+
+class LinearForm(Node):
+    """rhs = (a * x + b) / d with a, b, d free of x (d may be 1)."""
+
+    a: Expr
+    b: Expr
+    d: Expr
+
+
+class ODE(Node):
+    var: str
+    rhs: Expr
+    # exact: linear in `var` with a coefficient of parameters only (exponential integrator, exact for
+    # constant drive); exponential_euler: linear with a state-dependent coefficient; euler: nonlinear.
+    method: Literal["exact", "exponential_euler", "euler"]
+    linear: LinearForm | None = None
+
+
+class ResetStmt(Node):
+    var: str
+    op: Literal["=", "+=", "-="]
+    value: Expr
+
+
+class SpikeCondition(Node):
+    op: Literal[">", ">=", "<", "<="]
+    left: Expr
+    right: Expr
+
+
+class NeuronModel(Node):
+    name: str
+    file: str
+    params: list[Param] = Field(default_factory=list)
+    states: list[StateVar] = Field(default_factory=list)
+    ports: list[Port] = Field(default_factory=list)
+    odes: list[ODE] = Field(default_factory=list)
+    spike: SpikeCondition | None = None
+    reset: list[ResetStmt] = Field(default_factory=list)
+    refractory: float = 0.0  # ms
+
+    def param(self, name: str) -> Param | None:
+        return next((p for p in self.params if p.name == name), None)
+
+    def state(self, name: str) -> StateVar | None:
+        return next((s for s in self.states if s.name == name), None)
+
+    def port(self, name: str) -> Port | None:
+        return next((p for p in self.ports if p.name == name), None)
+
+    def ode(self, var: str) -> ODE | None:
+        return next((o for o in self.odes if o.var == var), None)
+
+    @property
+    def spiking(self) -> bool:
+        return self.spike is not None
+
+    @property
+    def membrane(self) -> str | None:
+        """The state variable tested by the spike condition."""
+        if self.spike is None:
+            return self.states[0].name if self.states else None
+        for side in (self.spike.left, self.spike.right):
+            if isinstance(side, Name) and side.ref == "state":
+                return side.id
+        return None
+
+    @property
+    def threshold(self) -> str | None:
+        """The parameter the membrane is compared against, if the condition is `v > v_th`."""
+        if self.spike is None:
+            return None
+        for side in (self.spike.right, self.spike.left):
+            if isinstance(side, Name) and side.ref == "param":
+                return side.id
+        return None
+
+    @property
+    def soft_reset(self) -> bool:
+        """True if every reset subtracts (or adds) rather than assigns."""
+        return bool(self.reset) and all(r.op != "=" for r in self.reset)
+
+
+class EncoderModel(Node):
+    name: str
+    file: str
+    params: list[Param] = Field(default_factory=list)
+    value: Expr  # over the builtin `x` (task input) and params
+    size_factor: int = 1  # output size = size_factor * input size (concat doubles it)
+
+
+class ReadoutModel(Node):
+    name: str
+    file: str
+    params: list[Param] = Field(default_factory=list)
+    states: list[StateVar] = Field(default_factory=list)
+    odes: list[ODE] = Field(default_factory=list)
+    value: Expr  # over `s` (signed spikes this step), the source's states, readout states, params
+
+
+# --------------------------------------------------------------------------- network
+
+
+class Learnable(Node):
+    """A neuron parameter learned by gradient (stop/surrogate) or evolution (es)."""
+
+    param: str
+    sharing: Literal["neuron", "population"] = "population"
+    role: Literal["threshold", "time_constant", "other"] = "other"
+    bounds: tuple[float, float] | None = None
+
+
+class Population(Node):
+    name: str
+    model: str
+    size: int
+    sign: Literal[1, -1] = 1
+    params: dict[str, float] = Field(default_factory=dict)  # every model param, overrides applied
+    inits: dict[str, Expr] = Field(default_factory=dict)  # every state's init, overrides applied
+    learn: list[Learnable] = Field(default_factory=list)
+    group: str | None = None
+
+
+class Group(Node):
+    name: str
+    members: list[str]
+
+
+class Input(Node):
+    name: str
+    encoder: str
+    params: dict[str, float] = Field(default_factory=dict)
+    in_size: int
+    size: int
+    normalize: Literal["none", "running"] = "none"
+
+
+class Output(Node):
+    name: str
+    readout: str
+    source: str  # population or group
+    params: dict[str, float] = Field(default_factory=dict)
+    size: int
+    clip: tuple[float, float] | None = None
+
+
+class Init(Node):
+    """Initial real weights: normal(mean, std), uniform(low, high), kaiming, lecun, or constant."""
+
+    dist: Literal["normal", "uniform", "kaiming", "lecun", "constant"]
+    a: float = 0.0
+    b: float = 1.0
+
+
+class Bernoulli(Node):
+    kind: Literal["bernoulli"] = "bernoulli"
+    p: float
+    learn: bool = False
+
+
+class Dense(Node):
+    kind: Literal["dense"] = "dense"
+    init: Init
+    learn: bool = False
+    bounds: tuple[float, float] | None = None
+
+
+class Sparse(Node):
+    """A fixed random mask with probability p, times real weights."""
+
+    kind: Literal["sparse"] = "sparse"
+    p: float
+    init: Init
+    learn: bool = False
+    bounds: tuple[float, float] | None = None
+
+
+Connectivity = Annotated[Union[Bernoulli, Dense, Sparse], Field(discriminator="kind")]
+
+
+class Projection(Node):
+    name: str  # e.g. "obs->hidden.i_in"
+    source: str
+    target: str
+    target_var: str | None = None  # None when the target is an output
+    connectivity: Connectivity
+    gain: float
+    gain_rule: str = "constant"  # constant | auto (how `gain` was obtained)
+    n_in: int
+    n_out: int
+
+    @property
+    def learnable(self) -> bool:
+        return self.connectivity.learn
+
+
+class Time(Node):
+    dt: float = 1.0  # ms
+    substeps: int = 1
+    steps: int = 1  # time steps per sample (classification)
+
+
+class BraxTask(Node):
+    kind: Literal["brax"] = "brax"
+    env: str
+    backend: str = "generalized"
+    episode_length: int = 1000
+    action_repeat: int = 1
+    obs: int
+    action: int
+
+
+class DatasetTask(Node):
+    kind: Literal["dataset"] = "dataset"
+    dataset: Literal["digits", "mnist", "fashion_mnist", "cifar10"]
+    path: str | None = None
+    features: int
+    classes: int
+    test_fraction: float = 0.25  # digits only: the held-out split
+
+
+Task = Annotated[Union[BraxTask, DatasetTask], Field(discriminator="kind")]
+
+
+class Spec(Node):
+    file: str
+    name: str
+    imports: list[str] = Field(default_factory=list)
+    neurons: list[NeuronModel] = Field(default_factory=list)
+    encoders: list[EncoderModel] = Field(default_factory=list)
+    readouts: list[ReadoutModel] = Field(default_factory=list)
+    consts: dict[str, float] = Field(default_factory=dict)
+    populations: list[Population] = Field(default_factory=list)
+    groups: list[Group] = Field(default_factory=list)
+    inputs: list[Input] = Field(default_factory=list)
+    outputs: list[Output] = Field(default_factory=list)
+    projections: list[Projection] = Field(default_factory=list)
+    time: Time = Field(default_factory=Time)
+    task: Task
+    train: TrainSettings
+
+    # ---- lookups used by every later stage
+    def neuron(self, name: str) -> NeuronModel:
+        return next(m for m in self.neurons if m.name == name)
+
+    def encoder(self, name: str) -> EncoderModel:
+        return next(m for m in self.encoders if m.name == name)
+
+    def readout(self, name: str) -> ReadoutModel:
+        return next(m for m in self.readouts if m.name == name)
+
+    def population(self, name: str) -> Population:
+        return next(p for p in self.populations if p.name == name)
+
+    def group(self, name: str) -> Group | None:
+        return next((g for g in self.groups if g.name == name), None)
+
+    def members(self, name: str) -> list[Population]:
+        """The populations a population-or-group name stands for."""
+        g = self.group(name)
+        if g is not None:
+            return [self.population(m) for m in g.members]
+        return [self.population(name)]
+
+    def size_of(self, name: str) -> int:
+        for coll in (self.inputs, self.outputs):
+            for n in coll:
+                if n.name == name:
+                    return n.size
+        return sum(p.size for p in self.members(name))
+
+    def kind_of(self, name: str) -> str | None:
+        if any(i.name == name for i in self.inputs):
+            return "input"
+        if any(o.name == name for o in self.outputs):
+            return "output"
+        if any(g.name == name for g in self.groups):
+            return "group"
+        if any(p.name == name for p in self.populations):
+            return "population"
+        return None
+
+    def parameter_counts(self) -> dict[str, int]:
+        """Learned scalars by kind: connection probabilities, weights, neuron parameters."""
+        counts = {"probabilities": 0, "weights": 0, "neuron": 0}
+        for pr in self.projections:
+            if not pr.connectivity.learn:
+                continue
+            key = "probabilities" if pr.connectivity.kind == "bernoulli" else "weights"
+            counts[key] += pr.n_in * pr.n_out
+        for pop in self.populations:
+            for ln in pop.learn:
+                counts["neuron"] += pop.size if ln.sharing == "neuron" else 1
+        return counts

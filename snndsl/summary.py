@@ -1,0 +1,98 @@
+"""The short human summary `snndsl check` prints for a valid spec."""
+
+from __future__ import annotations
+
+from . import ir
+from .lowering import lower
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.4g}"
+
+
+def _table(rows: list[list[str]], indent: str = "    ") -> list[str]:
+    if not rows:
+        return []
+    widths = [max(len(r[i]) for r in rows if i < len(r)) for i in range(max(map(len, rows)))]
+    return [indent + "  ".join(c.ljust(widths[i]) for i, c in enumerate(r)).rstrip() for r in rows]
+
+
+def summarize(spec: ir.Spec) -> str:
+    t = spec.task
+    if isinstance(t, ir.BraxTask):
+        task = f"brax {t.env} ({t.backend} backend, episodes of {t.episode_length} steps, obs {t.obs}, action {t.action})"
+    else:
+        task = f"dataset {t.dataset} ({t.features} features, {t.classes} classes)"
+    lines = [f"{spec.file}: ok", f"  task      {task}"]
+    tm = spec.time
+    per = "environment step" if isinstance(t, ir.BraxTask) else "time step"
+    time = f"dt {_fmt(tm.dt)} ms, {tm.substeps} network step{'s' if tm.substeps > 1 else ''} per {per}"
+    if isinstance(t, ir.DatasetTask):
+        time += f", {tm.steps} time steps per sample"
+    lines.append(f"  time      {time}")
+
+    lines.append("  neuron models")
+    used = {p.model for p in spec.populations}
+    rows = []
+    for m in spec.neurons:
+        if m.name not in used:
+            continue
+        odes = ", ".join(f"d{o.var}/dt {o.method.replace('_', ' ')}" for o in m.odes)
+        reset = "no spikes" if not m.spiking else ("soft reset" if m.soft_reset else "hard reset")
+        rows.append([m.name, odes, reset] + ([f"refractory {_fmt(m.refractory)} ms"] if m.refractory else []))
+    lines += _table(rows)
+
+    lines.append("  populations")
+    rows = []
+    for p in spec.populations:
+        sign = "excitatory" if p.sign == 1 else "inhibitory"
+        learn = ", ".join(f"learn {ln.param} per {ln.sharing}" for ln in p.learn)
+        grp = f"in {p.group}" if p.group else ""
+        rows.append([p.name, p.model, str(p.size), sign, grp, learn])
+    lines += _table(rows)
+    for g in spec.groups:
+        lines.append(f"    group {g.name} = {' + '.join(g.members)} ({spec.size_of(g.name)} neurons)")
+
+    lines.append("  inputs and outputs")
+    rows = []
+    for i in spec.inputs:
+        norm = "running normaliser" if i.normalize == "running" else ""
+        rows.append(["input", i.name, i.encoder, f"{i.in_size} -> {i.size}", norm])
+    for o in spec.outputs:
+        clip = f"clip [{_fmt(o.clip[0])}, {_fmt(o.clip[1])}]" if o.clip else ""
+        rows.append(["output", o.name, f"{o.readout}({o.source})", str(o.size), clip])
+    lines += _table(rows)
+
+    lines.append("  projections")
+    rows = []
+    plan = lower(spec)
+    for pp in plan.projections:
+        pr = pp.ir
+        c = pr.connectivity
+        if c.kind == "bernoulli":
+            conn = f"bernoulli p={_fmt(c.p)}"
+        elif c.kind == "dense":
+            conn = f"dense {c.init.dist}"
+        else:
+            conn = f"sparse p={_fmt(c.p)} {c.init.dist}"
+        gain = f"gain {_fmt(pr.gain)}" + (" (auto)" if pr.gain_rule == "auto" else "")
+        learn = f"learn {'p' if c.kind == 'bernoulli' else 'w'}" if c.learn else "fixed"
+        note = "previous step's spikes" if pp.delayed else ""
+        rows.append([pr.name, conn, gain, f"{pr.n_in} x {pr.n_out}", learn, note])
+    lines += _table(rows)
+
+    counts = spec.parameter_counts()
+    parts = [f"{v:,} {k.replace('neuron', 'neuron parameters').replace('weights', 'weights')}"
+             for k, v in counts.items() if v]
+    lines.append(f"  learnable {', '.join(parts) if parts else 'nothing'}")
+    tr = spec.train
+    fields = [f for f in type(tr).model_fields if f not in ("rule", "span")]
+    shown = []
+    for f in fields:
+        v = getattr(tr, f)
+        if hasattr(v, "model_dump"):
+            d = v.model_dump()
+            v = f"{d.pop('family', d.pop('name', ''))}(" + ", ".join(f"{k}={x}" for k, x in d.items() if x not in (None, 0.0, "constant")) + ")"
+        shown.append(f"{f}={v}")
+    lines.append(f"  learning rule {tr.rule}: " + ", ".join(shown))
+    return "\n".join(lines)
