@@ -38,7 +38,15 @@ def compile_spec(path: str | Path, overrides: list[str] = ()) -> tuple[ir.Spec |
         diags += run_checks(spec)
     if any(d.is_error for d in diags):
         spec = None
-    return spec, _dedupe(diags), sources
+    main_file = str(path)
+
+    def position(d: Diagnostic):
+        sp = d.span
+        if sp is None:
+            return (0, "", 0, 0)
+        return (0 if sp.file == "<command line>" else 1 if sp.file == main_file else 2, sp.file, sp.line, sp.col)
+
+    return spec, sorted(_dedupe(diags), key=position), sources
 
 
 def _modules(main) -> dict:

@@ -108,6 +108,11 @@ class SpecBuilder:
         self._sizes: dict | None = None
         self._task_block: ast.Block | None = None
         self.overrides = list(overrides)
+        # names whose definition failed (already reported): references to them stay quiet
+        self.broken: set[str] = set()
+        for imp, child in main.imports:
+            defs = child.definitions() if child is not None else {}
+            self.broken |= {n.name for n in imp.names if n.name not in defs}
 
     # ---------------------------------------------------------------- helpers
     def error(self, code, msg, span, hint=None):
@@ -214,16 +219,16 @@ class SpecBuilder:
                 consts[name] = v.value
         models = self._build_models()
         self.models = models
-        pops = [p for p in (self._build_population(d) for d in self._decls("population")) if p]
+        pops = [p for p in (self._built(d, self._build_population) for d in self._decls("population")) if p]
         self.pops = {p.name: p for p in pops}
         self.groups: dict[str, ir.Group] = {}
-        groups = [g for g in (self._build_group(d) for d in stmts if isinstance(d, ast.GroupDecl)) if g]
+        groups = [g for g in (self._built(d, self._build_group) for d in stmts if isinstance(d, ast.GroupDecl)) if g]
         for g in groups:
             for m in g.members:
                 self.pops[m].group = g.name
-        inputs = [i for i in (self._build_input(d, task) for d in self._decls("input")) if i]
+        inputs = [i for i in (self._built(d, self._build_input, task) for d in self._decls("input")) if i]
         self.inputs = {i.name: i for i in inputs}
-        outputs = [o for o in (self._build_output(d, task) for d in self._decls("output")) if o]
+        outputs = [o for o in (self._built(d, self._build_output, task) for d in self._decls("output")) if o]
         self.outputs = {o.name: o for o in outputs}
         projections = [p for p in (self._build_projection(d) for d in stmts if isinstance(d, ast.ProjectDecl)) if p]
         train = self._build_train(blocks.get("train", [None])[0])
@@ -245,6 +250,13 @@ class SpecBuilder:
             projections=projections, time=time, task=task, train=train,
             span=Span(file=self.main.name, line=1, col=1),
         )
+
+    def _built(self, decl, build, *args):
+        """Build one declaration; remember its name as broken if that fails."""
+        out = build(decl, *args)
+        if out is None:
+            self.broken.add(decl.name.name)
+        return out
 
     def _decls(self, keyword):
         return [d for d in self.main.ast.stmts if isinstance(d, ast.Declaration) and d.keyword == keyword]
@@ -393,6 +405,8 @@ class SpecBuilder:
         if name is None:
             self.error("E404", f"{what} must name a {kind} model", name_expr.span)
             return None
+        if name in self.broken:
+            return None
         if name not in self.model_kinds:
             cands = [k for k, v in self.model_kinds.items() if v == kind]
             self.error("E201", f"undefined {kind} `{name}`", name_expr.span,
@@ -433,11 +447,11 @@ class SpecBuilder:
             return None
         size_v = self.eval(size_expr)
         size = size_v is not None and self.rep.run(as_int, size_v, "a population size", self.scope.names())
-        if size is None or size is False:
-            return None
-        if size < 1:
+        size_ok = isinstance(size, int) and not isinstance(size, bool) and size >= 1
+        if isinstance(size, int) and not isinstance(size, bool) and size < 1:
             self.error("E403", f"population size must be positive, not {size}", size_expr.span)
-            return None
+        if not size_ok:
+            size = 1  # keep checking the body
         pop = ir.Population(name=d.name.name, model=model.name, size=size,
                             params={p.name: p.value for p in model.params},
                             inits={s.name: s.init for s in model.states}, span=d.span)
@@ -486,7 +500,7 @@ class SpecBuilder:
             ln = self._build_learnable(it, model, pop)
             if ln is not None:
                 pop.learn.append(ln)
-        return pop
+        return pop if size_ok else None
 
     def _build_learnable(self, it: ast.LearnDecl, model: ir.NeuronModel, pop: ir.Population) -> ir.Learnable | None:
         name = it.target.name
@@ -542,6 +556,8 @@ class SpecBuilder:
                 self.error("E404", "a group lists populations: `group hidden = [exc, inh]`", m.span)
                 return None
             if m.id not in self.pops:
+                if m.id in self.broken:
+                    return None
                 if m.id in self.groups:
                     self.error("E503", f"`{m.id}` is a group; groups hold populations", m.span)
                 else:
@@ -625,6 +641,8 @@ class SpecBuilder:
                        f"write `{ro.name}(hidden)`")
             return None
         src = head.args[0]
+        if src.id in self.broken:
+            return None
         if src.id not in self.pops and src.id not in self.groups:
             self.error("E201", f"undefined population `{src.id}`", src.span, suggest(src.id, [*self.pops, *self.groups]))
             return None
@@ -684,7 +702,49 @@ class SpecBuilder:
                          span=d.span)
 
     # ---------------------------------------------------------------- projections
+    def _projection_body(self, d: ast.ProjectDecl):
+        """weights, gain and learn of a projection: (connectivity, gain value, gain span) or None."""
+        conn, gain_v, gain_span, learn = None, None, None, []
+        for it in d.items:
+            if isinstance(it, ast.LearnDecl):
+                learn.append(it)
+                continue
+            if not isinstance(it, ast.Setting):
+                self.error("E205", "a projection body holds `weights`, `gain` and `learn`", it.span)
+                continue
+            if it.key.name == "weights":
+                conn = self._connectivity(it)
+                if conn is None:
+                    return None
+            elif it.key.name == "gain":
+                gain_v, gain_span = self.eval(it.value), it.value.span
+                if gain_v is None:
+                    return None
+            else:
+                self.error("E203", f"unknown projection setting `{it.key.name}`", it.key.span,
+                           suggest(it.key.name, ["weights", "gain"]) or "a projection sets `weights`, `gain`, `learn`")
+                return None
+        if conn is None:
+            self.error("E206", f"projection `{d.source.node.name} -> {d.target.node.name}` needs `weights = ...`",
+                       d.span, "e.g. `weights = bernoulli(p = 0.5)` or `weights = dense(init = kaiming)`")
+            return None
+        for ln in learn:
+            want = "p" if conn.kind == "bernoulli" else "w"
+            if ln.target.name != want:
+                self.error("E204", f"{conn.kind} connections learn `{want}`, not `{ln.target.name}`", ln.target.span,
+                           f"write `learn {want}`")
+                return None
+            if ln.per is not None:
+                self.error("E205", "connection parameters are learned per synapse; drop `per`", ln.per.span)
+                return None
+            conn.learn = True
+            s_ = self._settings(ln.body, ["bounds"] if want == "w" else [], f"learn {want}")
+            if "bounds" in s_:
+                conn.bounds = self._bounds(s_["bounds"], U.DIMENSIONLESS)
+        return conn, gain_v, gain_span
+
     def _build_projection(self, d: ast.ProjectDecl) -> ir.Projection | None:
+        body = self._projection_body(d)
         s, t = d.source, d.target
         sname, tname = s.node.name, t.node.name
         known = [*self.pops, *self.groups, *self.inputs, *self.outputs]
@@ -692,11 +752,14 @@ class SpecBuilder:
                  **{k: "input" for k in self.inputs}, **{k: "output" for k in self.outputs}}
         ok = True
         for ep in (s, t):
-            if ep.node.name not in kinds:
+            if ep.node.name in self.broken:
+                ok = False
+            elif ep.node.name not in kinds:
                 self.error("E201", f"undefined node `{ep.node.name}`", ep.node.span, suggest(ep.node.name, known))
                 ok = False
-        if not ok:
+        if not ok or body is None:
             return None
+        conn, gain_v, gain_span = body
         sk, tk = kinds[sname], kinds[tname]
         if sk == "output":
             self.error("E502", f"`{sname}` is an output; projections start at an input or a population", s.node.span)
@@ -735,43 +798,6 @@ class SpecBuilder:
                 return None
             target_var = t.var.name
             n_in, n_out = self._size(sname), self._size(tname)
-        conn, gain_v, gain_span, learn, learn_bounds = None, None, None, [], None
-        for it in d.items:
-            if isinstance(it, ast.LearnDecl):
-                learn.append(it)
-                continue
-            if not isinstance(it, ast.Setting):
-                self.error("E205", "a projection body holds `weights`, `gain` and `learn`", it.span)
-                continue
-            if it.key.name == "weights":
-                conn = self._connectivity(it)
-                if conn is None:
-                    return None
-            elif it.key.name == "gain":
-                gain_v, gain_span = self.eval(it.value), it.value.span
-                if gain_v is None:
-                    return None
-            else:
-                self.error("E203", f"unknown projection setting `{it.key.name}`", it.key.span,
-                           suggest(it.key.name, ["weights", "gain"]) or "a projection sets `weights`, `gain`, `learn`")
-                return None
-        if conn is None:
-            self.error("E206", f"projection `{sname} -> {tname}` needs `weights = ...`", d.span,
-                       "e.g. `weights = bernoulli(p = 0.5)` or `weights = dense(init = kaiming)`")
-            return None
-        for ln in learn:
-            want = "p" if conn.kind == "bernoulli" else "w"
-            if ln.target.name != want:
-                self.error("E204", f"{conn.kind} connections learn `{want}`, not `{ln.target.name}`", ln.target.span,
-                           f"write `learn {want}`")
-                return None
-            if ln.per is not None:
-                self.error("E205", "connection parameters are learned per synapse; drop `per`", ln.per.span)
-                return None
-            conn.learn = True
-            s_ = self._settings(ln.body, ["bounds"] if want == "w" else [], f"learn {want}")
-            if "bounds" in s_:
-                conn.bounds = self._bounds(s_["bounds"], U.DIMENSIONLESS)
         name = f"{sname}->{tname}" + (f".{target_var}" if target_var else "")
         proj = ir.Projection(name=name, source=sname, target=tname, target_var=target_var, connectivity=conn,
                              gain=1.0, n_in=n_in, n_out=n_out, span=d.span)

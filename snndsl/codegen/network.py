@@ -1,0 +1,418 @@
+"""The shared network code: neuron steps, block parameters, one network step, readouts.
+
+This module turns a lowering.Plan into lines of Python that templates/network.py.jinja places.
+The generated network works on ONE sample (or one population member); rules vmap it.
+
+Order of a neuron step (the language's semantics, docs/language.md):
+1. state variables update in declaration order; an ODE sees the variables updated before it;
+2. a projection into a state adds to it right after that state's own update; a projection into an
+   `input` is that input's value for the step;
+3. the spike condition is tested, then `on spike` assignments run (gated by the spike).
+"""
+
+from __future__ import annotations
+
+import keyword
+from dataclasses import dataclass, field
+
+from .. import ir
+from ..lowering import Block, Plan, Projection
+from .printer import Printer, num
+
+
+def ident(name: str) -> str:
+    return name + "_" if keyword.iskeyword(name) or name in ("jnp", "jax", "np", "p", "c", "x", "z") else name
+
+
+def _is_num(e: ir.Expr, v: float | None = None) -> bool:
+    return isinstance(e, ir.Num) and e.unit is None and (v is None or e.value == v)
+
+
+@dataclass
+class ModelCode:
+    name: str
+    doc: str
+    coefficients: list[tuple[str, str]]  # key -> code over p
+    lines: list[str]  # body of step(x, drive, p, c) -> (x, z)
+    states: list[str]
+    spiking: bool
+
+
+def _names(param="p", state_local=True, port="drive", extra=None):
+    def name(n: ir.Name) -> str:
+        if n.ref == "param":
+            return f'{param}["{n.id}"]'
+        if n.ref == "state":
+            return ident(n.id)
+        if n.ref == "port":
+            return f'{port}["{n.id}"]'
+        if n.ref == "builtin":
+            return {"dt": "DT"}.get(n.id, n.id)
+        if n.ref == "source":
+            return f'src["{n.id}"]'
+        if extra and n.id in extra:
+            return extra[n.id]
+        raise KeyError(n.id)
+
+    return name
+
+
+def _ode_lines(ode: ir.ODE, pr: Printer, coeff_key: str | None) -> list[str]:
+    x = ident(ode.var)
+    lf = ode.linear
+    src = f"# d{ode.var}/dt = {_src(ode.rhs)}   ({ode.method.replace('_', ' ')})"
+    if ode.method == "euler":
+        return [src, f"{x} = {x} + DT * ({pr(ode.rhs)})"]
+    if _is_num(lf.a, -1):
+        x_inf = None if _is_num(lf.b, 0) else pr(lf.b)
+    else:
+        x_inf = None if _is_num(lf.b, 0) else f"-({pr(lf.b)}) / ({pr(lf.a)})"
+    if ode.method == "exact":
+        decay = f'c["{coeff_key}"]'
+        if x_inf is None:
+            return [src, f"{x} = {decay} * {x}"]
+        return [src, f"{x} = {decay} * {x} + (1.0 - {decay}) * ({x_inf})"]
+    # exponential Euler with a state-dependent coefficient: x <- x*e^(k dt) + (e^(k dt) - 1)/k * f
+    k = f"({pr(lf.a)}) / ({pr(lf.d)})"
+    f = f"({pr(lf.b)}) / ({pr(lf.d)})"
+    return [src, f"k_{x} = {k}", f"{x} = jnp.exp(k_{x} * DT) * {x} + jnp.where(k_{x} == 0, DT, jnp.expm1(k_{x} * DT) / jnp.where(k_{x} == 0, 1.0, k_{x})) * {f}"]
+
+
+def _decay_code(ode: ir.ODE, pr: Printer) -> str:
+    lf = ode.linear
+    if _is_num(lf.a, -1):
+        return f"jnp.exp(-DT / ({pr(lf.d)}))" if not _is_num(lf.d, 1) else "jnp.exp(-DT)"
+    return f"jnp.exp(({pr(lf.a)}) * DT / ({pr(lf.d)}))"
+
+
+def _src(e: ir.Expr) -> str:
+    """The expression as the user wrote it (names, units folded to base numbers)."""
+    def name(n: ir.Name) -> str:
+        return n.id
+    return Printer(name)(e).replace("jnp.", "").replace("jax.nn.", "")
+
+
+def neuron_code(m: ir.NeuronModel, targets: set[str]) -> ModelCode:
+    pr = Printer(_names())
+    coeffs, lines = [], []
+    states = [s.name for s in m.states]
+    lines.append(", ".join(ident(s) for s in states) + ("," if len(states) == 1 else "") +
+                 " = " + ", ".join(f'x["{s}"]' for s in states))
+    held = [r.var for r in m.reset]
+    held = list(dict.fromkeys(held))
+    if m.refractory > 0:
+        lines.append('active = x["refractory"] <= 0  # not refractory')
+        lines += [f"{ident(v)}_before = {ident(v)}" for v in held]
+    for s in states:
+        ode = m.ode(s)
+        if ode is not None:
+            key = f"decay_{s}"
+            if ode.method == "exact":
+                coeffs.append((key, _decay_code(ode, pr)))
+            lines += _ode_lines(ode, pr, key)
+        if s in targets:
+            lines.append(f'{ident(s)} = {ident(s)} + drive["{s}"]')
+    if m.refractory > 0:
+        for v in held:
+            lines.append(f"{ident(v)} = jnp.where(active, {ident(v)}, {ident(v)}_before)")
+    if m.spike is not None:
+        sp = m.spike
+        arg = f"{pr.p(sp.left, 1)} - {pr.p(sp.right, 2)}" if sp.op in (">", ">=") else \
+            f"{pr.p(sp.right, 1)} - {pr.p(sp.left, 2)}"
+        lines.append(f"# spike when {_src(ir.Compare(op=sp.op, left=sp.left, right=sp.right))}")
+        inclusive = ", inclusive=True" if sp.op in (">=", "<=") else ""
+        lines.append(f"z = spike({arg}{inclusive})")
+        if m.refractory > 0:
+            lines.append("z = z * active")
+        if m.reset:
+            lines.append("zr = reset_gate(z)")
+            for r in m.reset:
+                v = ident(r.var)
+                val = pr.p(r.value, 2)
+                if r.op == "=":
+                    lines.append(f"{v} = {v} * (1.0 - zr) + {val} * zr" if not _is_num(r.value, 0) else f"{v} = {v} * (1.0 - zr)")
+                else:
+                    lines.append(f"{v} = {v} {'-' if r.op == '-=' else '+'} zr * {val}")
+    else:
+        lines.append("z = None")
+    new = {s: ident(s) for s in states}
+    if m.refractory > 0:
+        n_ref = "N_REFRACTORY_" + m.name
+        new["refractory"] = f'jnp.where(z > 0, {n_ref}, jnp.maximum(x["refractory"] - 1.0, 0.0))'
+    lines.append("return {" + ", ".join(f'"{k}": {v}' for k, v in new.items()) + "}, z")
+    doc = f"{m.name} from {m.file}"
+    return ModelCode(m.name, doc, coeffs, lines, states + (["refractory"] if m.refractory > 0 else []), m.spiking)
+
+
+def readout_code(r: ir.ReadoutModel) -> ModelCode:
+    pr = Printer(_names())
+    coeffs, lines = [], []
+    states = [s.name for s in r.states]
+    if states:
+        lines.append(", ".join(ident(s) for s in states) + ("," if len(states) == 1 else "") + " = " +
+                     ", ".join(f'x["{s}"]' for s in states))
+    for s in states:
+        ode = r.ode(s)
+        if ode is not None:
+            key = f"decay_{s}"
+            if ode.method == "exact":
+                coeffs.append((key, _decay_code(ode, pr)))
+            lines += _ode_lines(ode, pr, key)
+    lines.append("return {" + ", ".join(f'"{s}": {ident(s)}' for s in states) + "}")
+    return ModelCode(r.name, f"readout {r.name} from {r.file}", coeffs, lines, states, False)
+
+
+@dataclass
+class NetworkCode:
+    plan: Plan
+    models: list[ModelCode] = field(default_factory=list)
+    readouts: list[dict] = field(default_factory=list)
+    encoders: list[dict] = field(default_factory=list)
+    blocks: list[dict] = field(default_factory=list)
+    projections: list[dict] = field(default_factory=list)
+    constants: list[str] = field(default_factory=list)
+    held_lines: list[str] = field(default_factory=list)  # per outer step
+    substep_lines: list[str] = field(default_factory=list)  # per network step
+    output_lines: list[str] = field(default_factory=list)
+    init_lines: list[str] = field(default_factory=list)
+    param_lines: list[str] = field(default_factory=list)
+    learnables: list[dict] = field(default_factory=list)
+    readout_params: list[dict] = field(default_factory=list)
+    n_init_keys: int = 1
+    uses_key: bool = False
+
+
+def _val(v) -> str:
+    """A block parameter: scalar, or runs of (value, count) as a per-neuron vector."""
+    if isinstance(v, (int, float)):
+        return num(v)
+    parts = [f"jnp.full({n}, {num(x)})" for x, n in v]
+    return f"jnp.concatenate([{', '.join(parts)}])"
+
+
+def _init_code(e: ir.Expr, size: int, key: str, param: str = "p") -> str:
+    pr = Printer(_names(param=param))
+    if isinstance(e, ir.Call) and e.func in ("uniform", "normal"):
+        a, b = (pr(x) for x in e.args)
+        if e.func == "uniform":
+            return f"jax.random.uniform({key}, ({size},), minval={a}, maxval={b})"
+        return f"{a} + {b} * jax.random.normal({key}, ({size},))"
+    return f"jnp.full(({size},), {pr(e)}, dtype=jnp.float32)"
+
+
+def _neuron_param_raw_to_value(role: str, raw: str) -> str:
+    if role == "time_constant":
+        return f"tau_from_raw({raw})"
+    return raw
+
+
+def build_network(plan: Plan) -> NetworkCode:
+    spec = plan.spec
+    code = NetworkCode(plan)
+    code.constants.append(f"DT = {num(spec.time.dt)}  # ms")
+    code.constants.append(f"SUBSTEPS = {spec.time.substeps}  # network steps per {'environment' if isinstance(spec.task, ir.BraxTask) else 'time'} step")
+    code.constants.append(f"STEPS = {spec.time.steps}  # time steps per sample")
+
+    # ---- neuron models used, with the variables some projection targets
+    for model in {b.model.name: b.model for b in plan.blocks}.values():
+        targets = {p.var for p in plan.projections if p.target.kind == "block" and
+                   plan.block(p.target.name).model.name == model.name and model.state(p.var) is not None}
+        # every state some block of this model could be driven through
+        code.models.append(neuron_code(model, targets))
+        if model.refractory > 0:
+            code.constants.append(f"N_REFRACTORY_{model.name} = {num(round(model.refractory / spec.time.dt))}  "
+                                  f"# steps ({model.refractory:g} ms)")
+
+    # ---- encoders
+    for enc in {i.encoder: spec.encoder(i.encoder) for i in plan.inputs}.values():
+        pr = Printer(_names(extra={"x": "x"}), key="key")
+        value = pr(enc.value)
+        code.encoders.append({"name": enc.name, "file": enc.file, "value": value,
+                              "random": "jax.random" in value, "src": _src(enc.value)})
+        code.uses_key |= "jax.random" in value
+
+    # ---- readouts
+    for r in {o.readout.name: o.readout for o in plan.outputs}.values():
+        rc = readout_code(r)
+        value = Printer(_names(extra={"s": "s"}))(r.value)
+        code.readouts.append({"code": rc, "value": value, "params": r.params})
+
+    # ---- outputs: readout parameters and state
+    for o in plan.outputs:
+        var = ident(o.ir.name)
+        size = o.stop - o.start
+        states = [(s.name, _init_code(s.init, size, "key", param=f"RP_{var}")) for s in o.readout.states]
+        code.readout_params.append({
+            "var": var, "name": o.ir.name, "readout": o.readout.name, "states": states,
+            "params": "{" + ", ".join(f'"{k}": {num(v)}' for k, v in o.ir.params.items()) + "}",
+        })
+
+    # ---- blocks: parameters, signs, initial state
+    key_offset = 0
+    for b in plan.blocks:
+        members = ", ".join(f"{m.pop.name} [{m.start}:{m.stop}]" for m in b.members)
+        learn = []
+        for m in b.members:
+            for ln in m.pop.learn:
+                learn.append((m, ln))
+                code.learnables.append({
+                    "key": f"{m.pop.name}.{ln.param}", "pop": m.pop.name, "param": ln.param, "role": ln.role,
+                    "shape": f"({m.stop - m.start},)" if ln.sharing == "neuron" else "()",
+                    "size": m.stop - m.start, "sharing": ln.sharing, "init": m.pop.params[ln.param],
+                    "bounds": ln.bounds, "block": b.name,
+                })
+        entries = []
+        for prm in b.model.params:
+            learned = [(m, ln) for m, ln in learn if ln.param == prm.name]
+            if not learned:
+                entries.append(f'"{prm.name}": {_val(b.params[prm.name])}')
+                continue
+            if len(b.members) == 1:
+                m, ln = learned[0]
+                entries.append(f'"{prm.name}": {_neuron_param_raw_to_value(ln.role, f"theta[{chr(34)}{m.pop.name}.{prm.name}{chr(34)}]")}')
+                continue
+            parts = []
+            for m in b.members:
+                ml = next((ln for mm, ln in learned if mm is m), None)
+                n = m.stop - m.start
+                if ml is None:
+                    parts.append(f"jnp.full({n}, {num(m.pop.params[prm.name])})")
+                else:
+                    raw = f'theta["{m.pop.name}.{prm.name}"]'
+                    parts.append(f"jnp.broadcast_to({_neuron_param_raw_to_value(ml.role, raw)}, ({n},))")
+            entries.append(f'"{prm.name}": jnp.concatenate([{", ".join(parts)}])')
+        sign = None if b.sign == 1 else (num(b.sign) if isinstance(b.sign, int) else _val(b.sign))
+        init = {}
+        for si, s in enumerate(b.model.states):
+            inits = [m.pop.inits[s.name] for m in b.members]
+            same = all(_same(i, inits[0]) for i in inits)
+            if same:
+                init[s.name] = _init_code(inits[0], b.size, f"keys[{key_offset + si}]")
+            else:
+                parts = [_init_code(m.pop.inits[s.name], m.stop - m.start,
+                                    f"jax.random.fold_in(keys[{key_offset + si}], {k})")
+                         for k, m in enumerate(b.members)]
+                init[s.name] = f"jnp.concatenate([{', '.join(parts)}])"
+        if b.model.refractory > 0:
+            init["refractory"] = f"jnp.zeros(({b.size},))"
+        code.blocks.append({
+            "name": b.name, "var": ident(b.name), "model": b.model.name, "size": b.size, "members": members,
+            "params": entries, "sign": sign, "init": init, "n_keys": len(b.model.states),
+            "spiking": b.model.spiking,
+        })
+        key_offset += len(b.model.states)
+    code.n_init_keys = max(key_offset, 1)
+
+    # ---- projections
+    for pp in plan.projections:
+        pr_ = pp.ir
+        c = pr_.connectivity
+        code.projections.append({
+            "key": pp.key, "name": pr_.name, "kind": c.kind, "learn": c.learn, "gain": num(pr_.gain),
+            "shape": (pr_.n_in, pr_.n_out), "p": getattr(c, "p", None),
+            "init": getattr(c, "init", None), "bounds": getattr(c, "bounds", None),
+            "delayed": pp.delayed, "source": pp.source, "target": pp.target, "var": pp.var,
+            "gain_rule": pr_.gain_rule,
+        })
+
+    _step_code(code, plan)
+    return code
+
+
+def _same(a, b) -> bool:
+    from ..frontend.expr import strip_spans
+
+    return strip_spans(a) == strip_spans(b)
+
+
+def _signal(pp: Projection, plan: Plan, current: set[str]) -> str:
+    """Code for the presynaptic signal of a projection within a network step."""
+    s = pp.source
+    if s.kind == "input":
+        return f"enc_{ident(s.name)}"
+    blk = ident(s.name)
+    sig = f"s_{blk}" if s.name in current and not pp.delayed else f'x["{s.name}"]["s"]'
+    if not s.whole:
+        sig += f"[{s.start}:{s.stop}]"
+    return sig
+
+
+def _weight(pp: Projection) -> str:
+    return f'w["{pp.key}"]'
+
+
+def _contribution(pp: Projection, signal: str) -> str:
+    return f"{pp.key.upper()}_GAIN * project({signal}, {_weight(pp)})"
+
+
+def _place(pp: Projection, expr: str, size: int) -> str:
+    t = pp.target
+    if t.whole or (t.start == 0 and t.stop == size):
+        return expr
+    return f"jnp.pad({expr}, ({t.start}, {size - t.stop}))"
+
+
+def _step_code(code: NetworkCode, plan: Plan) -> None:
+    spec = plan.spec
+    # inputs: encoded once per outer step; input projections are held over the substeps
+    for inp in plan.inputs:
+        enc = spec.encoder(inp.encoder)
+        p = "{" + ", ".join(f'"{k}": {num(v)}' for k, v in inp.params.items()) + "}"
+        key = ", jax.random.fold_in(key, %d)" % plan.inputs.index(inp)
+        code.held_lines.append(f'enc_{ident(inp.name)} = encode_{enc.name}(inputs["{inp.name}"], {p}{key})')
+    for pp in plan.projections:
+        if pp.source.kind == "input":
+            code.held_lines.append(f'held["{pp.key}"] = {_contribution(pp, _signal(pp, plan, set()))}')
+
+    done: set[str] = set()
+    lines = code.substep_lines
+    for b in plan.blocks:
+        v = ident(b.name)
+        lines.append(f"# {b.name}: {b.model.name}, {b.size} neurons"
+                     + (f" ({', '.join(m.pop.name for m in b.members)})" if len(b.members) > 1 else ""))
+        drive = []
+        targets = sorted({pp.var for pp in plan.projections if pp.target.kind == "block" and pp.target.name == b.name})
+        for var in targets:
+            terms = []
+            for pp in plan.into(b.name, var):
+                if pp.source.kind == "input":
+                    terms.append(_place(pp, f'held["{pp.key}"]', b.size))
+                else:
+                    terms.append(_place(pp, _contribution(pp, _signal(pp, plan, done)), b.size))
+            drive.append(f'"{var}": ' + " + ".join(terms))
+        for var in [s.name for s in b.model.states if s.name not in targets] + [p.name for p in b.model.ports if p.name not in targets]:
+            drive.append(f'"{var}": 0.0')
+        lines.append(f"drive = {{{', '.join(drive)}}}")
+        lines.append(f'state, z = {b.model.name}_step(x["{b.name}"], drive, bp["{b.name}"], bc["{b.name}"])')
+        if b.model.spiking:
+            blk = code.blocks[[bb["name"] for bb in code.blocks].index(b.name)]
+            sign = f' * SIGN_{v}' if blk["sign"] is not None else ""
+            lines.append(f"s_{v} = z{sign}  # signed spikes")
+            lines.append(f'new["{b.name}"] = {{**state, "s": s_{v}}}')
+        else:
+            lines.append(f'new["{b.name}"] = state')
+        done.add(b.name)
+    for o in plan.outputs:
+        blk = plan.block(o.block)
+        part = "" if (o.start, o.stop) == (0, blk.size) else f"[{o.start}:{o.stop}]"
+
+        def source(state: str) -> tuple[str, str]:
+            s_sig = f'{state}["{o.block}"]["s"]{part}' if blk.model.spiking else "None"
+            src = f'{state}["{o.block}"]' if not part else f'{{k: v{part} for k, v in {state}["{o.block}"].items()}}'
+            return s_sig, src
+
+        if o.readout.states:
+            s_sig, src = source("new")
+            lines.append(f"# readout {o.readout.name} of {o.ir.source} for output {o.ir.name}")
+            lines.append(f'new["{o.ir.name}"] = readout_{o.readout.name}_step(x["{o.ir.name}"], {s_sig}, {src}, '
+                         f'RP_{ident(o.ir.name)}, RC_{ident(o.ir.name)})')
+        s_sig, src = source("x")
+        code.output_lines.append(
+            f'value = readout_{o.readout.name}_value(x.get("{o.ir.name}", {{}}), {s_sig}, {src}, RP_{ident(o.ir.name)})')
+        if o.projections:
+            terms = " + ".join(_contribution(pp, "value") for pp in o.projections)
+            code.output_lines.append(f"out = {terms}")
+        else:
+            code.output_lines.append("out = value")
+        if o.ir.clip:
+            code.output_lines.append(f"out = jnp.clip(out, {num(o.ir.clip[0])}, {num(o.ir.clip[1])})")

@@ -1,0 +1,57 @@
+"""Every diagnostic code, with a one-line title.  tests/test_codes.py checks that each code has a
+valid/invalid fixture pair (tests/fixtures/{valid,invalid}/<CODE>.snn) where a spec can trigger it."""
+
+CODES = {
+    # reading and parsing
+    "E001": "syntax error",
+    "E002": "not a UTF-8 text file",
+    "E003": "spec file missing or unreadable",
+    # imports
+    "E101": "imported module not found",
+    "E102": "import cycle",
+    "E103": "imported name not defined in the module",
+    "E104": "network statement inside an imported module",
+    # names
+    "E201": "undefined name",
+    "E202": "duplicate definition",
+    "E203": "unknown setting or key",
+    "E204": "unknown parameter, state or variable of a model",
+    "E205": "a name or statement of the wrong kind here",
+    "E206": "something required is missing",
+    # units and types
+    "E301": "unit mismatch",
+    "E302": "ODE right side has the wrong units",
+    "E303": "a time setting without time units",
+    "E304": "unknown unit",
+    "E305": "unknown function or wrong arguments",
+    # values
+    "E401": "value out of range",
+    "E402": "time constant or dt not positive",
+    "E403": "size or count not a positive whole number",
+    "E404": "value of the wrong type",
+    # sizes and structure
+    "E501": "sizes do not match",
+    "E502": "projection between the wrong kinds of node",
+    "E503": "bad group",
+    # learning rules
+    "E601": "learning rule does not suit the task",
+    "E602": "EC without a learnable Bernoulli projection",
+    "E603": "rule cannot learn what is marked learnable",
+    "E604": "STOP needs a soft reset",
+    "E605": "STOP needs leaks shared per population",
+    "E606": "STOP needs linear dynamics without refractoriness",
+    # running (reported by `snndsl run`, the emitted train.py and `snndsl eval`)
+    "E701": "unknown Brax environment",
+    "E702": "unknown or unavailable Brax backend",
+    "E703": "environment sizes differ from the network's",
+    "E811": "dataset folder or file missing",
+    "E812": "dataset file has a wrong magic number or format",
+    "E813": "dataset file truncated",
+    "E814": "dataset images and labels disagree",
+    "E821": "no checkpoint to resume from",
+    "E822": "checkpoint corrupt or from another network",
+    "E831": "NaN or inf during training",
+    # warnings
+    "W101": "population receives no projection",
+    "W601": "STOP treats recurrent spikes as inputs",
+}

@@ -1,0 +1,118 @@
+"""Run outputs: metrics.jsonl (one row per generation or epoch), TensorBoard events, curve.png."""
+
+import json
+import math
+import os
+
+from .errors import NonFiniteError  # inline: drop
+
+
+class MetricsLog:
+    """Append rows to DIR/metrics.jsonl and TensorBoard; on resume, drop rows after the checkpoint."""
+
+    def __init__(self, out_dir, step_key: str, resume_after: int | None = None):
+        self.path = os.path.join(out_dir, "metrics.jsonl")
+        self.step_key = step_key
+        self.rows = []
+        if resume_after is not None and os.path.exists(self.path):
+            with open(self.path) as f:
+                for line in f:
+                    try:
+                        row = json.loads(line)
+                    except ValueError:
+                        break  # a row cut short by a kill
+                    if row.get(step_key, 0) <= resume_after:
+                        self.rows.append(row)
+        tmp = self.path + ".tmp"
+        with open(tmp, "w") as f:
+            for row in self.rows:
+                f.write(json.dumps(row) + "\n")
+        os.replace(tmp, self.path)
+        self.tb = None
+        try:
+            from tensorboardX import SummaryWriter
+
+            purge = (resume_after + 1) if resume_after is not None else None
+            self.tb = SummaryWriter(os.path.join(out_dir, "tensorboard"), purge_step=purge)
+        except ImportError:
+            pass
+
+    def write(self, row: dict) -> None:
+        self.rows.append(row)
+        with open(self.path, "a") as f:
+            f.write(json.dumps(row) + "\n")
+            f.flush()
+        if self.tb is not None:
+            for k, v in row.items():
+                if k != self.step_key and isinstance(v, (int, float)):
+                    self.tb.add_scalar(k, v, row[self.step_key])
+            self.tb.flush()
+
+    def close(self) -> None:
+        if self.tb is not None:
+            self.tb.close()
+
+
+def check_finite(row: dict, step_key: str, names) -> None:
+    """Raise NonFiniteError naming the first tracked quantity that is NaN or inf."""
+    for k in names:
+        v = row.get(k)
+        if isinstance(v, float) and not math.isfinite(v):
+            raise NonFiniteError(step_key, row[step_key], k)
+
+
+def plot_curve(out_dir, rows, step_key: str, keys, title: str = "") -> str | None:
+    """Write DIR/curve.png of the given metrics; returns its path (None without matplotlib)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    steps = [r[step_key] for r in rows]
+    for k in keys:
+        ys = [r.get(k) for r in rows]
+        if any(y is not None for y in ys):
+            ax.plot(steps, ys, marker="o" if len(steps) < 30 else None, ms=3, label=k.replace("_", " "))
+    ax.set_xlabel(step_key)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    path = os.path.join(out_dir, "curve.png")
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def spike_raster(path, spikes, title: str = "", dt_ms: float = 1.0) -> str | None:
+    """Save a spike raster PNG of a (time, neurons) array; signs colour excitatory/inhibitory."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        import numpy as np
+    except ImportError:
+        return None
+    s = np.asarray(spikes)
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for sign, color, label in ((1, "tab:red", "excitatory"), (-1, "tab:blue", "inhibitory")):
+        t, n = np.nonzero(s * sign > 0)
+        if len(t):
+            ax.scatter(t * dt_ms, n, s=1.5, c=color, marker="|", label=label)
+    ax.set_xlabel("time (ms)")
+    ax.set_ylabel("neuron")
+    ax.set_xlim(0, max(1, s.shape[0]) * dt_ms)
+    ax.set_ylim(-0.5, s.shape[1] - 0.5)
+    if title:
+        ax.set_title(title)
+    if (s < 0).any():
+        ax.legend(loc="upper right", markerscale=6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
