@@ -61,6 +61,83 @@ def cmd_check(args) -> int:
     return status
 
 
+def _run_error(e, spec) -> Diagnostic:
+    """A RunError from the generated module as a diagnostic located at the spec element it names."""
+    span = None
+    if spec is not None and getattr(e, "node", None):
+        node = e.node.split(":")[0]
+        if node == "task":
+            span = spec.task.span
+        elif node == "input" and spec.inputs:
+            span = spec.inputs[0].span
+        elif node == "output" and spec.outputs:
+            span = spec.outputs[0].span
+    return Diagnostic(e.code, e.message, span, e.hint)
+
+
+def _latest_run(spec_name: str) -> str | None:
+    import glob
+
+    runs = sorted(p for p in glob.glob(os.path.join("runs", f"{spec_name}-*"))
+                  if os.path.exists(os.path.join(p, "checkpoint.npz")))
+    return runs[-1] if runs else None
+
+
+def cmd_run(args) -> int:
+    import shutil
+    import time
+
+    from rich.console import Console
+
+    from .driver.build import import_module, load_spec, module_text
+    from .driver.progress import LiveProgress, summary_table
+
+    spec, sources = load_spec(args.file, args.set or [])
+    out_dir = args.out
+    if args.resume and out_dir is None:
+        out_dir = _latest_run(spec.name)
+        if out_dir is None:
+            report([Diagnostic("E821", f"no earlier run of `{spec.name}` with a checkpoint under runs/", None,
+                               "give the run folder with --out DIR")], sources)
+            return EXIT_BAD_INPUT
+    out_dir = out_dir or os.path.join("runs", f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    console = Console(stderr=True)
+    console.print(f"[bold]{spec.file}[/]: {spec.train.rule} -> {out_dir}")
+    text = module_text(spec)
+    with console.status("importing JAX and the generated module..."):
+        module, path = import_module(text, spec.name)
+    os.makedirs(out_dir, exist_ok=True)
+    shutil.copyfile(path, os.path.join(out_dir, "train.py"))
+    try:
+        with LiveProgress(module.Trainer.UNIT, console) as live:
+            rows = module.train(None, out_dir, args.seed, args.resume, live)
+    except module.NonFiniteError as e:
+        console.print(f"[bold red]stopped:[/] {e.message}")
+        return EXIT_ERROR
+    except module.RunError as e:
+        report([_run_error(e, spec)], sources)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        console.print(f"interrupted; continue with: snndsl run {args.file} --out {out_dir} --resume")
+        return 130
+    console.print(summary_table(rows, module.Trainer.UNIT, out_dir))
+    return EXIT_OK
+
+
+def cmd_emit(args) -> int:
+    from .driver.build import load_spec, module_text
+
+    spec, _ = load_spec(args.file, args.set or [])
+    text = module_text(spec)
+    if args.output in (None, "-"):
+        sys.stdout.write(text)
+    else:
+        with open(args.output, "w") as f:
+            f.write(text)
+        print(f"wrote {args.output} ({len(text.splitlines())} lines): python {args.output} --help", file=sys.stderr)
+    return EXIT_OK
+
+
 def _add_set(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a setting, e.g. train.population=64, task.episode_length=100, time.dt=0.25ms")
@@ -76,6 +153,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["text", "json"], default="text", help="diagnostics format")
     _add_set(p)
     p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("run", help="train a spec")
+    p.add_argument("file", metavar="FILE")
+    _add_set(p)
+    p.add_argument("--out", metavar="DIR", help="run folder (default runs/<spec>-<time>)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out (default: the latest run of this spec) from its last checkpoint")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("emit", help="write the standalone training program for a spec")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("-o", "--output", metavar="OUT.py", help="output file (default: standard output)")
+    _add_set(p)
+    p.set_defaults(func=cmd_emit)
     return ap
 
 

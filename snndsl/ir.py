@@ -224,6 +224,9 @@ class ReadoutModel(Node):
     odes: list[ODE] = Field(default_factory=list)
     value: Expr  # over `s` (signed spikes this step), the source's states, readout states, params
 
+    def ode(self, var: str) -> ODE | None:
+        return next((o for o in self.odes if o.var == var), None)
+
 
 # --------------------------------------------------------------------------- network
 

@@ -38,12 +38,14 @@ class ModelCode:
     spiking: bool
 
 
-def _names(param="p", state_local=True, port="drive", extra=None):
+def _names(param="p", state=None, port="drive", extra=None):
+    """Code for a resolved name: params from dict `param`, states as locals (or from dict `state`)."""
+
     def name(n: ir.Name) -> str:
         if n.ref == "param":
             return f'{param}["{n.id}"]'
         if n.ref == "state":
-            return ident(n.id)
+            return f'{state}["{n.id}"]' if state else ident(n.id)
         if n.ref == "port":
             return f'{port}["{n.id}"]'
         if n.ref == "builtin":
@@ -55,6 +57,11 @@ def _names(param="p", state_local=True, port="drive", extra=None):
         raise KeyError(n.id)
 
     return name
+
+
+def _unpack(states: list[str]) -> str:
+    """`a, b = x["a"], x["b"]` (or `a = x["a"]`)."""
+    return ", ".join(ident(s) for s in states) + " = " + ", ".join(f'x["{s}"]' for s in states)
 
 
 def _ode_lines(ode: ir.ODE, pr: Printer, coeff_key: str | None) -> list[str]:
@@ -96,8 +103,7 @@ def neuron_code(m: ir.NeuronModel, targets: set[str]) -> ModelCode:
     pr = Printer(_names())
     coeffs, lines = [], []
     states = [s.name for s in m.states]
-    lines.append(", ".join(ident(s) for s in states) + ("," if len(states) == 1 else "") +
-                 " = " + ", ".join(f'x["{s}"]' for s in states))
+    lines.append(_unpack(states))
     held = [r.var for r in m.reset]
     held = list(dict.fromkeys(held))
     if m.refractory > 0:
@@ -149,8 +155,7 @@ def readout_code(r: ir.ReadoutModel) -> ModelCode:
     coeffs, lines = [], []
     states = [s.name for s in r.states]
     if states:
-        lines.append(", ".join(ident(s) for s in states) + ("," if len(states) == 1 else "") + " = " +
-                     ", ".join(f'x["{s}"]' for s in states))
+        lines.append(_unpack(states))
     for s in states:
         ode = r.ode(s)
         if ode is not None:
@@ -178,6 +183,7 @@ class NetworkCode:
     param_lines: list[str] = field(default_factory=list)
     learnables: list[dict] = field(default_factory=list)
     readout_params: list[dict] = field(default_factory=list)
+    jump_targets: dict[str, set] = field(default_factory=dict)  # model -> states some projection adds to
     n_init_keys: int = 1
     uses_key: bool = False
 
@@ -213,11 +219,11 @@ def build_network(plan: Plan) -> NetworkCode:
     code.constants.append(f"SUBSTEPS = {spec.time.substeps}  # network steps per {'environment' if isinstance(spec.task, ir.BraxTask) else 'time'} step")
     code.constants.append(f"STEPS = {spec.time.steps}  # time steps per sample")
 
-    # ---- neuron models used, with the variables some projection targets
+    # ---- neuron models used, with the state variables some projection jumps into
     for model in {b.model.name: b.model for b in plan.blocks}.values():
         targets = {p.var for p in plan.projections if p.target.kind == "block" and
                    plan.block(p.target.name).model.name == model.name and model.state(p.var) is not None}
-        # every state some block of this model could be driven through
+        code.jump_targets[model.name] = targets
         code.models.append(neuron_code(model, targets))
         if model.refractory > 0:
             code.constants.append(f"N_REFRACTORY_{model.name} = {num(round(model.refractory / spec.time.dt))}  "
@@ -234,7 +240,7 @@ def build_network(plan: Plan) -> NetworkCode:
     # ---- readouts
     for r in {o.readout.name: o.readout for o in plan.outputs}.values():
         rc = readout_code(r)
-        value = Printer(_names(extra={"s": "s"}))(r.value)
+        value = Printer(_names(state="x"))(r.value)
         code.readouts.append({"code": rc, "value": value, "params": r.params})
 
     # ---- outputs: readout parameters and state
@@ -380,8 +386,9 @@ def _step_code(code: NetworkCode, plan: Plan) -> None:
                 else:
                     terms.append(_place(pp, _contribution(pp, _signal(pp, plan, done)), b.size))
             drive.append(f'"{var}": ' + " + ".join(terms))
-        for var in [s.name for s in b.model.states if s.name not in targets] + [p.name for p in b.model.ports if p.name not in targets]:
-            drive.append(f'"{var}": 0.0')
+        idle = sorted(code.jump_targets[b.model.name] - set(targets)) + [p.name for p in b.model.ports
+                                                                         if p.name not in targets]
+        drive += [f'"{var}": 0.0' for var in idle]
         lines.append(f"drive = {{{', '.join(drive)}}}")
         lines.append(f'state, z = {b.model.name}_step(x["{b.name}"], drive, bp["{b.name}"], bc["{b.name}"])')
         if b.model.spiking:

@@ -1,0 +1,68 @@
+"""Compile a spec to its generated module, cache it by content hash, and import it.
+
+`snndsl run` and `snndsl emit` produce the same text, so the two paths cannot diverge.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import sys
+from pathlib import Path
+from types import ModuleType
+
+from .. import ir
+from ..codegen.generate import generate
+from ..diagnostics import SpecError
+from ..frontend import compile_spec
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("SNNDSL_CACHE") or os.path.join(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"), "snndsl")
+    path = Path(root)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def load_spec(path: str, sets: list[str] = ()) -> tuple[ir.Spec, object]:
+    """The IR of a spec (with --set overrides) and its sources; raises SpecError with diagnostics."""
+    spec, diags, sources = compile_spec(path, list(sets))
+    if spec is None:
+        err = SpecError([d for d in diags])
+        err.sources = sources
+        raise err
+    warnings = [d for d in diags if not d.is_error]
+    if warnings:
+        from ..cli import report
+
+        report(warnings, sources)
+    return spec, sources
+
+
+def module_text(spec: ir.Spec) -> str:
+    return generate(spec)
+
+
+def import_module(text: str, name: str) -> tuple[ModuleType, Path]:
+    """Write text to the cache under its hash (once) and import it as a fresh module."""
+    digest = hashlib.sha256(text.encode()).hexdigest()[:20]
+    path = cache_dir() / f"{name}_{digest}.py"
+    if not path.exists() or path.read_text() != text:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    mod_name = f"snndsl_generated_{name}_{digest}"
+    spec = importlib.util.spec_from_file_location(mod_name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[mod_name] = module
+    spec.loader.exec_module(module)
+    return module, path
+
+
+def import_file(path: Path, name: str = "snndsl_run_module") -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module

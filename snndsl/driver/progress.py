@@ -1,0 +1,95 @@
+"""A rich live display of training progress, fed by the generated module's progress_fn."""
+
+from __future__ import annotations
+
+import time
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+# metric -> (label, format) shown on the progress line
+_SHOWN = {
+    "fitness": ("fitness", "{:.1f}"),
+    "eval_fitness": ("eval", "{:.1f}"),
+    "steps_per_s": ("env-steps/s", "{:,.0f}"),
+    "train_loss": ("loss", "{:.4f}"),
+    "train_accuracy": ("train acc", "{:.2%}"),
+    "test_accuracy": ("test acc", "{:.2%}"),
+    "samples_per_s": ("samples/s", "{:,.0f}"),
+}
+
+
+class LiveProgress:
+    """progress_fn for Module.train(): a bar with the latest metrics, elapsed time and ETA."""
+
+    def __init__(self, unit: str, console: Console | None = None):
+        self.console = console or Console(stderr=True)
+        self.unit = unit
+        self.interactive = self.console.is_terminal
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(bar_width=24),
+            TextColumn("{task.completed}/{task.total}"), TextColumn("{task.fields[metrics]}"),
+            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+            console=self.console, transient=False, disable=not self.interactive,
+        )
+        self.task = None
+        self.rows: list[dict] = []
+        self.t0 = time.time()
+
+    def __enter__(self):
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self.progress.__exit__(*exc)
+
+    def _metrics(self, row: dict) -> str:
+        parts = []
+        for k, (label, fmt) in _SHOWN.items():
+            v = row.get(k)
+            if isinstance(v, (int, float)):
+                parts.append(f"{label} {fmt.format(v)}")
+        return "  ".join(parts)
+
+    def __call__(self, row: dict) -> None:
+        if "phase" in row:
+            total = row.get("total")
+            if self.task is None:
+                self.task = self.progress.add_task(row["phase"], total=total, completed=row.get(self.unit, 0) or 0,
+                                                   metrics="")
+            else:
+                self.progress.update(self.task, description=row["phase"], total=total)
+            if not self.interactive:
+                self.console.print(f"{row['phase']}...")
+            return
+        self.rows.append(row)
+        step = row[self.unit]
+        metrics = self._metrics(row)
+        self.progress.update(self.task, description=self.unit, completed=step, total=row.get("total"),
+                             metrics=metrics)
+        if not self.interactive:
+            self.console.print(f"{self.unit} {step}/{row.get('total')}  {metrics}  ({row.get('wall_s', 0):.1f} s)")
+
+
+def summary_table(rows: list[dict], unit: str, out_dir: str) -> Table:
+    table = Table(title="run summary", show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column()
+    if not rows:
+        table.add_row("steps", "none")
+        return table
+    last = rows[-1]
+    table.add_row(f"{unit}s", str(last[unit]))
+    for key, (label, fmt) in _SHOWN.items():
+        if key in last and isinstance(last[key], (int, float)):
+            best = max((r[key] for r in rows if isinstance(r.get(key), (int, float))), default=None)
+            text = fmt.format(last[key])
+            if key in ("fitness", "eval_fitness", "test_accuracy", "train_accuracy") and best is not None:
+                text += f"  (best {fmt.format(best)})"
+            table.add_row(label, text)
+    if "env_steps" in last:
+        table.add_row("env steps", f"{last['env_steps']:,}")
+    table.add_row("wall time", f"{last.get('wall_s', 0):.1f} s")
+    table.add_row("outputs", f"{out_dir}/  metrics.jsonl  curve.png  checkpoint.npz  tensorboard/")
+    return table
