@@ -1,0 +1,36 @@
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SPECS = ROOT / "specs"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cache(tmp_path_factory):
+    os.environ["SNNDSL_CACHE"] = str(tmp_path_factory.mktemp("snndsl-cache"))
+
+
+def generated(spec: str | Path, sets=()):
+    """Import the module generated for a spec (with --set overrides)."""
+    from snndsl.driver.build import import_module, load_spec, module_text
+
+    ir, _ = load_spec(str(spec), list(sets))
+    module, _ = import_module(module_text(ir), ir.name)
+    return module
+
+
+def write_spec(tmp_path: Path, text: str, name: str = "spec.snn") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+PYTHON = sys.executable
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _jax_cache(tmp_path_factory):
+    os.environ.setdefault("SNNDSL_JAX_CACHE", str(tmp_path_factory.mktemp("jax-cache")))
