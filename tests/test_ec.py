@@ -190,6 +190,6 @@ def test_tiny_ec_run_improves(tmp_path):
                                                 "task.episode_length=100"])
     rows = mod.train(out_dir=str(tmp_path), seed=0, sets=["train.generations=18", "train.checkpoint_every=18"])
     first = np.mean([r["eval_fitness"] for r in rows[:3]])
-    last = max(r["eval_fitness"] for r in rows[-5:])
-    assert last > 2 * first and last > 60, (first, last)
+    last = np.mean([r["eval_fitness"] for r in rows[-3:]])
+    assert last > 2.5 * first, (first, last)  # seeds 0-3 measured: 3.2x to 5.5x
     assert (tmp_path / "curve.png").exists() and (tmp_path / "tensorboard").is_dir()
