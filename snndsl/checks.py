@@ -192,6 +192,32 @@ def stop_linear_dynamics(spec: ir.Spec):
         if model.refractory > 0:
             yield Diagnostic("E606", f"STOP does not support refractory periods (`{model.name}`)", pop.span,
                              "a refractory clamp makes each neuron's memory depend on its own spikes")
+    if spec.time.substeps != 1:
+        yield Diagnostic("E606", f"STOP updates its traces every network step; time.substeps is {spec.time.substeps}",
+                         spec.time.span, "use time.substeps = 1 and more time.steps per sample")
+
+
+@check("E605", "STOP needs dynamics shared within each block")
+def stop_shared_block_params(spec: ir.Spec):
+    if spec.train.rule != "stop":
+        return
+    from .lowering import lower
+
+    for block in lower(spec).blocks:
+        used = {n.id for o in block.model.odes for n in _names(o.rhs) if n.ref == "param"}
+        for name in sorted(used):
+            if not isinstance(block.params[name], (int, float)):
+                yield Diagnostic("E605", f"STOP needs `{name}` shared by every neuron of group `{block.name}`; its "
+                                         "populations set it differently", spec.group(block.name).span if
+                                 spec.group(block.name) else block.members[0].pop.span,
+                                 "a presynaptic trace decays with its target's dynamics, which must be the same "
+                                 "for all neurons it feeds; give the populations equal values or separate targets")
+
+
+def _names(e):
+    from .frontend.expr import names_in
+
+    return names_in(e)
 
 
 @check("W601", "STOP treats recurrent spikes as inputs")

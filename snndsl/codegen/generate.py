@@ -27,17 +27,19 @@ from .network import build_network
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 RUNTIME = Path(__file__).resolve().parent.parent / "runtime"
 
-RULE_TEMPLATES = {
-    "ec": ("evolution.py.jinja", "rule_ec.py.jinja"),
-    "es": ("evolution.py.jinja", "rule_es.py.jinja"),
-    "stop": ("gradient.py.jinja", "rule_stop.py.jinja"),
-    "surrogate": ("gradient.py.jinja", "rule_surrogate.py.jinja"),
+RULE_TEMPLATES = {  # (rule, task kind) -> templates
+    ("ec", "brax"): ("evolution.py.jinja", "rule_ec.py.jinja"),
+    ("es", "brax"): ("evolution.py.jinja", "rule_es.py.jinja"),
+    ("stop", "dataset"): ("surrogate.py.jinja", "classification.py.jinja", "rule_stop.py.jinja"),
+    ("surrogate", "dataset"): ("surrogate.py.jinja", "classification.py.jinja", "rule_surrogate.py.jinja"),
+    ("surrogate", "brax"): ("surrogate.py.jinja", "rule_ppo.py.jinja"),
 }
 RULE_TITLES = {
     "ec": "Evolving Connectivity (natural ES over Bernoulli connection probabilities)",
     "es": "evolution strategies on real weights",
     "stop": "STOP (forward-in-time traces for weights, thresholds and leaks)",
     "surrogate": "surrogate-gradient backpropagation through time",
+    "ppo": "PPO with truncated surrogate-gradient BPTT through the spiking policy",
 }
 
 
@@ -122,6 +124,17 @@ def spec_hash(spec: ir.Spec) -> str:
     return hashlib.sha256(spec.model_dump_json(exclude={"span"}).encode()).hexdigest()[:16]
 
 
+def _surrogate_doc(spec: ir.Spec) -> str:
+    """The formula line of the chosen surrogate, from settings.Surrogate's docstring."""
+    sg = getattr(spec.train, "surrogate", None)
+    if sg is None:
+        return ""
+    from ..settings import Surrogate
+
+    line = next(ln.strip() for ln in Surrogate.__doc__.splitlines() if ln.strip().startswith(sg.family + "("))
+    return line.replace("  ", " ")
+
+
 def _fmt(obj) -> str:
     return pprint.pformat(obj, indent=1, width=110, sort_dicts=False)
 
@@ -131,11 +144,11 @@ def generate(spec: ir.Spec) -> str:
     net = build_network(plan)
     env = _env()
     task_kind = "brax" if isinstance(spec.task, ir.BraxTask) else "dataset"
-    ctx = dict(spec=spec, plan=plan, net=net, task_kind=task_kind,
+    ctx = dict(spec=spec, plan=plan, net=net, task_kind=task_kind, surrogate_doc=_surrogate_doc(spec),
                spiking_blocks=[b.name for b in plan.blocks if b.model.spiking])
-    rule_parts = [env.get_template(t).render(**ctx) for t in RULE_TEMPLATES[spec.train.rule]]
+    rule_parts = [env.get_template(t).render(**ctx) for t in RULE_TEMPLATES[spec.train.rule, task_kind]]
     text = env.get_template("module.py.jinja").render(
-        spec=spec, task_kind=task_kind, spec_hash=spec_hash(spec), rule_title=RULE_TITLES[spec.train.rule],
+        spec=spec, task_kind=task_kind, spec_hash=spec_hash(spec), rule_title=RULE_TITLES["ppo" if (spec.train.rule, task_kind) == ("surrogate", "brax") else spec.train.rule],
         config=_fmt(config_of(spec)),
         network=env.get_template("network.py.jinja").render(**ctx),
         weights=env.get_template("weights.py.jinja").render(**ctx),

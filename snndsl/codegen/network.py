@@ -33,9 +33,12 @@ class ModelCode:
     name: str
     doc: str
     coefficients: list[tuple[str, str]]  # key -> code over p
-    lines: list[str]  # body of step(x, drive, p, c) -> (x, z)
-    states: list[str]
-    spiking: bool
+    lines: list[str]  # integrate(x, drive, p, c) -> x    (readouts: step(x, s, src, p, c))
+    fire_lines: list[str] = field(default_factory=list)  # fire(x, p[, active]) -> (x, z)
+    step_lines: list[str] = field(default_factory=list)  # step(x, drive, p, c): refractory models only
+    states: list[str] = field(default_factory=list)
+    spiking: bool = False
+    refractory: bool = False
 
 
 def _names(param="p", state=None, port="drive", extra=None):
@@ -100,15 +103,11 @@ def _src(e: ir.Expr) -> str:
 
 
 def neuron_code(m: ir.NeuronModel, targets: set[str]) -> ModelCode:
+    """integrate(x, drive, p, c): equations in order, jumps; fire(x, p): spike test and reset."""
     pr = Printer(_names())
     coeffs, lines = [], []
     states = [s.name for s in m.states]
     lines.append(_unpack(states))
-    held = [r.var for r in m.reset]
-    held = list(dict.fromkeys(held))
-    if m.refractory > 0:
-        lines.append('active = x["refractory"] <= 0  # not refractory')
-        lines += [f"{ident(v)}_before = {ident(v)}" for v in held]
     for s in states:
         ode = m.ode(s)
         if ode is not None:
@@ -118,36 +117,50 @@ def neuron_code(m: ir.NeuronModel, targets: set[str]) -> ModelCode:
             lines += _ode_lines(ode, pr, key)
         if s in targets:
             lines.append(f'{ident(s)} = {ident(s)} + drive["{s}"]')
-    if m.refractory > 0:
-        for v in held:
-            lines.append(f"{ident(v)} = jnp.where(active, {ident(v)}, {ident(v)}_before)")
+    lines.append("return {" + ", ".join(f'"{s}": {ident(s)}' for s in states) + "}")
+
+    fire = []
     if m.spike is not None:
+        used = sorted({n.id for e in [m.spike.left, m.spike.right, *(r.value for r in m.reset)]
+                       for n in _names_in(e) if n.ref == "state"} | {r.var for r in m.reset})
+        fire.append(_unpack([u for u in states if u in used]))
         sp = m.spike
         arg = f"{pr.p(sp.left, 1)} - {pr.p(sp.right, 2)}" if sp.op in (">", ">=") else \
             f"{pr.p(sp.right, 1)} - {pr.p(sp.left, 2)}"
-        lines.append(f"# spike when {_src(ir.Compare(op=sp.op, left=sp.left, right=sp.right))}")
         inclusive = ", inclusive=True" if sp.op in (">=", "<=") else ""
-        lines.append(f"z = spike({arg}{inclusive})")
+        fire.append(f"z = spike({arg}{inclusive})  # spike when {_src(ir.Compare(op=sp.op, left=sp.left, right=sp.right))}")
         if m.refractory > 0:
-            lines.append("z = z * active")
-        if m.reset:
-            lines.append("zr = reset_gate(z)")
-            for r in m.reset:
-                v = ident(r.var)
-                val = pr.p(r.value, 2)
-                if r.op == "=":
-                    lines.append(f"{v} = {v} * (1.0 - zr) + {val} * zr" if not _is_num(r.value, 0) else f"{v} = {v} * (1.0 - zr)")
-                else:
-                    lines.append(f"{v} = {v} {'-' if r.op == '-=' else '+'} zr * {val}")
-    else:
-        lines.append("z = None")
-    new = {s: ident(s) for s in states}
+            fire.append("z = z * active  # no spikes while refractory")
+        fire.append("zr = reset_gate(z)")
+        for r in m.reset:
+            v = ident(r.var)
+            val = pr.p(r.value, 2)
+            if r.op == "=":
+                fire.append(f"{v} = {v} * (1.0 - zr) + {val} * zr" if not _is_num(r.value, 0) else f"{v} = {v} * (1.0 - zr)")
+            else:
+                fire.append(f"{v} = {v} {'-' if r.op == '-=' else '+'} zr * {val}")
+        changed = list(dict.fromkeys(r.var for r in m.reset))
+        fire.append("return {**x, " + ", ".join(f'"{v}": {ident(v)}' for v in changed) + "}, z")
+
+    step = []
     if m.refractory > 0:
-        n_ref = "N_REFRACTORY_" + m.name
-        new["refractory"] = f'jnp.where(z > 0, {n_ref}, jnp.maximum(x["refractory"] - 1.0, 0.0))'
-    lines.append("return {" + ", ".join(f'"{k}": {v}' for k, v in new.items()) + "}, z")
+        held = list(dict.fromkeys(r.var for r in m.reset))
+        step += [
+            'active = x["refractory"] <= 0  # not refractory',
+            f"state = {m.name}_integrate(x, drive, p, c)",
+            "state = {**state, " + ", ".join(f'"{v}": jnp.where(active, state["{v}"], x["{v}"])' for v in held) + "}",
+            f"state, z = {m.name}_fire(state, p, active)",
+            f'state["refractory"] = jnp.where(z > 0, N_REFRACTORY_{m.name}, jnp.maximum(x["refractory"] - 1.0, 0.0))',
+            "return state, z",
+        ]
     doc = f"{m.name} from {m.file}"
-    return ModelCode(m.name, doc, coeffs, lines, states + (["refractory"] if m.refractory > 0 else []), m.spiking)
+    return ModelCode(m.name, doc, coeffs, lines, fire, step, states, m.spiking, m.refractory > 0)
+
+
+def _names_in(e):
+    from ..frontend.expr import names_in
+
+    return names_in(e)
 
 
 def readout_code(r: ir.ReadoutModel) -> ModelCode:
@@ -164,7 +177,7 @@ def readout_code(r: ir.ReadoutModel) -> ModelCode:
                 coeffs.append((key, _decay_code(ode, pr)))
             lines += _ode_lines(ode, pr, key)
     lines.append("return {" + ", ".join(f'"{s}": {ident(s)}' for s in states) + "}")
-    return ModelCode(r.name, f"readout {r.name} from {r.file}", coeffs, lines, states, False)
+    return ModelCode(r.name, f"readout {r.name} from {r.file}", coeffs, lines, states=states)
 
 
 @dataclass
@@ -176,7 +189,11 @@ class NetworkCode:
     blocks: list[dict] = field(default_factory=list)
     projections: list[dict] = field(default_factory=list)
     constants: list[str] = field(default_factory=list)
+    encode_lines: list[str] = field(default_factory=list)  # per outer step
     held_lines: list[str] = field(default_factory=list)  # per outer step
+    readout_lines: list[str] = field(default_factory=list)
+    signal_lines: list[str] = field(default_factory=list)
+    drive_keys: dict[str, list] = field(default_factory=dict)
     substep_lines: list[str] = field(default_factory=list)  # per network step
     output_lines: list[str] = field(default_factory=list)
     init_lines: list[str] = field(default_factory=list)
@@ -264,7 +281,8 @@ def build_network(plan: Plan) -> NetworkCode:
                 code.learnables.append({
                     "key": f"{m.pop.name}.{ln.param}", "pop": m.pop.name, "param": ln.param, "role": ln.role,
                     "shape": f"({m.stop - m.start},)" if ln.sharing == "neuron" else "()",
-                    "size": m.stop - m.start, "sharing": ln.sharing, "init": m.pop.params[ln.param],
+                    "size": m.stop - m.start, "start": m.start, "stop": m.stop, "sharing": ln.sharing,
+                    "init": m.pop.params[ln.param],
                     "bounds": ln.bounds, "block": b.name,
                 })
         entries = []
@@ -304,7 +322,7 @@ def build_network(plan: Plan) -> NetworkCode:
         code.blocks.append({
             "name": b.name, "var": ident(b.name), "model": b.model.name, "size": b.size, "members": members,
             "params": entries, "sign": sign, "init": init, "n_keys": len(b.model.states),
-            "spiking": b.model.spiking,
+            "spiking": b.model.spiking, "states": [st.name for st in b.model.states],
         })
         key_offset += len(b.model.states)
     code.n_init_keys = max(key_offset, 1)
@@ -331,24 +349,19 @@ def _same(a, b) -> bool:
     return strip_spans(a) == strip_spans(b)
 
 
-def _signal(pp: Projection, plan: Plan, current: set[str]) -> str:
+def _signal(pp: Projection, plan: Plan, current: set[str], now: str = "new", before: str = "x") -> str:
     """Code for the presynaptic signal of a projection within a network step."""
     s = pp.source
     if s.kind == "input":
-        return f"enc_{ident(s.name)}"
-    blk = ident(s.name)
-    sig = f"s_{blk}" if s.name in current and not pp.delayed else f'x["{s.name}"]["s"]'
+        return f'enc["{s.name}"]'
+    sig = f'{now}["{s.name}"]["s"]' if s.name in current and not pp.delayed else f'{before}["{s.name}"]["s"]'
     if not s.whole:
         sig += f"[{s.start}:{s.stop}]"
     return sig
 
 
-def _weight(pp: Projection) -> str:
-    return f'w["{pp.key}"]'
-
-
 def _contribution(pp: Projection, signal: str) -> str:
-    return f"{pp.key.upper()}_GAIN * project({signal}, {_weight(pp)})"
+    return f'{pp.key.upper()}_GAIN * project({signal}, w["{pp.key}"])'
 
 
 def _place(pp: Projection, expr: str, size: int) -> str:
@@ -361,11 +374,11 @@ def _place(pp: Projection, expr: str, size: int) -> str:
 def _step_code(code: NetworkCode, plan: Plan) -> None:
     spec = plan.spec
     # inputs: encoded once per outer step; input projections are held over the substeps
-    for inp in plan.inputs:
+    for n, inp in enumerate(plan.inputs):
         enc = spec.encoder(inp.encoder)
         p = "{" + ", ".join(f'"{k}": {num(v)}' for k, v in inp.params.items()) + "}"
-        key = ", jax.random.fold_in(key, %d)" % plan.inputs.index(inp)
-        code.held_lines.append(f'enc_{ident(inp.name)} = encode_{enc.name}(inputs["{inp.name}"], {p}{key})')
+        code.encode_lines.append(
+            f'"{inp.name}": encode_{enc.name}(inputs["{inp.name}"], {p}, jax.random.fold_in(key, {n})),')
     for pp in plan.projections:
         if pp.source.kind == "input":
             code.held_lines.append(f'held["{pp.key}"] = {_contribution(pp, _signal(pp, plan, set()))}')
@@ -373,9 +386,8 @@ def _step_code(code: NetworkCode, plan: Plan) -> None:
     done: set[str] = set()
     lines = code.substep_lines
     for b in plan.blocks:
-        v = ident(b.name)
-        lines.append(f"# {b.name}: {b.model.name}, {b.size} neurons"
-                     + (f" ({', '.join(m.pop.name for m in b.members)})" if len(b.members) > 1 else ""))
+        members = f" ({', '.join(m.pop.name for m in b.members)})" if len(b.members) > 1 else ""
+        lines.append(f"# {b.name}: {b.model.name}, {b.size} neurons{members}")
         drive = []
         targets = sorted({pp.var for pp in plan.projections if pp.target.kind == "block" and pp.target.name == b.name})
         for var in targets:
@@ -389,16 +401,25 @@ def _step_code(code: NetworkCode, plan: Plan) -> None:
         idle = sorted(code.jump_targets[b.model.name] - set(targets)) + [p.name for p in b.model.ports
                                                                          if p.name not in targets]
         drive += [f'"{var}": 0.0' for var in idle]
+        code.drive_keys[b.name] = sorted(code.jump_targets[b.model.name]) + [p.name for p in b.model.ports]
         lines.append(f"drive = {{{', '.join(drive)}}}")
-        lines.append(f'state, z = {b.model.name}_step(x["{b.name}"], drive, bp["{b.name}"], bc["{b.name}"])')
+        lines.append(f'if drives is not None:  # recorded for STOP\'s traces')
+        lines.append(f'    drives["{b.name}"] = drive')
+        args = f'x["{b.name}"], drive, bp["{b.name}"], bc["{b.name}"]'
+        if b.model.refractory > 0:
+            lines.append(f"state, z = {b.model.name}_step({args})")
+        else:
+            lines.append(f"state = probe({b.model.name}_integrate({args}), probes, \"{b.name}\")")
+            if b.model.spiking:
+                lines.append(f'state, z = {b.model.name}_fire(state, bp["{b.name}"])')
         if b.model.spiking:
             blk = code.blocks[[bb["name"] for bb in code.blocks].index(b.name)]
-            sign = f' * SIGN_{v}' if blk["sign"] is not None else ""
-            lines.append(f"s_{v} = z{sign}  # signed spikes")
-            lines.append(f'new["{b.name}"] = {{**state, "s": s_{v}}}')
+            sign = f" * SIGN_{ident(b.name)}" if blk["sign"] is not None else ""
+            lines.append(f'new["{b.name}"] = {{**state, "s": z{sign}}}  # with signed spikes')
         else:
             lines.append(f'new["{b.name}"] = state')
         done.add(b.name)
+
     for o in plan.outputs:
         blk = plan.block(o.block)
         part = "" if (o.start, o.stop) == (0, blk.size) else f"[{o.start}:{o.stop}]"
@@ -414,8 +435,10 @@ def _step_code(code: NetworkCode, plan: Plan) -> None:
             lines.append(f'new["{o.ir.name}"] = readout_{o.readout.name}_step(x["{o.ir.name}"], {s_sig}, {src}, '
                          f'RP_{ident(o.ir.name)}, RC_{ident(o.ir.name)})')
         s_sig, src = source("x")
-        code.output_lines.append(
-            f'value = readout_{o.readout.name}_value(x.get("{o.ir.name}", {{}}), {s_sig}, {src}, RP_{ident(o.ir.name)})')
+        code.readout_lines.append(
+            f'"{o.ir.name}": readout_{o.readout.name}_value(x.get("{o.ir.name}", {{}}), {s_sig}, {src}, '
+            f'RP_{ident(o.ir.name)}),')
+        code.output_lines.append(f'value = readout_values(x)["{o.ir.name}"]')
         if o.projections:
             terms = " + ".join(_contribution(pp, "value") for pp in o.projections)
             code.output_lines.append(f"out = {terms}")
@@ -423,3 +446,12 @@ def _step_code(code: NetworkCode, plan: Plan) -> None:
             code.output_lines.append("out = value")
         if o.ir.clip:
             code.output_lines.append(f"out = jnp.clip(out, {num(o.ir.clip[0])}, {num(o.ir.clip[1])})")
+        code.output_lines.append('out = out if probes is None else out + probes["out"]')
+
+    # presynaptic signal of every projection, after a step from x to new (for STOP's traces)
+    for pp in plan.projections:
+        if pp.target.kind == "output":
+            sig = f'readout_values(new)["{pp.target.name}"]'
+        else:
+            sig = _signal(pp, plan, {b.name for b in plan.blocks})
+        code.signal_lines.append(f'"{pp.key}": {sig},  # {pp.ir.name}')
