@@ -1,0 +1,99 @@
+"""Surrogate gradients: formulas, the BPTT wiring against finite differences of the smoothed network,
+learning on digits, and a 2-iteration PPO run on Brax."""
+
+import json
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from .conftest import SPECS, generated
+
+# family -> (parameter, formula of the surrogate derivative, documented peak and area)
+FORMULAS = {
+    "fast_sigmoid": ("slope", lambda x, k: 1 / (1 + k * np.abs(x)) ** 2, lambda k: (1.0, 2 / k)),
+    "arctan": ("alpha", lambda x, k: (k / 2) / (1 + (np.pi * k * x / 2) ** 2), lambda k: (k / 2, 1.0)),
+    "sigmoid": ("slope", lambda x, k: k * np.exp(-k * x) / (1 + np.exp(-k * x)) ** 2, lambda k: (k / 4, 1.0)),
+    "triangle": ("width", lambda x, k: np.maximum(0, 1 - np.abs(x) / k) / k, lambda k: (1 / k, 1.0)),
+    "boxcar": ("width", lambda x, k: (np.abs(x) < k / 2) / k, lambda k: (1 / k, 1.0)),
+}
+
+
+@pytest.mark.parametrize("family", sorted(FORMULAS))
+def test_surrogate_derivative_matches_formula(family):
+    param, formula, documented = FORMULAS[family]
+    k = 3.0
+    mod = generated(SPECS / "surrogate_digits.snn", [f"train.surrogate={family}({param} = {k})"])
+    x = np.linspace(-3, 3, 60001, dtype=np.float32)
+    grad = np.asarray(jax.vmap(jax.grad(lambda v: mod.spike(v)))(jnp.asarray(x)))
+    expect = formula(x.astype(np.float64), k)
+    edge = np.abs(np.abs(x) - k / 2) < 1e-3 if family == "boxcar" else np.zeros_like(x, bool)
+    np.testing.assert_allclose(grad[~edge], expect[~edge], rtol=1e-4, atol=1e-6)
+    np.testing.assert_array_equal(np.asarray(mod.spike(jnp.asarray(x))), (x > 0).astype(np.float32))
+    peak, area = documented(k)
+    assert math.isclose(grad.max(), peak, rel_tol=1e-3)
+    tail = 0.0 if family != "fast_sigmoid" else 2 / (k * (1 + 3 * k))  # the mass beyond |x| > 3
+    assert math.isclose(np.trapezoid(grad, x) + tail, area, rel_tol=2e-3)
+
+
+def _smooth(mod, primitive):
+    """A spike nonlinearity whose forward is the surrogate's antiderivative (a smoothed network)."""
+
+    @jax.custom_jvp
+    def f(x):
+        return primitive(x)
+
+    f.defjvp(lambda p, t: (f(p[0]), mod.surrogate_derivative(p[0]) * t[0]))
+    return f
+
+
+@pytest.mark.parametrize("family,param,primitive", [
+    ("fast_sigmoid", "slope", lambda k: lambda x: x / (1 + k * jnp.abs(x))),
+    ("sigmoid", "slope", lambda k: lambda x: jax.nn.sigmoid(k * x)),
+])
+@pytest.mark.parametrize("detach", ["true", "false"])
+def test_surrogate_bptt_equals_finite_difference_of_smoothed_network(monkeypatch, family, param, primitive, detach):
+    k = 2.0
+    mod = generated(SPECS / "surrogate_digits.snn", [f"train.surrogate={family}({param} = {k})",
+                                                      f"train.detach_reset={detach}", "time.steps=4"])
+    monkeypatch.setattr(mod, "heaviside", _smooth(mod, primitive(k)))
+    theta, fixed = mod.init_parameters(jax.random.PRNGKey(0))
+    x_train, y_train, _, _ = mod.load_task(mod.CONFIG["task"])
+    xb, yb = jnp.asarray(x_train[:4]), jnp.asarray(y_train[:4])
+    key = jax.random.PRNGKey(1)
+    loss = lambda th: mod.sequence_loss(th, fixed, xb, yb, key)[0]  # noqa: E731
+    grads = jax.grad(loss)(theta)
+    rng = np.random.default_rng(0)
+    for _ in range(3):  # random directions over every learnable
+        d = {n: jnp.asarray(rng.normal(size=v.shape), jnp.float32) for n, v in theta.items()}
+        h = 1e-2
+        plus = loss({n: theta[n] + h * d[n] for n in theta})
+        minus = loss({n: theta[n] - h * d[n] for n in theta})
+        fd = (plus - minus) / (2 * h)
+        analytic = sum(jnp.sum(grads[n] * d[n]) for n in theta)
+        assert abs(float(fd) - float(analytic)) < 2e-2 * max(abs(float(fd)), 1e-3), (float(fd), float(analytic))
+
+
+@pytest.mark.slow
+def test_surrogate_digits_learns(tmp_path):
+    mod = generated(SPECS / "surrogate_digits.snn")
+    rows = mod.train(out_dir=str(tmp_path), sets=["train.epochs=3"])
+    assert rows[-1]["test_accuracy"] > 0.9 and rows[-1]["train_loss"] < rows[0]["train_loss"]
+    assert (tmp_path / "curve.png").exists()
+    logged = [json.loads(line) for line in open(tmp_path / "metrics.jsonl")]
+    assert set(logged[0]) >= {"epoch", "train_loss", "train_accuracy", "test_accuracy", "wall_s"}
+
+
+@pytest.mark.slow
+def test_ppo_two_iterations_on_brax(tmp_path):
+    mod = generated(SPECS / "sg_hopper.snn", [
+        "task.env=inverted_pendulum", "task.episode_length=40", "time.substeps=3", "train.num_envs=16",
+        "train.minibatches=2", "train.update_epochs=1", "train.eval_episodes=4", "train.unroll_length=8"])
+    rows = mod.train(out_dir=str(tmp_path), sets=["train.iterations=2"])
+    assert [r["generation"] for r in rows] == [1, 2]
+    assert all(np.isfinite(r["eval_fitness"]) and np.isfinite(r["loss"]) for r in rows)
+    assert rows[-1]["env_steps"] == 2 * 16 * 8
+    logged = [json.loads(line) for line in open(tmp_path / "metrics.jsonl")]
+    assert set(logged[-1]) >= {"generation", "fitness", "eval_fitness", "env_steps", "wall_s"}
