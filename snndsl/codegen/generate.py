@@ -59,7 +59,8 @@ def runtime_source(task_kind: str) -> str:
     for name in _runtime_files(task_kind):
         text = (RUNTIME / f"{name}.py").read_text()
         text = "\n".join(line for line in text.splitlines() if not line.rstrip().endswith("# inline: drop"))
-        text = re.sub(r'^"""(.*?)"""\n', r"# \1\n", text, count=1, flags=re.S)  # module docstring -> comment
+        text = re.sub(r'^"""(.*?)"""\n', lambda m: "".join(f"# {ln}".rstrip() + "\n" for ln in m.group(1).splitlines()),
+                      text, count=1, flags=re.S)  # module docstring -> comment
         body = [ln for ln in text.splitlines() if not re.match(r"^(import|from) \S+( import .*)?$", ln)]
         parts.append(f"# ============================================================================ runtime: {name}\n"
                      + "\n".join(body).strip() + "\n")
