@@ -1,8 +1,10 @@
-"""Dataset readers: digits split, IDX (plain and gzipped) and CIFAR batches, and every error code."""
+"""Dataset readers: the fixed digits split, IDX files (plain and gzipped), CIFAR batches, batching, every error."""
 
 import gzip
 import pickle
+import random
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,145 +12,321 @@ import pytest
 from snndsl.runtime import datasets
 from snndsl.runtime.errors import RunError
 
-
-def test_digits_fixed_stratified_split():
-    a = datasets.load_dataset("digits")
-    b = datasets.load_dataset("digits")
-    x_tr, y_tr, x_te, y_te = a
-    assert len(x_tr) + len(x_te) == 1797 and abs(len(x_te) - 0.25 * 1797) <= 10
-    assert x_tr.dtype == np.float32 and y_tr.dtype == np.int32 and x_tr.shape[1] == 64
-    assert 0 <= x_tr.min() and x_tr.max() <= 1
-    for u, v in zip(a, b):
-        np.testing.assert_array_equal(u, v)
-    assert set(y_te) == set(range(10)) and set(y_tr) == set(range(10))
-    assert len(datasets.load_dataset("digits", test_fraction=0.5)[2]) == pytest.approx(898, abs=10)
+IMAGES, LABELS, TEST_IMAGES, TEST_LABELS = datasets.IDX_FILES
 
 
-def _idx(images: np.ndarray) -> bytes:
+def _error(code: str, *args, **kwargs) -> RunError:
+    """The RunError that load_dataset raises, checked for its code, hint and node."""
+    with pytest.raises(RunError) as info:
+        datasets.load_dataset(*args, **kwargs)
+    err = info.value
+    assert (err.code, err.node) == (code, "task"), str(err)
+    assert err.hint and str(err).startswith(f"error[{code}]: ")
+    return err
+
+
+# ---- digits
+
+
+def test_digits_shapes_types_and_range():
+    x_tr, y_tr, x_te, y_te = datasets.load_dataset("digits")
+    assert x_tr.shape == (1348, 64) and x_te.shape == (449, 64) and y_tr.shape == (1348,) and y_te.shape == (449,)
+    assert x_tr.dtype == x_te.dtype == np.float32 and y_tr.dtype == y_te.dtype == np.int32
+    assert x_tr.min() == 0.0 and x_tr.max() == 1.0 and x_te.min() >= 0.0 and x_te.max() <= 1.0
+    assert np.allclose(x_tr * 16, np.round(x_tr * 16))  # 0..16 scaled, not normalised otherwise
+
+
+def test_digits_split_is_fixed_and_stratified():
+    from sklearn.datasets import load_digits
+
+    first, second = datasets.load_dataset("digits"), datasets.load_dataset("digits")
+    for a, b in zip(first, second):
+        np.testing.assert_array_equal(a, b)
+    _, y_tr, _, y_te = first
+    all_counts = np.bincount(load_digits().target)
+    np.testing.assert_array_equal(np.bincount(y_tr) + np.bincount(y_te), all_counts)
+    assert np.all(np.bincount(y_tr) > 0) and np.all(np.bincount(y_te) > 0)
+    assert np.all(np.abs(np.bincount(y_te) - 0.25 * all_counts) < 1)
+
+
+@pytest.mark.parametrize("fraction", [0.1, 0.25, 0.5, 0.9])
+def test_digits_test_fraction(fraction):
+    _, y_tr, _, y_te = datasets.load_dataset("digits", test_fraction=fraction)
+    assert len(y_te) == round(fraction * 1797) and len(y_tr) == 1797 - len(y_te)
+    assert set(y_te.tolist()) == set(range(10))
+
+
+# ---- MNIST-format IDX files
+
+
+def _idx_images(images: np.ndarray) -> bytes:
     return struct.pack(">IIII", 0x803, *images.shape) + images.astype(np.uint8).tobytes()
 
 
-def _labels(y: np.ndarray) -> bytes:
-    return struct.pack(">II", 0x801, len(y)) + y.astype(np.uint8).tobytes()
+def _idx_labels(labels: np.ndarray) -> bytes:
+    return struct.pack(">II", 0x801, len(labels)) + labels.astype(np.uint8).tobytes()
 
 
-def _mnist(folder, n_train=20, n_test=10, gz=(), seed=0):
-    rng = np.random.default_rng(seed)
-    data = {
-        "train-images-idx3-ubyte": _idx(rng.integers(0, 256, (n_train, 28, 28))),
-        "train-labels-idx1-ubyte": _labels(rng.integers(0, 10, n_train)),
-        "t10k-images-idx3-ubyte": _idx(rng.integers(0, 256, (n_test, 28, 28))),
-        "t10k-labels-idx1-ubyte": _labels(rng.integers(0, 10, n_test)),
-    }
-    for name, raw in data.items():
-        if name in gz:
-            (folder / (name + ".gz")).write_bytes(gzip.compress(raw))
+def _write_mnist(folder: Path, gzipped=(), n_train=20, n_test=10) -> dict:
+    """Four small IDX files in folder (those named in `gzipped` as .gz); returns the arrays written."""
+    rng = np.random.default_rng(0)
+    arrays = {IMAGES: rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+              LABELS: rng.integers(0, 10, n_train, dtype=np.uint8),
+              TEST_IMAGES: rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
+              TEST_LABELS: rng.integers(0, 10, n_test, dtype=np.uint8)}
+    for stem, a in arrays.items():
+        raw = _idx_images(a) if a.ndim == 3 else _idx_labels(a)
+        if stem in gzipped:
+            (folder / f"{stem}.gz").write_bytes(gzip.compress(raw))
         else:
-            (folder / name).write_bytes(raw)
-    return data
+            (folder / stem).write_bytes(raw)
+    return arrays
 
 
-@pytest.mark.parametrize("gz", [(), ("train-images-idx3-ubyte", "t10k-labels-idx1-ubyte"), datasets.IDX_FILES])
-def test_mnist_plain_gzipped_and_mixed(tmp_path, gz):
-    raw = _mnist(tmp_path, gz=gz)
-    x_tr, y_tr, x_te, y_te = datasets.load_dataset("mnist", str(tmp_path))
+@pytest.mark.parametrize("gzipped", [(), datasets.IDX_FILES, (IMAGES, TEST_LABELS)], ids=["plain", "gzip", "mixed"])
+@pytest.mark.parametrize("name", ["mnist", "fashion_mnist"])
+def test_mnist_reads_what_was_written(tmp_path, gzipped, name):
+    written = _write_mnist(tmp_path, gzipped)
+    x_tr, y_tr, x_te, y_te = datasets.load_dataset(name, str(tmp_path))
     assert x_tr.shape == (20, 784) and x_te.shape == (10, 784)
-    expect = np.frombuffer(raw["train-images-idx3-ubyte"][16:], np.uint8).reshape(20, 784) / 255.0
-    np.testing.assert_allclose(x_tr, expect, rtol=1e-6)
-    np.testing.assert_array_equal(y_te, np.frombuffer(raw["t10k-labels-idx1-ubyte"][8:], np.uint8))
+    assert x_tr.dtype == x_te.dtype == np.float32 and y_tr.dtype == y_te.dtype == np.int32
+    np.testing.assert_allclose(x_tr, written[IMAGES].reshape(20, 784) / 255.0, rtol=1e-6)
+    np.testing.assert_allclose(x_te, written[TEST_IMAGES].reshape(10, 784) / 255.0, rtol=1e-6)
+    np.testing.assert_array_equal(y_tr, written[LABELS])
+    np.testing.assert_array_equal(y_te, written[TEST_LABELS])
 
 
-def _code(fn):
-    with pytest.raises(RunError) as e:
-        fn()
-    assert e.value.hint and e.value.node == "task"
-    return e.value
+def test_mnist_missing_folder_path_or_file(tmp_path):
+    _error("E811", "mnist", str(tmp_path / "nowhere"))
+    assert "--set task.path=DIR" in _error("E811", "mnist", None).hint
+    _error("E811", "fashion_mnist", None)
+    (tmp_path / "a_file").write_bytes(b"")
+    assert "not a folder" in _error("E811", "mnist", str(tmp_path / "a_file")).message
+    _write_mnist(tmp_path)
+    (tmp_path / TEST_LABELS).unlink()
+    err = _error("E811", "mnist", str(tmp_path))
+    assert TEST_LABELS in err.message and all(stem in err.hint for stem in datasets.IDX_FILES)
 
 
-def test_mnist_errors(tmp_path):
-    assert _code(lambda: datasets.load_dataset("mnist", str(tmp_path / "nowhere"))).code == "E811"
-    assert _code(lambda: datasets.load_dataset("fashion_mnist", None)).code == "E811"
-    _mnist(tmp_path)
-    (tmp_path / "t10k-labels-idx1-ubyte").unlink()
-    err = _code(lambda: datasets.load_dataset("mnist", str(tmp_path)))
-    assert err.code == "E811" and "t10k-labels-idx1-ubyte" in err.message
+def _damage(folder: Path, case: str) -> None:
+    """Spoil one file of a folder written by _write_mnist."""
+    images, labels = folder / IMAGES, folder / LABELS
+    if case == "magic":
+        images.write_bytes(struct.pack(">I", 0x801) + images.read_bytes()[4:])
+    elif case == "labels_as_images":
+        images.write_bytes(labels.read_bytes())
+    elif case == "truncated_data":
+        images.write_bytes(images.read_bytes()[:-100])
+    elif case == "truncated_header":
+        labels.write_bytes(labels.read_bytes()[:6])
+    elif case == "empty":
+        labels.write_bytes(b"")
+    elif case == "count":
+        labels.write_bytes(_idx_labels(np.zeros(19)))
+    elif case == "label_range":
+        labels.write_bytes(_idx_labels(np.full(20, 10)))
+    elif case == "not_gzip":
+        images.unlink()
+        (folder / f"{IMAGES}.gz").write_bytes(b"this is not gzip data")
+    elif case == "truncated_gzip":
+        (folder / f"{IMAGES}.gz").write_bytes(gzip.compress(images.read_bytes())[:-50])
+        images.unlink()
+    elif case == "shape":
+        images.write_bytes(_idx_images(np.zeros((20, 14, 56))))
 
 
 @pytest.mark.parametrize("case,code", [
-    ("magic", "E812"), ("truncated", "E813"), ("header", "E813"), ("count", "E814"), ("label", "E814"),
-    ("gzip", "E812"), ("shape", "E812")])
-def test_mnist_corrupt_files(tmp_path, case, code):
-    raw = _mnist(tmp_path)
-    images, labels = tmp_path / "train-images-idx3-ubyte", tmp_path / "train-labels-idx1-ubyte"
-    if case == "magic":
-        images.write_bytes(struct.pack(">I", 0x801) + raw[images.name][4:])
-    elif case == "truncated":
-        images.write_bytes(raw[images.name][:-100])
-    elif case == "header":
-        labels.write_bytes(b"\x00\x00")
-    elif case == "count":
-        labels.write_bytes(_labels(np.zeros(19)))
-    elif case == "label":
-        labels.write_bytes(_labels(np.full(20, 11)))
-    elif case == "gzip":
-        images.unlink()
-        (tmp_path / (images.name + ".gz")).write_bytes(b"not gzip at all")
-    elif case == "shape":
-        images.write_bytes(_idx(np.zeros((20, 14, 56))))
-    assert _code(lambda: datasets.load_dataset("mnist", str(tmp_path))).code == code
+    ("magic", "E812"), ("labels_as_images", "E812"), ("truncated_data", "E813"), ("truncated_header", "E813"),
+    ("empty", "E813"), ("count", "E814"), ("label_range", "E814"), ("not_gzip", "E812"),
+    ("truncated_gzip", "E813"), ("shape", "E812")])
+def test_mnist_damaged_files(tmp_path, case, code):
+    _write_mnist(tmp_path)
+    _damage(tmp_path, case)
+    err = _error(code, "mnist", str(tmp_path))
+    assert "Traceback" not in str(err)
+    if case in ("magic", "truncated_data", "not_gzip", "truncated_gzip"):
+        assert IMAGES in err.message
+    if case == "count":
+        assert "20 images but 19 labels" in err.message
 
 
-def _cifar(folder, n=6, data=None):
-    rng = np.random.default_rng(1)
-    for name in datasets.CIFAR_FILES:
-        batch = {b"data": rng.integers(0, 256, (n, 3072)).astype(np.uint8) if data is None else data,
-                 b"labels": list(rng.integers(0, 10, n))}
-        (folder / name).write_bytes(pickle.dumps(batch))
+# ---- CIFAR-10 python batches
 
 
-def test_cifar10_and_subfolder(tmp_path):
-    _cifar(tmp_path)
+def _batch_data(n: int, seed: int):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (n, 3072), dtype=np.uint8), [int(v) for v in rng.integers(0, 10, n)]
+
+
+def _write_cifar(folder: Path, n=4, protocol=2) -> list:
+    """Six small batch files in folder; returns their (data, labels)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for seed, name in enumerate(datasets.CIFAR_FILES):
+        data, labels = _batch_data(n, seed)
+        stored = np.asfortranarray(data) if name == "data_batch_2" else data  # pickled in column order
+        batch = {b"batch_label": name.encode(), b"data": stored, b"labels": labels}
+        (folder / name).write_bytes(pickle.dumps(batch, protocol=protocol))
+        written.append((data, labels))
+    return written
+
+
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_cifar10_reads_what_was_written(tmp_path, protocol):
+    written = _write_cifar(tmp_path, protocol=protocol)
     x_tr, y_tr, x_te, y_te = datasets.load_dataset("cifar10", str(tmp_path))
-    assert x_tr.shape == (30, 3072) and x_te.shape == (6, 3072) and 0 <= x_tr.min() and x_tr.max() <= 1
-    sub = tmp_path / "other" / "cifar-10-batches-py"
-    sub.mkdir(parents=True)
-    _cifar(sub)
-    assert datasets.load_dataset("cifar10", str(tmp_path / "other"))[0].shape == (30, 3072)
+    assert x_tr.shape == (20, 3072) and x_te.shape == (4, 3072)
+    assert x_tr.dtype == np.float32 and y_tr.dtype == np.int32
+    np.testing.assert_allclose(x_tr, np.concatenate([d for d, _ in written[:5]]) / 255.0, rtol=1e-6)
+    np.testing.assert_allclose(x_te, written[5][0] / 255.0, rtol=1e-6)
+    assert y_tr.tolist() == sum((lab for _, lab in written[:5]), []) and y_te.tolist() == written[5][1]
 
 
-class Boom:
-    def __reduce__(self):
-        import os
-
-        return (os.system, ("echo pwned > /dev/null",))
-
-
-def test_cifar10_refuses_foreign_pickles_without_running_them(tmp_path, monkeypatch):
-    _cifar(tmp_path)
-    (tmp_path / "data_batch_2").write_bytes(pickle.dumps({b"data": Boom(), b"labels": [1]}))
-    calls = []
-    import os
-
-    monkeypatch.setattr(os, "system", lambda cmd: calls.append(cmd))
-    assert _code(lambda: datasets.load_dataset("cifar10", str(tmp_path))).code == "E812"
-    assert calls == []
-    (tmp_path / "data_batch_2").write_bytes(b"garbage")
-    assert _code(lambda: datasets.load_dataset("cifar10", str(tmp_path))).code == "E812"
-    _cifar(tmp_path, data=np.zeros((6, 100), np.uint8))
-    assert _code(lambda: datasets.load_dataset("cifar10", str(tmp_path))).code == "E812"
-    (tmp_path / "test_batch").unlink()
-    assert _code(lambda: datasets.load_dataset("cifar10", str(tmp_path))).code == "E811"
+def test_cifar10_in_subfolder(tmp_path):
+    written = _write_cifar(tmp_path / "cifar-10-batches-py")
+    _, _, x_te, y_te = datasets.load_dataset("cifar10", str(tmp_path))
+    np.testing.assert_allclose(x_te, written[5][0] / 255.0, rtol=1e-6)
+    assert y_te.tolist() == written[5][1]
 
 
-def test_batches():
-    x, y = np.arange(10, dtype=np.float32)[:, None], np.arange(10)
-    a = [yb.tolist() for _, yb in datasets.iterate_batches(x, y, 3, np.random.default_rng(4))]
-    b = [yb.tolist() for _, yb in datasets.iterate_batches(x, y, 3, np.random.default_rng(4))]
-    c = [yb.tolist() for _, yb in datasets.iterate_batches(x, y, 3, np.random.default_rng(5))]
-    assert a == b and a != c and len(a) == 3 and len(set(sum(a, []))) == 9
-    assert len(list(datasets.iterate_batches(x, y, 3, drop_last=False))) == 4
-    seen = []
-    for xb, yb, mask in datasets.test_batches(x, y, 4):
-        assert xb.shape == (4, 1)
+def _python2_batch(data: np.ndarray, labels: list) -> bytes:
+    """A batch as Python 2 with numpy 1.x pickled it (the format of the real CIFAR-10 download)."""
+    ints = b"".join(b"K" + bytes([v]) for v in labels)
+    array = (b"cnumpy.core.multiarray\n_reconstruct\nq\x01cnumpy\nndarray\nq\x02K\x00\x85U\x01b\x87R"
+             b"(K\x01" + b"K" + bytes([len(data)]) + b"M\x00\x0c\x86"
+             b"cnumpy\ndtype\nU\x02u1K\x00K\x01\x87R(K\x03U\x01|NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb"
+             b"\x89T" + struct.pack("<I", data.size) + data.tobytes() + b"tb")
+    return b"\x80\x02}q\x00(U\x04data" + array + b"U\x06labels](" + ints + b"eu."
+
+
+def test_cifar10_reads_python2_pickles_as_numpy_does(tmp_path):
+    _write_cifar(tmp_path)
+    data, labels = _batch_data(3, 7)
+    raw = _python2_batch(data, labels)
+    trusted = pickle.loads(raw, encoding="bytes")  # numpy's own reading of this hand-made, trusted file
+    np.testing.assert_array_equal(trusted[b"data"], data)
+    (tmp_path / "test_batch").write_bytes(raw)
+    _, _, x_te, y_te = datasets.load_dataset("cifar10", str(tmp_path))
+    np.testing.assert_allclose(x_te * 255, trusted[b"data"], atol=1e-4)
+    assert y_te.tolist() == trusted[b"labels"] == labels
+
+
+def _recorder(*args):  # a global that a hostile pickle might name
+    _recorder.calls.append(args)
+
+
+_recorder.calls = []
+
+
+def test_cifar10_refuses_foreign_globals_without_running_them(tmp_path):
+    _write_cifar(tmp_path)
+    marker = tmp_path / "pwned"
+    system = f"cos\nsystem\n(S'touch {marker}'\ntR.".encode()  # protocol 0, written by hand
+    (tmp_path / "data_batch_2").write_bytes(system)
+    err = _error("E812", "cifar10", str(tmp_path))
+    assert "os.system" in err.message and "data_batch_2" in err.message and not marker.exists()
+
+    class Hostile:
+        def __reduce__(self):
+            return _recorder, ("ran",)
+
+    (tmp_path / "data_batch_2").write_bytes(pickle.dumps({b"data": Hostile(), b"labels": [1]}))
+    assert "_recorder" in _error("E812", "cifar10", str(tmp_path)).message and _recorder.calls == []
+
+
+@pytest.mark.parametrize("content,code", [
+    (b"garbage, not a pickle", "E812"),
+    (pickle.dumps([1, 2, 3]), "E812"),
+    (pickle.dumps({b"images": np.zeros((4, 3072), np.uint8), b"labels": [0] * 4}), "E812"),
+    (pickle.dumps({b"data": np.zeros((4, 3072), np.int64), b"labels": [0] * 4}), "E812"),
+    (pickle.dumps({b"data": np.zeros((4, 100), np.uint8), b"labels": [0] * 4}), "E812"),
+    (pickle.dumps({b"data": np.zeros((4, 3072), np.uint8), b"labels": ["a"] * 4}), "E812"),
+    (pickle.dumps({b"data": np.zeros((4, 3072), np.uint8), b"labels": [0] * 3}), "E814"),
+    (pickle.dumps({b"data": np.zeros((4, 3072), np.uint8), b"labels": [0, 1, 2, 10]}), "E814"),
+    (pickle.dumps({b"data": np.zeros((4, 3072), np.uint8), b"labels": [0, 1, 2, -1]}), "E814"),
+], ids=["garbage", "list", "keys", "dtype", "width", "label_type", "count", "label_high", "label_negative"])
+def test_cifar10_bad_batches(tmp_path, content, code):
+    _write_cifar(tmp_path)
+    (tmp_path / "data_batch_3").write_bytes(content)
+    assert "data_batch_3" in _error(code, "cifar10", str(tmp_path)).message
+
+
+def test_cifar10_numpy_labels_and_missing_files(tmp_path):
+    _write_cifar(tmp_path)
+    labels = np.array([9, 0, 3, 3], np.int64)
+    batch = {b"data": np.zeros((4, 3072), np.uint8), b"labels": labels}
+    (tmp_path / "test_batch").write_bytes(pickle.dumps(batch))
+    assert datasets.load_dataset("cifar10", str(tmp_path))[3].tolist() == [9, 0, 3, 3]
+    _error("E811", "cifar10", None)
+    (tmp_path / "data_batch_4").unlink()
+    err = _error("E811", "cifar10", str(tmp_path))
+    assert "data_batch_4" in err.message and "test_batch" in err.hint
+
+
+def test_cifar10_damaged_pickles_give_clean_errors(tmp_path):
+    """Random byte changes and truncations: each file loads or raises E812/E814, never anything else."""
+    _write_cifar(tmp_path, n=2)
+    good = (tmp_path / "test_batch").read_bytes()
+    rng, codes = random.Random(0), set()
+    for _ in range(300):
+        bad = bytearray(good)
+        for _ in range(rng.randint(1, 4)):
+            bad[rng.randrange(300)] = rng.randrange(256)
+        (tmp_path / "test_batch").write_bytes(bytes(bad[:rng.randrange(len(bad))] if rng.random() < 0.3 else bad))
+        try:
+            datasets.load_dataset("cifar10", str(tmp_path))
+        except RunError as e:
+            codes.add(e.code)
+    assert codes <= {"E812", "E814"} and "E812" in codes
+
+
+# ---- batches
+
+
+def test_iterate_batches_shuffles_reproducibly():
+    x, y = np.arange(10, dtype=np.float32)[:, None] * 2, np.arange(10)
+
+    def epoch(seed):
+        return [yb.tolist() for _, yb in datasets.iterate_batches(x, y, 3, np.random.default_rng(seed))]
+
+    assert epoch(4) == epoch(4) and epoch(4) != epoch(5)
+    order = sum(epoch(4), [])
+    assert len(order) == 9 and len(set(order)) == 9 and order != sorted(order)
+    for xb, yb in datasets.iterate_batches(x, y, 3, np.random.default_rng(4)):
+        np.testing.assert_array_equal(xb[:, 0], 2 * yb)  # features stay with their labels
+
+
+def test_iterate_batches_drop_last_and_order():
+    x, y = np.zeros((10, 2)), np.arange(10)
+    assert [yb.tolist() for _, yb in datasets.iterate_batches(x, y, 4)] == [[0, 1, 2, 3], [4, 5, 6, 7]]
+    kept = [yb.tolist() for _, yb in datasets.iterate_batches(x, y, 4, drop_last=False)]
+    assert kept == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+    assert list(datasets.iterate_batches(x, y, 16)) == []
+
+
+@pytest.mark.parametrize("n,batch", [(10, 4), (8, 4), (3, 5)])
+def test_test_batches_cover_every_sample_once(n, batch):
+    x, y = np.arange(n, dtype=np.float32)[:, None] + 1, np.arange(n, dtype=np.int32)
+    seen, shapes, padding = [], set(), 0
+    for xb, yb, mask in datasets.test_batches(x, y, batch):
+        shapes.add((xb.shape, yb.shape, mask.shape, mask.dtype))
         seen += yb[mask].tolist()
-    assert seen == list(range(10))
+        np.testing.assert_array_equal(xb[mask, 0], yb[mask] + 1)
+        padding += int(np.sum(~mask))
+        assert np.all(xb[~mask] == 0) and mask.tolist() == sorted(mask.tolist(), reverse=True)
+    assert seen == list(range(n)) and padding == -n % batch
+    assert shapes == {((batch, 1), (batch,), (batch,), np.dtype(bool))}
+
+
+# ---- the file is inlined into generated scripts
+
+
+def test_module_stands_alone():
+    source = Path(datasets.__file__).read_text()
+    local = [ln for ln in source.splitlines() if "snndsl" in ln or ln.startswith("from .")]
+    assert local == ["from .errors import RunError  # inline: drop"]
+    namespace = {"RunError": RunError}
+    exec(compile(source.replace(local[0], ""), "inlined", "exec"), namespace)
+    with pytest.raises(RunError) as info:
+        namespace["load_dataset"]("mnist", None)
+    assert info.value.code == "E811"

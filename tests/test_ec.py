@@ -72,6 +72,29 @@ def test_generated_step_matches_reference_connsnn():
     assert total_spikes > 100  # the comparison exercised real spiking
 
 
+def test_int8_masks_give_the_same_network_as_float32():
+    """EC's int8 path (spikes x masks, int32 accumulation) must not change a single spike."""
+    mod = generated(SPECS / "ec_hopper.snn")
+    keys = jax.random.split(jax.random.PRNGKey(8), 5)
+    theta = {name: jax.random.bernoulli(k, 0.5, pr["shape"]) for k, (name, pr) in zip(keys, mod.PROJECTIONS.items())}
+    dtypes = {k: jnp.int8 if pr["carries_spikes"] else jnp.float32 for k, pr in mod.PROJECTIONS.items()}
+    runs = []
+    for types in (None, dtypes):
+        w = mod.network_weights(theta, {}, types)
+        bp, bc = mod.block_params(theta)
+        x = mod.init_state(keys[3], bp)
+        step = jax.jit(lambda x, o: mod.forward_step(w, bp, bc, x, {"obs": o}, keys[4]))
+        trace = []
+        for t in range(10):
+            x, action = step(x, 2.0 * jax.random.normal(jax.random.fold_in(keys[4], t), (11,)))
+            trace.append((np.asarray(x["hidden"]["s"]), np.asarray(action)))
+        runs.append(trace)
+    assert w["w1"].dtype == jnp.int8
+    for (s32, a32), (s8, a8) in zip(*runs):
+        np.testing.assert_array_equal(s32, s8)
+        np.testing.assert_allclose(a32, a8, rtol=1e-6)
+
+
 # ---------------------------------------------------------------- the NES update, by hand
 
 def test_centered_ranks():

@@ -1,9 +1,8 @@
-"""Classification datasets: digits (bundled with scikit-learn), MNIST / Fashion-MNIST (IDX files),
-CIFAR-10 (python batches).  Features are float32 in [0, 1], flattened; labels int32.  Every bad
-folder or file raises RunError (E811 missing, E812 format, E813 truncated, E814 inconsistent)."""
+"""Classification datasets: digits (scikit-learn), MNIST / Fashion-MNIST (IDX files), CIFAR-10 (python batches)."""
 
 import gzip
 import io
+import math
 import os
 import pickle
 import struct
@@ -16,173 +15,279 @@ from .errors import RunError  # inline: drop
 DATASETS = {"digits": (64, 10), "mnist": (784, 10), "fashion_mnist": (784, 10), "cifar10": (3072, 10)}
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 CIFAR_FILES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch",)
+REDOWNLOAD = "the file is damaged or of another kind; download the dataset again"
 
 
 def load_dataset(name: str, path: str | None = None, test_fraction: float = 0.25):
-    """-> (x_train, y_train, x_test, y_test)."""
+    """-> (x_train, y_train, x_test, y_test): float32 features in [0, 1], flattened to (n, features); int32 labels.
+
+    `test_fraction` applies to digits only (the other datasets come with their own test set)."""
+    if name not in DATASETS:
+        raise RunError("E811", f"unknown dataset `{name}`", f"known datasets: {', '.join(DATASETS)}", node="task")
     if name == "digits":
         return _digits(test_fraction)
-    if name not in DATASETS:
-        raise RunError("E811", f"unknown dataset `{name}`", f"datasets: {', '.join(DATASETS)}", node="task")
     if path is None:
-        raise RunError("E811", f"{name} needs a folder with its files", "set it with --set task.path=DIR", node="task")
+        raise RunError("E811", f"dataset {name} needs the folder that holds its files",
+                       "give it with --set task.path=DIR (or `path = \"DIR\"` in the task block)", node="task")
     if not os.path.isdir(path):
-        raise RunError("E811", f"dataset folder {path} does not exist", "set it with --set task.path=DIR", node="task")
-    if name == "cifar10":
-        return _cifar10(path)
-    return _idx_set(name, path)
+        what = "is not a folder" if os.path.exists(path) else "does not exist"
+        raise RunError("E811", f"dataset folder {path} {what}", "give the folder with --set task.path=DIR", node="task")
+    return _cifar10(path) if name == "cifar10" else _idx_dataset(name, path)
+
+
+def _unit(images: np.ndarray) -> np.ndarray:
+    """uint8 images -> float32 in [0, 1], one flattened row per image."""
+    x = images.reshape(len(images), -1).astype(np.float32)
+    x /= 255.0
+    return x
+
+
+def _check_labels(y: np.ndarray, where: str, classes: int) -> np.ndarray:
+    """Labels as int32, or E814 when one lies outside 0..classes-1."""
+    if len(y) and (y.min() < 0 or y.max() >= classes):
+        raise RunError("E814", f"{where}: labels lie outside 0..{classes - 1} (found {y.min()}..{y.max()})",
+                       "the label file belongs to another dataset; " + REDOWNLOAD, node="task")
+    return y.astype(np.int32)
+
+
+def _check_counts(n_images: int, n_labels: int, where: str) -> None:
+    """E814 when the image and label counts differ."""
+    if n_images != n_labels:
+        raise RunError("E814", f"{where}: {n_images} images but {n_labels} labels",
+                       "the image and label files come from different downloads; " + REDOWNLOAD, node="task")
 
 
 # ---- digits
 
 
 def _digits(test_fraction: float):
-    """The 1797 8x8 digits with a fixed stratified split (independent of the run's seed)."""
+    """The 1797 8x8 digits of scikit-learn, split by a fixed stratified split (not the run's seed)."""
     from sklearn.datasets import load_digits
 
     d = load_digits()
     x, y = (d.data / 16.0).astype(np.float32), d.target.astype(np.int32)
-    rng = np.random.default_rng(0)
-    n_test = int(round(test_fraction * len(x)))
-    classes = np.unique(y)
-    test = []
-    for c, idx in ((c, rng.permutation(np.flatnonzero(y == c))) for c in classes):
-        test.append(idx[: int(round(n_test * len(idx) / len(x)))])
-    test = np.sort(np.concatenate(test))
-    train = np.setdiff1d(np.arange(len(x)), test)
-    train = rng.permutation(train)
+    test = _stratified_test(y, int(round(test_fraction * len(y))), np.random.default_rng(0))
+    train = np.setdiff1d(np.arange(len(y)), test)
     return x[train], y[train], x[test], y[test]
 
 
-# ---- MNIST and Fashion-MNIST
+def _stratified_test(y: np.ndarray, n_test: int, rng: np.random.Generator) -> np.ndarray:
+    """Sorted indices of n_test samples, each class in proportion to its size (largest remainders)."""
+    classes, counts = np.unique(y, return_counts=True)
+    quota = n_test * counts / len(y)
+    take = np.floor(quota).astype(int)
+    take[np.argsort(take - quota, kind="stable")[: n_test - take.sum()]] += 1
+    picks = [rng.permutation(np.flatnonzero(y == c))[:k] for c, k in zip(classes, take)]
+    return np.sort(np.concatenate(picks))
 
 
-def _open_idx(folder: str, stem: str) -> bytes:
-    """The bytes of an IDX file, plain or gzipped."""
-    for name in (stem, stem + ".gz"):
-        p = os.path.join(folder, name)
-        if os.path.exists(p):
-            try:
-                with open(p, "rb") as f:
-                    data = f.read()
-                return gzip.decompress(data) if name.endswith(".gz") else data
-            except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as e:
-                raise RunError("E812", f"{p} is not a valid gzip file: {e}", "download it again", node="task") from None
-    raise RunError("E811", f"missing {stem} (or {stem}.gz) in {folder}",
-                   "the folder needs the four IDX files: " + ", ".join(IDX_FILES), node="task")
+# ---- MNIST and Fashion-MNIST (IDX files)
 
 
-def _parse_idx(data: bytes, stem: str, ndim: int) -> np.ndarray:
-    if len(data) < 4 + 4 * ndim:
-        raise RunError("E813", f"{stem} is truncated (only {len(data)} bytes)", "download it again", node="task")
-    magic = struct.unpack(">I", data[:4])[0]
-    if magic != 0x800 + ndim:
-        raise RunError("E812", f"{stem} has magic number {magic:#010x}, expected {0x800 + ndim:#010x}",
-                       "is it an IDX file of the right kind (images or labels)?", node="task")
-    dims = struct.unpack(f">{ndim}I", data[4: 4 + 4 * ndim])
-    size = int(np.prod(dims))
-    body = data[4 + 4 * ndim:]
-    if len(body) < size:
-        raise RunError("E813", f"{stem} is truncated: {len(body)} of {size} data bytes", "download it again",
-                       node="task")
-    return np.frombuffer(body, np.uint8, size).reshape(dims)
-
-
-def _idx_set(name: str, folder: str):
-    arrays = [_parse_idx(_open_idx(folder, stem), stem, 3 if "images" in stem else 1) for stem in IDX_FILES]
-    x_train, y_train, x_test, y_test = arrays
-    for x, y, part in ((x_train, y_train, "train"), (x_test, y_test, "t10k")):
-        if len(x) != len(y):
-            raise RunError("E814", f"{name} {part}: {len(x)} images but {len(y)} labels",
-                           "the image and label files come from different sets; download both again", node="task")
+def _idx_dataset(name: str, folder: str):
+    images, labels, test_images, test_labels = (_read_idx(folder, stem) for stem in IDX_FILES)
+    out = []
+    for x, y, part in ((images, labels, "train"), (test_images, test_labels, "t10k")):
+        where = f"{name} {part} set in {folder}"
+        _check_counts(len(x), len(y), where)
         if x.shape[1:] != (28, 28):
-            raise RunError("E812", f"{name} {part} images are {x.shape[1]}x{x.shape[2]}, expected 28x28",
-                           "is the folder MNIST-format data?", node="task")
-        _check_labels(y, name, part)
-    flat = lambda x: (x.reshape(len(x), -1) / 255.0).astype(np.float32)  # noqa: E731
-    return flat(x_train), y_train.astype(np.int32), flat(x_test), y_test.astype(np.int32)
+            raise RunError("E812", f"{where}: images are {x.shape[1]}x{x.shape[2]}, expected 28x28",
+                           f"is this {name} data? {REDOWNLOAD}", node="task")
+        out += [_unit(x), _check_labels(y, where, DATASETS[name][1])]
+    return tuple(out)
 
 
-def _check_labels(y: np.ndarray, name: str, part: str) -> None:
-    classes = DATASETS[name][1]
-    if len(y) and (y.min() < 0 or y.max() >= classes):
-        raise RunError("E814", f"{name} {part} labels lie outside 0..{classes - 1}",
-                       f"{name} has {classes} classes; is the label file from another dataset?", node="task")
+def _read_idx(folder: str, stem: str) -> np.ndarray:
+    """One IDX file (plain or .gz), checked and parsed."""
+    candidates = (os.path.join(folder, stem), os.path.join(folder, stem + ".gz"))  # plain first: no unpacking
+    path = next((p for p in candidates if os.path.exists(p)), None)
+    if path is None:
+        raise RunError("E811", f"{stem} (or {stem}.gz) is missing from {folder}",
+                       "the folder needs the four IDX files " + ", ".join(IDX_FILES) + " (each plain or .gz)",
+                       node="task")
+    return _parse_idx(_file_bytes(path), path, 3 if "images" in stem else 1)
 
 
-# ---- CIFAR-10
-
-
-class _NumpyOnly(pickle.Unpickler):
-    """Unpickles plain containers and numpy arrays, and refuses every other global."""
-
-    ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
-        ("numpy._core.multiarray", "scalar"), ("builtins", "bytes"),
-    }
-
-    def find_class(self, module, name):
-        if (module, name) in self.ALLOWED:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
-
-
-def _cifar_batch(path: str):
+def _file_bytes(path: str) -> bytes:
+    """The content of a file, gunzipped when its name ends in .gz."""
     try:
         with open(path, "rb") as f:
-            batch = _NumpyOnly(io.BytesIO(f.read()), encoding="bytes").load()
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError) as e:
-        raise RunError("E812", f"{path} is not a CIFAR-10 python batch: {e}", "download the python version again",
-                       node="task") from None
-    if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
-        raise RunError("E812", f"{path} is not a CIFAR-10 batch (no data/labels)",
-                       "download the python version of CIFAR-10 again", node="task")
-    data, labels = np.asarray(batch[b"data"]), np.asarray(batch[b"labels"])
-    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
-        raise RunError("E812", f"{path}: data has shape {data.shape} and type {data.dtype}, expected (n, 3072) uint8",
-                       "download the python version of CIFAR-10 again", node="task")
-    if len(data) != len(labels):
-        raise RunError("E814", f"{path}: {len(data)} images but {len(labels)} labels",
-                       "download the python version of CIFAR-10 again", node="task")
-    _check_labels(labels, "cifar10", os.path.basename(path))
-    return data, labels
+            data = f.read()
+    except OSError as e:
+        raise _unreadable(path, e) from None
+    if not path.endswith(".gz"):
+        return data
+    try:
+        return gzip.decompress(data)
+    except EOFError:
+        raise RunError("E813", f"{path} is truncated (the gzip stream ends early)", REDOWNLOAD, node="task") from None
+    except (OSError, zlib.error) as e:  # gzip.BadGzipFile is an OSError
+        raise RunError("E812", f"{path} is not valid gzip: {e}", REDOWNLOAD, node="task") from None
+
+
+def _unreadable(path: str, e: OSError) -> RunError:
+    return RunError("E811", f"cannot read {path}: {e.strerror}", "it must be a readable file", node="task")
+
+
+def _parse_idx(data: bytes, path: str, ndim: int) -> np.ndarray:
+    """An IDX array of unsigned bytes: magic 0x0000080N (N = ndim), N big-endian sizes, then the data."""
+    kind, magic = ("images" if ndim == 3 else "labels"), 0x800 + ndim
+    if len(data) >= 4 and struct.unpack(">I", data[:4])[0] != magic:
+        raise RunError("E812", f"{path} is not an IDX {kind} file (magic number {data[:4].hex()}, "
+                               f"expected {magic:08x})", REDOWNLOAD, node="task")
+    header = 4 + 4 * ndim
+    if len(data) < header:
+        raise RunError("E813", f"{path} is truncated: {len(data)} bytes, shorter than its header", REDOWNLOAD,
+                       node="task")
+    dims = struct.unpack(f">{ndim}I", data[4:header])
+    size = math.prod(dims)
+    if len(data) - header < size:
+        raise RunError("E813", f"{path} is truncated: its header promises {'x'.join(map(str, dims))} values, "
+                               f"it holds {len(data) - header}", REDOWNLOAD, node="task")
+    return np.frombuffer(data, np.uint8, size, header).reshape(dims)
+
+
+# ---- CIFAR-10 (python batches)
 
 
 def _cifar10(folder: str):
     sub = os.path.join(folder, "cifar-10-batches-py")
-    if not os.path.exists(os.path.join(folder, "test_batch")) and os.path.isdir(sub):
+    if not os.path.exists(os.path.join(folder, CIFAR_FILES[-1])) and os.path.isdir(sub):
         folder = sub
     for name in CIFAR_FILES:
         if not os.path.exists(os.path.join(folder, name)):
-            raise RunError("E811", f"missing {name} in {folder}", "the folder needs " + ", ".join(CIFAR_FILES),
-                           node="task")
-    parts = [_cifar_batch(os.path.join(folder, name)) for name in CIFAR_FILES]
-    x_train = np.concatenate([p[0] for p in parts[:5]])
-    y_train = np.concatenate([p[1] for p in parts[:5]])
-    x_test, y_test = parts[5]
-    return ((x_train / 255.0).astype(np.float32), y_train.astype(np.int32),
-            (x_test / 255.0).astype(np.float32), y_test.astype(np.int32))
+            raise RunError("E811", f"{name} is missing from {folder}",
+                           "the folder (or its cifar-10-batches-py subfolder) needs the CIFAR-10 python version: "
+                           + ", ".join(CIFAR_FILES), node="task")
+    batches = [_cifar_batch(os.path.join(folder, name)) for name in CIFAR_FILES]
+    x_train = np.concatenate([x for x, _ in batches[:5]])
+    y_train = np.concatenate([y for _, y in batches[:5]])
+    x_test, y_test = batches[5]
+    return _unit(x_train), y_train, _unit(x_test), y_test
+
+
+def _cifar_batch(path: str):
+    """(uint8 images (n, 3072), int32 labels) of one CIFAR-10 batch file."""
+    try:
+        with open(path, "rb") as f:
+            batch = _SafeUnpickler(io.BytesIO(f.read()), encoding="bytes").load()
+        data, labels = _as_array(batch[b"data"]), batch[b"labels"]
+        labels = _as_array(labels) if isinstance(labels, _PickledArray) else np.asarray(labels)
+    except OSError as e:
+        raise _unreadable(path, e) from None
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError, AttributeError,
+            OverflowError, MemoryError) as e:
+        raise RunError("E812", f"{path} is not a CIFAR-10 python batch ({type(e).__name__}: {e})", REDOWNLOAD,
+                       node="task") from None
+    if data.dtype != np.uint8 or data.shape[1:] != (3072,):
+        raise RunError("E812", f"{path}: data is {data.dtype} of shape {data.shape}, expected uint8 of shape (n, 3072)",
+                       REDOWNLOAD, node="task")
+    if labels.ndim != 1 or labels.dtype.kind not in "iu":
+        raise RunError("E812", f"{path}: labels are not a list of integers", REDOWNLOAD, node="task")
+    _check_counts(len(data), len(labels), path)
+    return data, _check_labels(labels, path, DATASETS["cifar10"][1])
+
+
+class _SafeUnpickler(pickle.Unpickler):
+    """Unpickles containers and numpy arrays, and refuses every other global.
+
+    The numpy globals are replaced by the stand-ins below, so numpy never sees the file's unchecked
+    state (a damaged dtype state can crash numpy itself); _as_array checks the parts and builds the array."""
+
+    def find_class(self, module, name):
+        if (module, name) not in _STAND_INS:
+            raise pickle.UnpicklingError(f"refusing to load the global {module}.{name}")
+        return _STAND_INS[module, name]
+
+
+class _PickledArray:
+    """What a pickle says of an ndarray: shape, dtype, memory order and raw bytes."""
+
+    def __init__(self, shape=(0,), dtype=None, fortran=False, raw=b""):
+        self.shape, self.dtype, self.fortran, self.raw = shape, dtype, fortran, raw
+
+    def __setstate__(self, state):
+        # (version, shape, dtype, fortran, raw), or (shape, dtype, fortran, raw) in old pickles
+        self.shape, self.dtype, self.fortran, self.raw = state[-4:]
+
+
+class _PickledDType:
+    """What a pickle says of a numpy dtype: its name ("u1", "<i8", ...) and byte order."""
+
+    def __init__(self, name, align=False, copy=False):
+        self.name, self.order = name, "|"
+
+    def __setstate__(self, state):
+        self.order = state[1]
+
+
+def _reconstruct(cls, shape, typecode):
+    return _PickledArray()
+
+
+def _frombuffer(raw, dtype, shape, order):
+    return _PickledArray(shape, dtype, order == "F", raw)
+
+
+def _latin1(text, encoding):
+    """`_codecs.encode`, which protocol-2 pickles written by Python 3 use for bytes."""
+    if encoding != "latin1":
+        raise pickle.UnpicklingError(f"refusing to decode {encoding}")
+    return text.encode("latin1")
+
+
+_STAND_INS = {
+    ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
+    ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
+    ("numpy.core.numeric", "_frombuffer"): _frombuffer,
+    ("numpy._core.numeric", "_frombuffer"): _frombuffer,
+    ("numpy", "ndarray"): _PickledArray,
+    ("numpy", "dtype"): _PickledDType,
+    ("_codecs", "encode"): _latin1,
+}
+
+
+def _text(value) -> str:
+    return value.decode("ascii") if isinstance(value, bytes) else value
+
+
+def _as_array(obj) -> np.ndarray:
+    """A checked integer ndarray from a _PickledArray; ValueError when any part does not add up."""
+    if not isinstance(obj, _PickledArray) or not isinstance(obj.dtype, _PickledDType):
+        raise ValueError(f"expected a numpy array, found {type(obj).__name__}")
+    name, order = _text(obj.dtype.name), _text(obj.dtype.order)
+    if not isinstance(name, str) or name.lstrip("<>|=") not in ("u1", "i1", "u2", "i2", "u4", "i4", "u8", "i8"):
+        raise ValueError(f"unsupported dtype {name!r}")
+    if order not in ("<", ">", "|", "="):
+        raise ValueError(f"bad byte order {order!r}")
+    dtype = np.dtype(name.lstrip("<>|=")).newbyteorder(order)
+    shape = tuple(obj.shape)
+    if not all(type(n) is int and n >= 0 for n in shape):
+        raise ValueError(f"bad shape {shape!r}")
+    if not isinstance(obj.raw, (bytes, bytearray)) or len(obj.raw) != math.prod(shape) * dtype.itemsize:
+        raise ValueError(f"the array's data does not fill its shape {shape} and dtype {dtype}")
+    return np.frombuffer(obj.raw, dtype).reshape(shape, order="F" if obj.fortran else "C")
 
 
 # ---- batches
 
 
-def iterate_batches(x, y, batch_size: int, rng=None, drop_last: bool = True):
-    """(xb, yb) batches, shuffled with rng (one permutation per call) when given."""
+def iterate_batches(x, y, batch_size: int, rng: "np.random.Generator | None" = None, drop_last: bool = True):
+    """Yield (xb, yb) numpy batches; shuffled with rng when given (one permutation per call)."""
     order = rng.permutation(len(x)) if rng is not None else np.arange(len(x))
-    stop = len(x) - (len(x) % batch_size if drop_last else 0)
+    stop = len(x) - len(x) % batch_size if drop_last else len(x)
     for start in range(0, stop, batch_size):
         idx = order[start:start + batch_size]
         yield x[idx], y[idx]
 
 
 def test_batches(x, y, batch_size: int):
-    """(xb, yb, mask) covering every sample once; the last batch is padded (mask False) to one shape."""
+    """Yield (xb, yb, mask): every sample exactly once; the last batch padded to batch_size with mask=False rows
+    (so a jitted evaluation sees one shape)."""
     for start in range(0, len(x), batch_size):
         xb, yb = x[start:start + batch_size], y[start:start + batch_size]
         pad = batch_size - len(xb)
-        mask = np.concatenate([np.ones(len(xb), bool), np.zeros(pad, bool)])
+        mask = np.arange(batch_size) < len(xb)
         if pad:
             xb = np.concatenate([xb, np.zeros((pad,) + xb.shape[1:], xb.dtype)])
             yb = np.concatenate([yb, np.zeros(pad, yb.dtype)])
