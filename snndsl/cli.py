@@ -113,7 +113,7 @@ def cmd_run(args) -> int:
         with LiveProgress(module.Trainer.UNIT, console) as live:
             rows = module.train(None, out_dir, args.seed, args.resume, live)
     except module.NonFiniteError as e:
-        console.print(f"[bold red]stopped:[/] {e.message}")
+        console.print(f"[bold red]training stopped[/] [E831]: {e.message}\n  = hint: {e.hint}")
         return EXIT_ERROR
     except module.RunError as e:
         report([_run_error(e, spec)], sources)

@@ -21,6 +21,6 @@ class NonFiniteError(RunError):
     """A NaN or inf appeared in a tracked quantity."""
 
     def __init__(self, step_name: str, step: int, quantity: str):
-        super().__init__("E831", f"{quantity} is not finite (NaN or inf) at {step_name} {step}; training stopped",
+        super().__init__("E831", f"{quantity} is not finite (NaN or inf) at {step_name} {step}",
                          "lower the learning rate, or check the inputs and gains; the last checkpoint is intact")
         self.step, self.quantity = step, quantity

@@ -1,0 +1,100 @@
+"""Bad input at run time: a diagnostic and exit status 2, never a traceback; a NaN stops the run."""
+
+import os
+import subprocess
+
+import jax
+import numpy as np
+import pytest
+
+from .conftest import PYTHON, ROOT, SPECS, generated, write_spec
+
+
+def snndsl(*args, cwd=ROOT):
+    r = subprocess.run([PYTHON, "-m", "snndsl", *args], capture_output=True, text=True, cwd=cwd, timeout=600)
+    assert "Traceback" not in r.stderr, r.stderr
+    return r
+
+
+def test_missing_dataset_folder_points_at_the_task(tmp_path):
+    r = snndsl("run", str(SPECS / "stop_mnist.snn"), "--out", str(tmp_path / "run"), cwd=tmp_path)
+    assert r.returncode == 2
+    assert "stop_mnist.snn:13:1: error[E811]" in r.stderr and "--set task.path=DIR" in r.stderr
+
+
+def test_resume_without_or_with_a_corrupt_checkpoint(tmp_path):
+    r = snndsl("run", str(SPECS / "stop_digits.snn"), "--out", str(tmp_path / "none"), "--resume")
+    assert r.returncode == 2 and "error[E821]" in r.stderr
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "checkpoint.npz").write_bytes(b"not a checkpoint")
+    r = snndsl("run", str(SPECS / "stop_digits.snn"), "--out", str(bad), "--resume")
+    assert r.returncode == 2 and "error[E822]" in r.stderr
+
+
+def test_checkpoint_from_another_network(tmp_path):
+    mod = generated(SPECS / "stop_digits.snn")
+    mod.save_checkpoint(str(tmp_path / "c.npz"), {"a": np.zeros(3)}, {"step": 1})
+    with pytest.raises(mod.RunError) as e:
+        mod.load_checkpoint(str(tmp_path / "c.npz"), {"a": np.zeros(4)})
+    assert e.value.code == "E822"
+
+
+def test_checkpoints_are_atomic(tmp_path, monkeypatch):
+    mod = generated(SPECS / "stop_digits.snn")
+    path = str(tmp_path / "c.npz")
+    mod.save_checkpoint(path, {"w": np.ones(5)}, {"step": 1})
+
+    def broken(f, **arrays):
+        f.write(b"half a file")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(mod.np, "savez", broken)
+    with pytest.raises(OSError):
+        mod.save_checkpoint(path, {"w": np.zeros(5)}, {"step": 2})
+    monkeypatch.undo()
+    state, meta = mod.load_checkpoint(path, {"w": np.zeros(5)})
+    assert meta["step"] == 1 and state["w"].tolist() == [1.0] * 5
+
+
+NAN_SPEC = """
+from "neurons" import LIF
+from "encoders" import current
+from "readouts" import instant
+time { dt = 1 ms; steps = 4 }
+task digits { }
+input pixels = current
+population hidden = LIF(32)
+output logits = instant(hidden)
+project pixels -> hidden.v { weights = dense(init = kaiming); learn w }
+project hidden -> logits   { weights = dense(init = lecun); learn w }
+train surrogate { epochs = 3; batch_size = 64; optimizer = sgd(lr = 1e38) }
+"""
+
+
+def test_nan_stops_the_run_naming_step_and_quantity(tmp_path):
+    spec = write_spec(tmp_path, NAN_SPEC)
+    r = snndsl("run", str(spec), "--out", str(tmp_path / "run"))
+    assert r.returncode == 1
+    assert "E831" in r.stderr and "train_loss is not finite" in r.stderr and "epoch 1" in r.stderr
+    assert not (tmp_path / "run" / "checkpoint.npz").exists()  # nothing non-finite was saved
+
+
+def test_emitted_file_set_errors(tmp_path):
+    train_py = tmp_path / "train.py"
+    assert snndsl("emit", str(SPECS / "stop_digits.snn"), "-o", str(train_py)).returncode == 0
+    for args, text in ((["--set", "train.epoch=3"], "did you mean `train.epochs`"),
+                       (["--set", "train.epochs=many"], "whole number"),
+                       (["--set", "train.loss=average"], "must be one of"),
+                       (["--set", "time.dt=0.5"], "snndsl emit")):
+        r = subprocess.run([PYTHON, str(train_py), *args, "--out", str(tmp_path / "x")], capture_output=True,
+                           text=True, timeout=600)
+        assert r.returncode == 2 and text in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
+
+
+def test_environment_sizes_checked_before_compiling():
+    mod = generated(SPECS / "quickstart.snn")
+    mod.TASK_OBS = 5  # as if the network had been declared for another environment
+    with pytest.raises(mod.RunError) as e:
+        mod.make_env(mod.CONFIG["task"])
+    assert e.value.code == "E703" and e.value.node == "input"
