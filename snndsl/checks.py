@@ -54,6 +54,13 @@ def time_constants_positive(spec: ir.Spec):
                 yield Diagnostic("E402", f"time constant `{name}` of population `{pop.name}` is "
                                          f"{pop.params[name]:g} ms; it must be positive", where,
                                  f"`{name}` is the decay time of `{time_constant_params(model)[name]}`")
+    for out in spec.outputs:
+        readout = spec.readout(out.readout)
+        for name, var in time_constant_params(readout).items():
+            if out.params.get(name, 1.0) <= 0:
+                yield Diagnostic("E402", f"time constant `{name}` of output `{out.name}` is {out.params[name]:g} ms; "
+                                         "it must be positive", out.span,
+                                 f"`{name}` is the decay time of readout `{readout.name}`'s `{var}`")
 
 
 # --------------------------------------------------------------------------- sizes

@@ -214,6 +214,19 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+def _internal_error(exc: BaseException) -> int:
+    """A bug in snndsl, not in the input: one line on the terminal, the traceback in a file."""
+    import tempfile
+    import traceback
+
+    fd, path = tempfile.mkstemp(prefix="snndsl-crash-", suffix=".txt")
+    with os.fdopen(fd, "w") as f:
+        traceback.print_exception(exc, file=f)
+    print(f"internal error in snndsl: {type(exc).__name__}: {exc}\n"
+          f"  = note: this is a bug, not a problem with your spec; the details are in {path}", file=sys.stderr)
+    return EXIT_ERROR
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -225,6 +238,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `snndsl check ... | head`
+        sys.stderr.close()
+        return EXIT_OK
+    except Exception as e:  # noqa: BLE001 - the last line of defence against tracebacks
+        return _internal_error(e)
 
 
 if __name__ == "__main__":

@@ -80,9 +80,11 @@ class Sources:
         text = self._text.get(name)
         if text is None:
             return None
-        lines = text.splitlines()
+        # Lines end at "\n" only, as the parser counts them (str.splitlines would also split at
+        # form feeds, U+2028 and other characters that are plain whitespace in a spec).
+        lines = text.split("\n")
         if 1 <= line <= len(lines):
-            return lines[line - 1]
+            return lines[line - 1].rstrip("\r")
         return None
 
 
@@ -107,11 +109,15 @@ def render(diag: Diagnostic, sources: Sources | None = None, color: bool = False
     if src is not None:
         num = str(diag.span.line)
         pad = " " * len(num)
-        text = src.expandtabs(4) if "\t" not in src[: diag.span.col] else src
-        col = max(diag.span.col, 1)
-        width = 1
-        if diag.span.end_line == diag.span.line and diag.span.end_col and diag.span.end_col > col:
-            width = diag.span.end_col - col
+        # Tabs are expanded in the quoted line and the caret is placed by the expanded width of
+        # what precedes it, so the caret stays under its column after a tab.
+        text = src.expandtabs(4)
+        start = max(diag.span.col, 1)
+        end = start + 1
+        if diag.span.end_line == diag.span.line and diag.span.end_col and diag.span.end_col > start:
+            end = diag.span.end_col
+        col = len(src[: start - 1].expandtabs(4)) + 1
+        width = len(src[: end - 1].expandtabs(4)) + 1 - col
         width = max(1, min(width, max(1, len(text) - col + 1)))
         out.append(f"{blue}{pad} |{reset}")
         out.append(f"{blue}{num} |{reset} {text}")

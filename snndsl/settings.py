@@ -2,14 +2,14 @@
 
 Each learning rule has one Pydantic model.  A field marked `structural` changes the generated
 code; the others are runtime settings that an emitted `train.py` also accepts with `--set`.
-`snndsl check --settings` (and docs/learning_rules.md) list them from these models.
+docs/language.md lists them.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .diagnostics import Span
 
@@ -75,6 +75,13 @@ class _Evolution(_Rule):
         "fixed: each member restarts from the same reset state every generation (the reference); "
         "rekey: draw new reset states every generation",
     )
+
+    @model_validator(mode="after")
+    def _members_left_to_sample(self):
+        if self.population - self.eval_copies < 2:
+            raise ValueError(f"eval_copies ({self.eval_copies}) must leave at least 2 of the population "
+                             f"({self.population}) to sample; lower eval_copies too")
+        return self
 
 
 class ECSettings(_Evolution):

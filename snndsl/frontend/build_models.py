@@ -10,7 +10,7 @@ from .. import ir
 from ..diagnostics import suggest
 from . import ast
 from . import units as U
-from .expr import ExprError, Q, err, infer_dims, linear_form, names_in, scale_units
+from .expr import ExprError, Q, QuietError, err, infer_dims, linear_form, names_in, scale_units
 from .scope import ConstScope, Reporter, as_number
 
 INIT_FUNCS = ("uniform", "normal")
@@ -44,6 +44,8 @@ def resolve(e: ir.Expr, names: _Names, scope: ConstScope, *, funcs=(), unknown_r
                 return ir.Num(value=v.value, dims=v.dims, span=x.span)
             if unknown_ref is not None:
                 return x.model_copy(update={"ref": unknown_ref})
+            if x.id in scope.broken:
+                raise QuietError(x.id)
             raise err("E201", f"undefined name `{x.id}`{where}", x.span,
                       suggest(x.id, [*names.table, *scope.names()]))
         if isinstance(x, ir.Dotted):
@@ -128,7 +130,7 @@ def _params(defn: ast.ModelDef, scope: ConstScope, rep: Reporter, names: _Names)
             continue
         n = item.name.name
         if n in names.table:
-            rep.error("E202", f"`{n}` is defined twice in {defn.kind} `{defn.name.name}`", item.name.span)
+            _redefined(n, names, defn, item, rep)
             continue
         v = rep.run(lambda: scope.eval(item.value, values))
         if v is None:
@@ -151,7 +153,7 @@ def _states(defn, scope, rep, names) -> list[ir.StateVar]:
             continue
         n = item.name.name
         if n in names.table:
-            rep.error("E202", f"`{n}` is defined twice in {defn.kind} `{defn.name.name}`", item.name.span)
+            _redefined(n, names, defn, item, rep)
             continue
         init = rep.run(resolve, item.init, _only_params(names), scope, funcs=INIT_FUNCS,
                        where=" (an initial value may use parameters)")
@@ -162,6 +164,15 @@ def _states(defn, scope, rep, names) -> list[ir.StateVar]:
         names.add(n, "state", dims)
         out.append(ir.StateVar(name=n, init=init, dims=dims or (0, 0, 0), span=item.span))
     return out
+
+
+def _redefined(n: str, names: _Names, defn, item, rep: Reporter) -> None:
+    """E202 for a name declared twice in one model, or one that shadows a builtin (`dt`, `x`, `s`)."""
+    if names.table[n][0] == "builtin":
+        rep.error("E202", f"`{n}` is a builtin of every {defn.kind} ({'the time step' if n == 'dt' else 'its input'}); "
+                          "choose another name", item.name.span)
+    else:
+        rep.error("E202", f"`{n}` is defined twice in {defn.kind} `{defn.name.name}`", item.name.span)
 
 
 def _only_params(names: _Names) -> _Names:
@@ -228,7 +239,7 @@ def build_neuron(defn: ast.ModelDef, file: str, scope: ConstScope, rep: Reporter
     for item in defn.items:
         if isinstance(item, ast.PortDecl):
             if item.name.name in names.table:
-                rep.error("E202", f"`{item.name.name}` is defined twice in neuron `{defn.name.name}`", item.name.span)
+                _redefined(item.name.name, names, defn, item, rep)
                 continue
             names.add(item.name.name, "port", None)
     port_names = {k for k, v in names.table.items() if v[0] == "port"}
@@ -248,6 +259,9 @@ def build_neuron(defn: ast.ModelDef, file: str, scope: ConstScope, rep: Reporter
         if cond is not None:
             if not isinstance(cond, ir.Compare):
                 rep.error("E404", "a spike condition must be a comparison such as `v > v_th`", spikes[0].cond.span)
+            elif not any(n.ref == "state" for n in names_in(cond)):
+                rep.error("E404", "a spike condition must test a state variable, such as `v > v_th`",
+                          spikes[0].cond.span)
             elif rep.run(infer_dims, cond, names.dims) is not None:
                 spike = ir.SpikeCondition(op=cond.op, left=cond.left, right=cond.right, span=cond.span)
     on_spike = [i for i in defn.items if isinstance(i, ast.OnSpike)]
@@ -269,9 +283,13 @@ def build_neuron(defn: ast.ModelDef, file: str, scope: ConstScope, rep: Reporter
                                   f"{U.describe(vdims)}", a.value.span)
                 continue
             reset.append(ir.ResetStmt(var=a.var.name, op=a.op, value=val, span=a.span))
+    refractory_seen = False
     for item in defn.items:
         if isinstance(item, ast.Setting):
-            if item.key.name == "refractory":
+            if item.key.name == "refractory" and refractory_seen:
+                rep.error("E202", "`refractory` is given twice", item.key.span)
+            elif item.key.name == "refractory":
+                refractory_seen = True
                 v = rep.run(lambda: scope.eval(item.value))
                 r = v is not None and rep.run(as_number, v, "refractory", U.TIME, scope.names())
                 if r is not None and r is not False:
@@ -283,7 +301,7 @@ def build_neuron(defn: ast.ModelDef, file: str, scope: ConstScope, rep: Reporter
                           suggest(item.key.name, ["refractory"]) or "a neuron body holds param, state, input, "
                           "equations `dx/dt = ...`, `spike when ...`, `on spike { }` and `refractory = ...`")
     _reject_learn(defn, rep)
-    if not states:
+    if not any(isinstance(i, ast.StateDecl) for i in defn.items):  # (a state whose init failed is reported)
         rep.error("E206", f"neuron `{defn.name.name}` has no state variable", defn.name.span, "add `state v = 0`")
     if len(rep.diags) > n_before and any(d.is_error for d in rep.diags[n_before:]):
         return None
@@ -329,7 +347,8 @@ def build_encoder(defn, file, scope, rep) -> ir.EncoderModel | None:
     params = _params(defn, scope, rep, names)
     for i in defn.items:
         if isinstance(i, (ast.StateDecl, ast.OdeDecl)):
-            rep.error("E205", f"an encoder has no state; `{i.span and 'state'}` is not allowed here", i.span,
+            what = "state" if isinstance(i, ast.StateDecl) else f"d{i.var.name}/dt"
+            rep.error("E205", f"an encoder has no state; `{what}` is not allowed here", i.span,
                       "encoders are stateless functions of `x`")
     _reject_learn(defn, rep)
     item = _value_item(defn, rep)

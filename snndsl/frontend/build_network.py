@@ -31,8 +31,7 @@ BRAX_ENVS = {
     "pusher": (23, 7), "reacher": (11, 2), "swimmer": (8, 2), "walker2d": (17, 6),
 }
 BRAX_BACKENDS = ("generalized", "positional", "spring", "mjx")
-# dataset -> (features, classes)
-DATASETS = {"digits": (64, 10), "mnist": (784, 10), "fashion_mnist": (784, 10), "cifar10": (3072, 10)}
+from ..runtime.datasets import DATASETS  # dataset -> (features, classes): one table for checks and runs
 TASK_KINDS = ("brax", *DATASETS)
 
 TIME_KEYS = {"dt": "time step", "substeps": "network steps per environment step", "steps": "time steps per sample"}
@@ -76,7 +75,7 @@ def parse_overrides(pairs: list[str]) -> tuple[list[Override], str, list[Diagnos
             expr = ir.Str(value=value, span=Span(file="<command line>", line=1, col=vcol, end_line=1,
                                                  end_col=vcol + max(1, len(value))))
         out.append(Override(key, expr, kspan))
-    return out, text.rstrip(), diags
+    return out, text[:-1], diags  # drop the last separator only: an empty `--set ""` keeps its column
 
 
 def _shift(e, dcol: int):
@@ -156,6 +155,17 @@ class SpecBuilder:
                 continue
             k = it.key.name
             if k not in allowed:
+                if it.from_command_line:  # `--set train.popsize=3`: answer in the same dotted form
+                    head = what.split()[0]
+                    keys = [f"{head}.{a}" for a in allowed]
+                    close = suggest(k, allowed)
+                    close = close and close.replace("`", f"`{head}.", 1)
+                    prefixed = [f"`{head}.{a}`" for a in allowed if len(k) >= 3 and a.startswith(k[:3])]
+                    if not close and prefixed:
+                        close = f"did you mean {' or '.join(prefixed)}?"
+                    self.error("E203", f"unknown key `{head}.{k}`: no setting `{k}` in {what}", it.key.span,
+                               close or f"known keys: {', '.join(keys)}")
+                    continue
                 self.error("E203", f"unknown setting `{k}` in {what}", it.key.span,
                            suggest(k, allowed) or f"known settings: {', '.join(allowed)}")
                 continue
@@ -261,6 +271,25 @@ class SpecBuilder:
     def _decls(self, keyword):
         return [d for d in self.main.ast.stmts if isinstance(d, ast.Declaration) and d.keyword == keyword]
 
+    def _unique_items(self, items: list, what: str) -> list:
+        """The items of a declaration body without repeats: a setting or a `learn` given twice is E202
+        (the first one counts)."""
+        seen, out = set(), []
+        for it in items:
+            if isinstance(it, ast.Setting):
+                key, shown, span = ("set", it.key.name), f"`{it.key.name}`", it.key.span
+            elif isinstance(it, ast.LearnDecl):
+                key, shown, span = ("learn", it.target.name), f"`learn {it.target.name}`", it.span
+            else:
+                out.append(it)
+                continue
+            if key in seen:
+                self.error("E202", f"{shown} is given twice in {what}", span, "keep one")
+                continue
+            seen.add(key)
+            out.append(it)
+        return out
+
     def _imported_modules(self):
         seen, todo = [], [self.main]
         while todo:
@@ -311,14 +340,17 @@ class SpecBuilder:
                 return None
             env = self.rep.run(as_symbol, s["env"][0], "env", list(BRAX_ENVS))
             if env is None:
-                d = self.rep.diags[-1]
-                d.code, d.message = "E701", f"unknown Brax environment: {d.message.split('got ')[-1]}"
+                # a name or string that is not an environment is E701; a number or list stays E404
+                if isinstance(s["env"][0], (Sym, StrV)):
+                    d = self.rep.diags[-1]
+                    d.code, d.message = "E701", f"unknown Brax environment: {d.message.split('got ')[-1]}"
                 return None
             vals["env"] = env
             if "backend" in s:
                 b = self.rep.run(as_symbol, s["backend"][0], "backend", BRAX_BACKENDS)
                 if b is None:
-                    self.rep.diags[-1].code = "E702"
+                    if isinstance(s["backend"][0], (Sym, StrV)):
+                        self.rep.diags[-1].code = "E702"
                     return None
                 vals["backend"] = b
             for k in ("episode_length", "action_repeat"):
@@ -414,7 +446,12 @@ class SpecBuilder:
                                                 else 'import one: `from "neurons" import LIF`'))
             return None
         if self.model_kinds[name] != kind:
-            self.error("E205", f"`{name}` is a {self.model_kinds[name]}, not a {kind}", name_expr.span)
+            have = self.model_kinds[name]
+
+            def a(w):
+                return ("an " if w[0] in "aeiou" else "a ") + w
+
+            self.error("E205", f"`{name}` is {a(have)}, not {a(kind)}", name_expr.span)
             return None
         return self.models.get(name)  # None if the model itself had errors (already reported)
 
@@ -460,7 +497,7 @@ class SpecBuilder:
             names.add(p.name, "param", p.dims)
         learn_items = []
         overrides = []
-        for it in d.items:
+        for it in self._unique_items(d.items, f"population `{d.name.name}`"):
             if isinstance(it, ast.LearnDecl):
                 learn_items.append(it)
                 continue
@@ -564,6 +601,10 @@ class SpecBuilder:
                     self.error("E201", f"undefined population `{m.id}`", m.span, suggest(m.id, self.pops))
                 return None
             members.append(m.id)
+        if not members:
+            self.error("E503", f"group `{d.name.name}` has no populations", d.members.span,
+                       "list its populations: `group hidden = [exc, inh]`")
+            return None
         models = {self.pops[m].model for m in members}
         if len(models) > 1:
             self.error("E503", f"group `{d.name.name}` mixes neuron models ({', '.join(sorted(models))})", d.members.span,
@@ -599,7 +640,7 @@ class SpecBuilder:
         kwargs = self._head_kwargs(d.head)
         normalize = "none"
         in_size = None
-        for it in d.items:
+        for it in self._unique_items(d.items, f"input `{d.name.name}`"):
             if not isinstance(it, ast.Setting):
                 self.error("E205", "an input body holds settings", it.span)
                 continue
@@ -643,14 +684,22 @@ class SpecBuilder:
         src = head.args[0]
         if src.id in self.broken:
             return None
+        if src.id in self.inputs:
+            self.error("E205", f"`{src.id}` is an input; an output reads a population or a group", src.span,
+                       suggest(src.id, [*self.pops, *self.groups]))
+            return None
         if src.id not in self.pops and src.id not in self.groups:
             self.error("E201", f"undefined population `{src.id}`", src.span, suggest(src.id, [*self.pops, *self.groups]))
+            return None
+        if len(head.args) > 1:
+            self.error("E305", f"a readout takes one population: `{ro.name}({src.id})`", head.args[1].span,
+                       f"set readout parameters by name: `{ro.name}({src.id}, tau = 10 ms)` or in the body")
             return None
         params = {p.name: p.value for p in ro.params}
         kwargs = self._head_kwargs(head)
         clip = None
         size = None
-        for it in d.items:
+        for it in self._unique_items(d.items, f"output `{d.name.name}`"):
             if not isinstance(it, ast.Setting):
                 self.error("E205", "an output body holds settings", it.span)
                 continue
@@ -670,6 +719,9 @@ class SpecBuilder:
                             clip = (-c, c)
             elif it.key.name == "size":
                 size = self.rep.run(as_int, v, "size")
+                if size is not None and size < 1:
+                    self.error("E403", f"output size must be positive, not {size}", it.value.span)
+                    return None
             else:
                 kwargs.append((it.key.name, v, it.key.span))
         for k, v, s in kwargs:
@@ -705,7 +757,7 @@ class SpecBuilder:
     def _projection_body(self, d: ast.ProjectDecl):
         """weights, gain and learn of a projection: (connectivity, gain value, gain span) or None."""
         conn, gain_v, gain_span, learn = None, None, None, []
-        for it in d.items:
+        for it in self._unique_items(d.items, f"projection `{d.source.node.name} -> {d.target.node.name}`"):
             if isinstance(it, ast.LearnDecl):
                 learn.append(it)
                 continue
@@ -842,7 +894,7 @@ class SpecBuilder:
             return None
         kinds = ("bernoulli", "dense", "sparse")
         if isinstance(v, Sym) and v.name == "dense":
-            return ir.Dense(init=ir.Init(dist="kaiming"), span=it.value.span)
+            return ir.Dense(init=ir.Init(dist="kaiming", span=it.value.span), span=it.value.span)
         if not isinstance(v, CallV) or v.func not in kinds:
             name = getattr(v, "func", getattr(v, "name", ""))
             self.error("E404", "weights are bernoulli(p = ...), dense(init = ...) or sparse(p = ..., init = ...)",
@@ -873,7 +925,7 @@ class SpecBuilder:
                 return None
         if v.func == "bernoulli":
             return ir.Bernoulli(p=p, span=it.value.span)
-        init = self._init(args["init"], it.value.span) if "init" in args else ir.Init(dist="kaiming")
+        init = self._init(args["init"], it.value.span) if "init" in args else ir.Init(dist="kaiming", span=it.value.span)
         if init is None:
             return None
         if v.func == "dense":
@@ -885,7 +937,9 @@ class SpecBuilder:
         if v is None:
             return
         if isinstance(v, Q):
-            proj.gain = v.value
+            x = self.rep.run(as_number, v, "gain")  # a plain number: a gain with units is E301
+            if x is not None:
+                proj.gain = x
             return
         is_auto = (isinstance(v, Sym) and v.name == "auto") or (isinstance(v, CallV) and v.func == "auto")
         if not is_auto:
@@ -894,6 +948,14 @@ class SpecBuilder:
         kind = "output" if proj.target_var is None else ("input" if source_kind == "input" else "population")
         k = AUTO_K[kind]
         if isinstance(v, CallV):
+            extra = [n for n in v.kwargs if n != "k"]
+            if extra:
+                self.error("E203", f"auto() has no argument `{extra[0]}`", v.kw_spans.get(extra[0], v.span),
+                           "its one argument is the factor `k`: `auto(k = 0.5)`")
+                return
+            if len(v.args) > 1 or (v.args and v.kwargs):
+                self.error("E305", "auto() takes one argument, the factor `k`", v.span, "write `auto(k = 0.5)`")
+                return
             kv = v.kwargs.get("k", v.args[0] if v.args else None)
             if kv is not None:
                 k = self.rep.run(as_number, kv, "k")
@@ -914,6 +976,8 @@ class SpecBuilder:
         theta_name, mem = model.threshold, model.membrane
         taus = decay_times(model, pop.params)
         if theta_name is None or mem is None or mem not in taus:
+            if any(pop.params[n] <= 0 for n in time_constant_params(model)):
+                return  # a zero time constant: checks.py reports E402 at the population
             self.error("E206", f"gain = auto needs a neuron with a threshold and a leaky membrane; "
                                f"`{model.name}` has none", span, "give the gain as a number")
             return
@@ -950,7 +1014,11 @@ class SpecBuilder:
             for er in e.errors():
                 key = er["loc"][0] if er["loc"] else None
                 msg = er["msg"].replace("Input should be", "must be").replace("Value error, ", "")
-                self.error("E401", f"train.{key}: {msg}", spans.get(key, blk.kind.span))
+                if key is None:  # a rule across settings: point at the ones set in the spec
+                    span = next((spans[k] for k in ("population", "eval_copies") if k in spans), blk.kind.span)
+                    self.error("E401", f"train {rule}: {msg}", span)
+                else:
+                    self.error("E401", f"train.{key}: {msg}", spans.get(key, blk.kind.span))
             return None
 
 

@@ -22,6 +22,15 @@ class ExprError(Exception):
         super().__init__(diag.message)
 
 
+class QuietError(ExprError):
+    """A failure whose cause is already reported (a name from an import that failed): the value is
+    unusable, but no new diagnostic is added, so one mistake gives one error."""
+
+    def __init__(self, name: str):
+        Exception.__init__(self, f"`{name}` comes from a failed import")
+        self.diag = None
+
+
 def err(code: str, msg: str, span: Span | None, hint: str | None = None) -> ExprError:
     return ExprError(Diagnostic(code, msg, span, hint))
 
@@ -82,20 +91,29 @@ SYMBOLIC_FUNCS = {
 }
 
 
+def _finite(q: Q) -> Q:
+    """A folded number must be finite: `1e400` or `1e300 * 1e300` is an error, not infinity."""
+    if not math.isfinite(q.value):
+        raise err("E401", "number too large" if not math.isnan(q.value) else "not a number (NaN)", q.span,
+                  "numbers must be finite (below about 1.8e308)")
+    return q
+
+
 def quantity(num: ir.Num) -> Q:
     if num.unit is None:
-        return Q(num.value, tuple(num.dims), num.span)
+        return _finite(Q(num.value, tuple(num.dims), num.span))
     if num.unit not in U.UNITS:
         hint = suggest(num.unit, U.UNITS) or f"known units: {', '.join(U.UNITS)}"
         raise err("E304", f"unknown unit `{num.unit}`", num.span, hint)
     scale, dims = U.UNITS[num.unit]
-    return Q(num.value * scale, dims, num.span)
+    return _finite(Q(num.value * scale, dims, num.span))
 
 
 def scale_units(e: ir.Expr) -> ir.Expr:
     """Return the expression with every `10 ms` literal converted to base units and typed."""
     if isinstance(e, ir.Num):
         if e.unit is None:
+            _finite(Q(e.value, tuple(e.dims), e.span))
             return e
         q = quantity(e)
         return ir.Num(value=q.value, dims=q.dims, unit=e.unit, span=e.span)
@@ -154,20 +172,25 @@ def evaluate(e: ir.Expr, lookup: Callable[[ir.Expr], Value], names=()) -> Value:
         a, b = num(e.left, f"`{e.op}`"), num(e.right, f"`{e.op}`")
         if e.op in "+-":
             _check_same("add" if e.op == "+" else "subtract", a, b, e.span)
-            return Q(a.value + b.value if e.op == "+" else a.value - b.value, a.dims, e.span)
+            return _finite(Q(a.value + b.value if e.op == "+" else a.value - b.value, a.dims, e.span))
         if e.op == "*":
-            return Q(a.value * b.value, U.mul(a.dims, b.dims), e.span)
+            return _finite(Q(a.value * b.value, U.mul(a.dims, b.dims), e.span))
         if e.op == "/":
             if b.value == 0:
                 raise err("E401", "division by zero", e.right.span)
-            return Q(a.value / b.value, U.div(a.dims, b.dims), e.span)
+            return _finite(Q(a.value / b.value, U.div(a.dims, b.dims), e.span))
         if b.dims != U.DIMENSIONLESS:
             raise err("E301", "an exponent must be dimensionless", e.right.span)
         if a.dims != U.DIMENSIONLESS and b.value != int(b.value):
             raise err("E301", "a quantity with units can only be raised to an integer power", e.right.span)
         try:
-            return Q(a.value ** b.value, U.power(a.dims, int(b.value)), e.span)
-        except (OverflowError, ZeroDivisionError, ValueError) as ex:
+            r = a.value ** b.value
+            if isinstance(r, complex):
+                raise ValueError(f"{a.value:g} ** {b.value:g} is not a real number")
+            return _finite(Q(float(r), U.power(a.dims, int(b.value)), e.span))
+        except OverflowError:
+            raise err("E401", "number too large", e.span, "numbers must be finite (below about 1.8e308)") from None
+        except (ZeroDivisionError, ValueError) as ex:
             raise err("E401", f"cannot evaluate power: {ex}", e.span) from None
     if isinstance(e, ir.Compare):
         raise err("E404", "a comparison is not a value", e.span)
@@ -187,7 +210,7 @@ def evaluate(e: ir.Expr, lookup: Callable[[ir.Expr], Value], names=()) -> Value:
                     raise err("E301", f"{e.func}() needs a dimensionless argument, got {U.describe(a.dims)}", e.args[0].span)
                 dims = U.DIMENSIONLESS
             try:
-                return Q(float(_MATH1[e.func](a.value)), dims, e.span)
+                return _finite(Q(float(_MATH1[e.func](a.value)), dims, e.span))
             except (ValueError, OverflowError) as ex:
                 raise err("E401", f"{e.func}({a.value:g}) is undefined: {ex}", e.span) from None
         if e.func in ("min", "max") and len(args) == 2 and all(isinstance(a, Q) for a in args):
@@ -386,10 +409,27 @@ def linear_form(rhs: ir.Expr, var: str) -> ir.LinearForm | None:
     r = lin(rhs)
     if r is None:
         return None
-    a, b, d = (simplify(x) for x in r)
+    a, b, d = (fill_spans(simplify(x), rhs.span) for x in r)
     if _is_zero(a):
         return None  # does not depend on var: plain accumulation, integrated by Euler (exact)
-    return ir.LinearForm(a=a, b=b, d=d)
+    return ir.LinearForm(a=a, b=b, d=d, span=rhs.span)
+
+
+def fill_spans(e: ir.Expr, span: Span | None) -> ir.Expr:
+    """Give the nodes made by the compiler (the 0s, 1s and products of a linear form) the span of
+    the source they came from, so every IR node carries a position."""
+    update = {"span": span} if e.span is None else {}
+    if isinstance(e, (ir.Bin, ir.Compare)):
+        update.update(left=fill_spans(e.left, span), right=fill_spans(e.right, span))
+    elif isinstance(e, ir.Neg):
+        update["operand"] = fill_spans(e.operand, span)
+    elif isinstance(e, ir.Call):
+        update["args"] = [fill_spans(a, span) for a in e.args]
+        update["kwargs"] = [k.model_copy(update={"value": fill_spans(k.value, span),
+                                                 **({"span": span} if k.span is None else {})}) for k in e.kwargs]
+    elif isinstance(e, ir.ListExpr):
+        update["items"] = [fill_spans(a, span) for a in e.items]
+    return e.model_copy(update=update) if update else e
 
 
 def _same(x: ir.Expr, y: ir.Expr) -> bool:

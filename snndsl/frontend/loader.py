@@ -52,7 +52,9 @@ def display_name(path: Path) -> str:
 
 
 def read_source(path: Path, shown: str, sources: Sources, span: Span | None = None) -> str:
-    """Read a text file or raise SpecError (E003 missing, E002 not text)."""
+    """Read a text file or raise SpecError (E003 missing, E002 not text).  Without a span (the
+    spec named on the command line), a missing or unreadable file is reported at its own 1:1."""
+    span = span or Span(file=shown, line=1, col=1)
     if not path.exists():
         raise SpecError([Diagnostic("E003", f"no such file: {shown}", span)])
     if path.is_dir():
@@ -125,6 +127,16 @@ class Loader:
                         "E104", f"`{kw}` in an imported module", st.span,
                         "a module may hold only imports, `const`, `neuron`, `encoder` and `readout`",
                     ))
+            # (the main spec's duplicates are reported by the network builder)
+            first: dict[str, Span] = {}
+            for st in module_ast.stmts:
+                if isinstance(st, (ast.Const, ast.ModelDef)):
+                    if st.name.name in first:
+                        self.diags.append(Diagnostic(
+                            "E202", f"`{st.name.name}` is already defined (line {first[st.name.name].line})",
+                            st.name.span, "give it another name"))
+                    else:
+                        first[st.name.name] = st.name.span
         for st in module_ast.stmts:
             if not isinstance(st, ast.Import):
                 continue

@@ -289,32 +289,46 @@ def _describe_expected(expected: set[str], lark: Lark) -> str:
     return ", ".join(words)
 
 
+def _lines(text: str) -> list[str]:
+    """The lines as the lexer counts them: ended by "\n" only (not by form feeds or U+2028)."""
+    lines = text.split("\n")
+    if len(lines) > 1 and lines[-1] == "":
+        lines.pop()
+    return [ln.rstrip("\r") for ln in lines]
+
+
 def _syntax_error(err: UnexpectedInput, file: str, text: str, lark: Lark) -> Diagnostic:
     line, col = getattr(err, "line", 1) or 1, getattr(err, "column", 1) or 1
     if line < 1:  # EOF
-        lines = text.splitlines() or [""]
+        lines = _lines(text)
         line, col = len(lines), len(lines[-1]) + 1
     span = Span(file=file, line=line, col=col, end_line=line, end_col=col + 1)
     hint = None
     if isinstance(err, UnexpectedCharacters):
-        ch = text.splitlines()[line - 1][col - 1 : col] if line <= len(text.splitlines()) else "?"
+        ch = _lines(text)[line - 1][col - 1 : col] if line <= len(_lines(text)) else "?"
         msg = f"unexpected character `{ch}`"
         if ch == "'":
             hint = 'strings use double quotes: "hopper"'
         elif ch == "=":
             hint = "comparisons are `>`, `>=`, `<`, `<=`"
+        elif ch == '"':
+            hint = 'a string is not closed on its line: "hopper"'
     elif isinstance(err, UnexpectedEOF) or (isinstance(err, UnexpectedToken) and err.token.type == "$END"):
         msg = "unexpected end of file"
         exp = getattr(err, "expected", None) or getattr(err, "accepts", None) or set()
         if "RBRACE" in exp:
             hint = "a `{` is not closed"
+        elif "RPAR" in exp:
+            hint = "a `(` is not closed"
+        elif "RSQB" in exp:
+            hint = "a `[` is not closed"
     else:
         tok = err.token
         span = Span(
             file=file, line=tok.line, col=tok.column, end_line=tok.end_line or tok.line,
             end_col=tok.end_column or tok.column + 1,
         )
-        shown = "a new line" if tok.type == "_NL" else f"`{tok}`"
+        shown = "end of line" if tok.type == "_NL" else f"`{tok}`"
         msg = f"unexpected {shown}"
         exp = set(err.accepts or err.expected or ())
         if exp:

@@ -8,7 +8,7 @@ from typing import Callable
 from .. import ir
 from ..diagnostics import Diagnostic, suggest
 from . import ast
-from .expr import CallV, ExprError, ListV, Q, StrV, Sym, Value, err, evaluate
+from .expr import CallV, ExprError, ListV, Q, QuietError, StrV, Sym, Value, err, evaluate
 from .loader import LoadedModule
 
 BUILTIN_CONSTS = {"pi": math.pi, "e": math.e}
@@ -30,7 +30,8 @@ class Reporter:
         try:
             return fn(*args, **kw)
         except ExprError as e:
-            self.diags.append(e.diag)
+            if e.diag is not None:  # a QuietError's cause is reported already
+                self.diags.append(e.diag)
             return None
 
 
@@ -47,14 +48,21 @@ class ConstScope:
         self.task_sizes = task_sizes
         self.consts: dict[str, ast.Const] = {}
         self.imported: dict[str, tuple[LoadedModule, str]] = {}
+        # names imported from a module that failed to load or that does not define them (E101-E103
+        # are reported by the loader): using them reports nothing more
+        self.broken: set[str] = set()
         for st in module.ast.stmts:
             if isinstance(st, ast.Const):
                 self.consts.setdefault(st.name.name, st)
         for imp, child in module.imports:
             if child is None:
+                self.broken |= {n.name for n in imp.names}
                 continue
+            defs = child.definitions()
             for n in imp.names:
                 self.imported[n.name] = (child, n.name)
+                if n.name not in defs:
+                    self.broken.add(n.name)
         self._values: dict[str, Value] = {}
         self._busy: set[str] = set()
         self.overrides: dict[str, ir.Expr] = {}
@@ -103,6 +111,8 @@ class ConstScope:
         v = self.const(e.id, e.span)
         if v is not None:
             return v
+        if e.id in self.broken and e.id not in self.consts:
+            raise QuietError(e.id)
         return Sym(e.id, e.span)
 
     def eval(self, e: ir.Expr, extra: dict[str, Value] | None = None) -> Value:
