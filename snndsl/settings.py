@@ -92,10 +92,10 @@ class ECSettings(_Evolution):
     eps: float = _f(1e-3, "probabilities are clipped to [eps, 1 - eps] after each step", gt=0, lt=0.5)
     weight_decay: float = _f(0.0, "decay that pulls probabilities toward 0 (sparsity)", ge=0)
     eval_threshold: float = _f(0.5, "the deterministic network keeps connections with p > this", gt=0, lt=1)
-    matmul: Literal["auto", "float32", "int8"] = _f(
+    matmul: Literal["auto", "bitpack", "int8", "float32"] = _f(
         "auto",
-        "how spikes meet the sampled boolean masks: int8 x int8 with int32 accumulation, or float32; "
-        "auto picks int8 on a GPU and float32 on a CPU (same results either way)",
+        "how spikes meet the sampled boolean masks: bitpack (32 connections per uint32 word, AND + "
+        "popcount), int8 x int8 with int32 accumulation, or float32; auto = bitpack (same results)",
     )
 
 

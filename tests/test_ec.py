@@ -72,12 +72,13 @@ def test_generated_step_matches_reference_connsnn():
     assert total_spikes > 100  # the comparison exercised real spiking
 
 
-def test_int8_masks_give_the_same_network_as_float32():
-    """EC's int8 path (spikes x masks, int32 accumulation) must not change a single spike."""
+@pytest.mark.parametrize("dtype", ["int8", "uint32"])
+def test_packed_masks_give_the_same_network_as_float32(dtype):
+    """EC's int8 and bit-packed paths (spikes x masks, exact counts) must not change a single spike."""
     mod = generated(SPECS / "ec_hopper.snn")
     keys = jax.random.split(jax.random.PRNGKey(8), 5)
     theta = {name: jax.random.bernoulli(k, 0.5, pr["shape"]) for k, (name, pr) in zip(keys, mod.PROJECTIONS.items())}
-    dtypes = {k: jnp.int8 if pr["carries_spikes"] else jnp.float32 for k, pr in mod.PROJECTIONS.items()}
+    dtypes = {k: jnp.dtype(dtype) if pr["carries_spikes"] else jnp.float32 for k, pr in mod.PROJECTIONS.items()}
     runs = []
     for types in (None, dtypes):
         w = mod.network_weights(theta, {}, types)
@@ -89,7 +90,7 @@ def test_int8_masks_give_the_same_network_as_float32():
             x, action = step(x, 2.0 * jax.random.normal(jax.random.fold_in(keys[4], t), (11,)))
             trace.append((np.asarray(x["hidden"]["s"]), np.asarray(action)))
         runs.append(trace)
-    assert w["w1"].dtype == jnp.int8
+    assert w["w1"].dtype == jnp.dtype(dtype)
     for (s32, a32), (s8, a8) in zip(*runs):
         np.testing.assert_array_equal(s32, s8)
         np.testing.assert_allclose(a32, a8, rtol=1e-6)
@@ -116,7 +117,7 @@ def test_nes_gradient_and_adam_step_by_hand():
     u = mod.centered_ranks(jnp.array([1.0, 2.0, 3.0]))  # [-0.5, 0, 0.5]
     fake = _Cfg(mod, 3, lr=0.15, eps=1e-3, weight_decay=0.0)
     state = {"theta": rho, "opt": mod.ec_optimizer(fake.cfg["train"]).init(rho)}
-    new = mod.Trainer.update(fake, state, None, members, u)
+    new = mod.Trainer.update(fake, state, members, None, u)  # the gradient reads the sampled masks
     # natural gradient g = mean(u * (theta - rho)) = [0, 1/6]; Adam's first step moves each entry by
     # lr * g/|g| (bias-corrected), toward higher fitness; g = 0 leaves the entry alone
     np.testing.assert_allclose(new["theta"]["w0"], [[0.5, 0.65]], atol=1e-6)
@@ -125,7 +126,7 @@ def test_nes_gradient_and_adam_step_by_hand():
     state["opt"] = mod.ec_optimizer(fake.cfg["train"]).init(state["theta"])
     members = {"w0": jnp.array([[[1, 0]], [[1, 0]], [[0, 1]]], jnp.float32)}
     u = jnp.array([0.5, 0.0, -0.5])
-    new = mod.Trainer.update(fake, state, None, members, u)
+    new = mod.Trainer.update(fake, state, members, None, u)
     np.testing.assert_allclose(new["theta"]["w0"], [[0.999, 0.001]], atol=1e-7)
 
 
