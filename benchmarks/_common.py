@@ -25,6 +25,30 @@ def module_from_text(text: str, name: str, sets=()):
     return module
 
 
+MLP_SPEC = """
+from "neurons" import LIF
+from "encoders" import current
+from "readouts" import instant
+time {{ dt = 1 ms; steps = {steps} }}
+task mnist {{ }}
+input pixels = current
+{populations}
+output logits = instant(h{last})
+{projections}
+train {rule} {{ batch_size = {batch}; loss = per_step; surrogate = triangle(width = 1){extra} }}
+"""
+
+
+def mlp_spec(rule: str, steps: int, width: int, layers: int, batch: int, learn: str = "", extra: str = "") -> str:
+    """A spec for an MLP 784-layers x width-10 of soft-reset LIF neurons; `learn` goes in each population."""
+    pops = "\n".join(f"population h{i} = LIF({width}) {{{learn}}}" for i in range(layers))
+    projs = ["project pixels -> h0.v { weights = dense(init = kaiming); learn w }"]
+    projs += [f"project h{i - 1} -> h{i}.v {{ weights = dense(init = kaiming); learn w }}" for i in range(1, layers)]
+    projs.append(f"project h{layers - 1} -> logits {{ weights = dense(init = lecun); learn w }}")
+    return MLP_SPEC.format(steps=steps, populations=pops, last=layers - 1, projections="\n".join(projs), rule=rule,
+                           batch=batch, extra=extra)
+
+
 def median_time(fn, repeats: int = 3) -> float:
     """Median seconds of fn() (which must block until done), after one warm-up call."""
     fn()

@@ -13,21 +13,7 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-from _common import device, module_from_text
-
-SPEC = """
-from "neurons" import LIF
-from "encoders" import current
-from "readouts" import instant
-time {{ dt = 1 ms; steps = {steps} }}
-task mnist {{ }}
-input pixels = current
-{populations}
-output logits = instant(h{last})
-{projections}
-train stop {{ batch_size = {batch}; loss = per_step; surrogate = triangle(width = 1) }}
-"""
-
+from _common import device, mlp_spec, module_from_text
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -39,16 +25,11 @@ def main():
     import jax
     import jax.numpy as jnp
 
-    learn = "tau_m = 3 ms; v_th = 0.5; learn v_th per neuron; learn tau_m per population"
-    pops = "\n".join(f"population h{i} = LIF({args.width}) {{ {learn} }}" for i in range(args.layers))
-    projs = ["project pixels -> h0.v { weights = dense(init = kaiming); learn w }"]
-    projs += [f"project h{i - 1} -> h{i}.v {{ weights = dense(init = kaiming); learn w }}" for i in range(1, args.layers)]
-    projs.append(f"project h{args.layers - 1} -> logits {{ weights = dense(init = lecun); learn w }}")
+    learn = " tau_m = 3 ms; v_th = 0.5; learn v_th per neuron; learn tau_m per population "
     print(f"# {device()}; MLP 784-{args.layers}x{args.width}-10, batch {args.batch}; STOP vs jax.grad through time")
     print("T | parameter | layer | cosine | relative norm error")
     for steps in args.steps:
-        text = SPEC.format(steps=steps, populations=pops, last=args.layers - 1, projections="\n".join(projs),
-                           batch=args.batch)
+        text = mlp_spec("stop", steps, args.width, args.layers, args.batch, learn)
         mod = module_from_text(text, f"align_{args.layers}_{steps}")
         theta, fixed = mod.init_parameters(jax.random.PRNGKey(0))
         key = jax.random.PRNGKey(1)

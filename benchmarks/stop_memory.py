@@ -16,20 +16,7 @@ from __future__ import annotations
 
 import argparse
 
-from _common import device, median_time, module_from_text
-
-SPEC = """
-from "neurons" import LIF
-from "encoders" import current
-from "readouts" import instant
-time {{ dt = 1 ms; steps = {steps} }}
-task mnist {{ }}
-input pixels = current
-{populations}
-output logits = instant(h{last})
-{projections}
-train {rule} {{ batch_size = {batch}; loss = per_step; surrogate = triangle(width = 1){extra} }}
-"""
+from _common import device, median_time, mlp_spec, module_from_text
 
 METHODS = {  # name -> (rule, learn thresholds and leaks, remat)
     "BPTT": ("surrogate", False, False),
@@ -42,13 +29,8 @@ METHODS = {  # name -> (rule, learn thresholds and leaks, remat)
 def spec_text(method: str, steps: int, width: int, layers: int, batch: int) -> str:
     rule, wtl, remat = METHODS[method]
     learn = " learn v_th per neuron; learn tau_m per population " if wtl else ""
-    pops = "\n".join(f"population h{i} = LIF({width}) {{{learn}}}" for i in range(layers))
-    projs = ["project pixels -> h0.v { weights = dense(init = kaiming); learn w }"]
-    projs += [f"project h{i - 1} -> h{i}.v {{ weights = dense(init = kaiming); learn w }}" for i in range(1, layers)]
-    projs.append(f"project h{layers - 1} -> logits {{ weights = dense(init = lecun); learn w }}")
     extra = f"; remat = {'true' if remat else 'false'}" if rule == "surrogate" else ""
-    return SPEC.format(steps=steps, populations=pops, last=layers - 1, projections="\n".join(projs), rule=rule,
-                       batch=batch, extra=extra)
+    return mlp_spec(rule, steps, width, layers, batch, learn, extra)
 
 
 def measure(method: str, steps: int, width: int, layers: int, batch: int, timed: bool, optimizer: str = "sgd"):

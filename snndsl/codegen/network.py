@@ -102,14 +102,12 @@ def _src(e: ir.Expr) -> str:
     return Printer(name)(e).replace("jnp.", "").replace("jax.nn.", "")
 
 
-def neuron_code(m: ir.NeuronModel, targets: set[str]) -> ModelCode:
-    """integrate(x, drive, p, c): equations in order, jumps; fire(x, p): spike test and reset."""
-    pr = Printer(_names())
-    coeffs, lines = [], []
-    states = [s.name for s in m.states]
-    lines.append(_unpack(states))
+def _integrate(model, targets: set[str], pr: Printer) -> tuple[list, list[str]]:
+    """Decay factors, and lines updating each state in order: its ODE, then the projections into it."""
+    states = [s.name for s in model.states]
+    coeffs, lines = [], [_unpack(states)] if states else []
     for s in states:
-        ode = m.ode(s)
+        ode = model.ode(s)
         if ode is not None:
             key = f"decay_{s}"
             if ode.method == "exact":
@@ -118,6 +116,14 @@ def neuron_code(m: ir.NeuronModel, targets: set[str]) -> ModelCode:
         if s in targets:
             lines.append(f'{ident(s)} = {ident(s)} + drive["{s}"]')
     lines.append("return {" + ", ".join(f'"{s}": {ident(s)}' for s in states) + "}")
+    return coeffs, lines
+
+
+def neuron_code(m: ir.NeuronModel, targets: set[str]) -> ModelCode:
+    """integrate(x, drive, p, c): equations in order, jumps; fire(x, p): spike test and reset."""
+    pr = Printer(_names())
+    states = [s.name for s in m.states]
+    coeffs, lines = _integrate(m, targets, pr)
 
     fire = []
     if m.spike is not None:
@@ -164,20 +170,8 @@ def _names_in(e):
 
 
 def readout_code(r: ir.ReadoutModel) -> ModelCode:
-    pr = Printer(_names())
-    coeffs, lines = [], []
-    states = [s.name for s in r.states]
-    if states:
-        lines.append(_unpack(states))
-    for s in states:
-        ode = r.ode(s)
-        if ode is not None:
-            key = f"decay_{s}"
-            if ode.method == "exact":
-                coeffs.append((key, _decay_code(ode, pr)))
-            lines += _ode_lines(ode, pr, key)
-    lines.append("return {" + ", ".join(f'"{s}": {ident(s)}' for s in states) + "}")
-    return ModelCode(r.name, f"readout {r.name} from {r.file}", coeffs, lines, states=states)
+    coeffs, lines = _integrate(r, set(), Printer(_names()))
+    return ModelCode(r.name, f"readout {r.name} from {r.file}", coeffs, lines, states=[s.name for s in r.states])
 
 
 @dataclass
