@@ -1,0 +1,46 @@
+"""snndsl: a declarative language and toolchain for training spiking neural networks with JAX.
+
+    import snndsl
+
+    spec = snndsl.load("specs/stop_digits.snn", sets=["train.epochs=2"])  # the IR, or SpecError
+    print(snndsl.summarize(spec))
+    source = snndsl.generate(spec)          # the standalone training module, as text
+    module = snndsl.build(spec)             # ... imported (cached by content hash)
+    rows = module.train(out_dir="runs/digits", progress_fn=print)
+
+`compile_spec` returns the diagnostics instead of raising.  Importing snndsl does not import JAX.
+"""
+
+from __future__ import annotations
+
+from .diagnostics import Diagnostic as Diagnostic
+from .diagnostics import SpecError as SpecError
+from .frontend import compile_spec as compile_spec
+from .ir import Spec as Spec
+from .summary import summarize as summarize
+
+__version__ = "0.1.0"
+
+
+def load(path: str, sets: list[str] = ()) -> Spec:
+    """The IR of a spec with `--set`-style overrides; raises SpecError with every diagnostic."""
+    from .driver.build import load_spec
+
+    return load_spec(str(path), list(sets))[0]
+
+
+def generate(spec: Spec) -> str:
+    """The standalone training module for a spec (what `snndsl emit` writes)."""
+    from .codegen.generate import generate as _generate
+
+    return _generate(spec)
+
+
+def build(spec: Spec):
+    """The generated module, imported: it has train(...), evaluate(...), Trainer, CONFIG."""
+    from .driver.build import import_module, module_text
+
+    return import_module(module_text(spec), spec.name)[0]
+
+
+__all__ = ["Diagnostic", "SpecError", "Spec", "compile_spec", "load", "generate", "build", "summarize"]

@@ -1,0 +1,1 @@
+"""Code generation: IR -> one standalone training module (generate.py)."""
