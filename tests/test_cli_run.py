@@ -1,0 +1,64 @@
+"""The driver as a user meets it: `snndsl run`, `snndsl emit`, `snndsl eval` in a subprocess."""
+
+import json
+import subprocess
+
+import pytest
+
+from .conftest import PYTHON, ROOT, SPECS
+
+TINY_EC = ["--set", "train.population=24", "--set", "train.eval_copies=4", "--set", "task.episode_length=20",
+           "--set", "time.substeps=3", "--set", "train.generations=2"]
+
+
+def snndsl(*args, cwd=ROOT):
+    r = subprocess.run([PYTHON, "-m", "snndsl", *args], capture_output=True, text=True, cwd=cwd, timeout=900)
+    assert "Traceback" not in r.stderr, r.stderr
+    return r
+
+
+@pytest.mark.slow
+def test_run_then_eval_ec(tmp_path):
+    out = tmp_path / "run"
+    r = snndsl("run", str(SPECS / "quickstart.snn"), *TINY_EC, "--out", str(out), "--seed", "2")
+    assert r.returncode == 0, r.stderr
+    assert "generation 2/2" in r.stderr and "run summary" in r.stderr
+    for name in ("metrics.jsonl", "curve.png", "checkpoint.npz", "config.json", "train.py"):
+        assert (out / name).exists(), name
+    assert any((out / "tensorboard").iterdir())
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["generation"] for r in rows] == [1, 2]
+    assert set(rows[0]) >= {"generation", "fitness", "eval_fitness", "env_steps", "wall_s"}
+    r = snndsl("eval", str(out))
+    assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout.strip().splitlines()[-1])
+    assert result["generation"] == 2 and result["steps"] >= 1 and isinstance(result["return"], float)
+    assert (out / "rollout.html").stat().st_size > 1000 and (out / "raster.png").exists()
+
+
+@pytest.mark.slow
+def test_run_then_eval_classification(tmp_path):
+    out = tmp_path / "run"
+    r = snndsl("run", str(SPECS / "surrogate_digits.snn"), "--set", "train.epochs=1", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "epoch 1/1" in r.stderr
+    r = snndsl("eval", str(out))
+    assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout.strip().splitlines()[-1])
+    assert 0.5 < result["test_accuracy"] <= 1 and (out / "raster.png").exists()
+
+
+def test_emit_is_the_module_run_uses(tmp_path):
+    a, b = tmp_path / "a.py", tmp_path / "b.py"
+    assert snndsl("emit", str(SPECS / "stop_digits.snn"), "-o", str(a)).returncode == 0
+    assert snndsl("emit", str(SPECS / "stop_digits.snn"), "-o", str(b), "--set", "train.epochs=7").returncode == 0
+    from snndsl.driver.build import load_spec, module_text
+
+    spec, _ = load_spec(str(SPECS / "stop_digits.snn"))
+    assert a.read_text() == module_text(spec)
+    assert "'epochs': 7" in b.read_text() and "'epochs': 40" in a.read_text()
+
+
+def test_eval_of_a_folder_that_is_not_a_run(tmp_path):
+    r = snndsl("eval", str(tmp_path))
+    assert r.returncode == 2 and "E821" in r.stderr
