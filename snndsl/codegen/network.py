@@ -317,6 +317,7 @@ def build_network(plan: Plan) -> NetworkCode:
             "name": b.name, "var": ident(b.name), "model": b.model.name, "size": b.size, "members": members,
             "params": entries, "sign": sign, "init": init, "n_keys": len(b.model.states),
             "spiking": b.model.spiking, "states": [st.name for st in b.model.states],
+            "init_uses_params": any('p["' in v for v in init.values()),
         })
         key_offset += len(b.model.states)
     code.n_init_keys = max(key_offset, 1)
@@ -409,7 +410,7 @@ def _step_code(code: NetworkCode, plan: Plan) -> None:
         if b.model.spiking:
             blk = code.blocks[[bb["name"] for bb in code.blocks].index(b.name)]
             sign = f" * SIGN_{ident(b.name)}" if blk["sign"] is not None else ""
-            lines.append(f'new["{b.name}"] = {{**state, "s": z{sign}}}  # with signed spikes')
+            lines.append(f'new["{b.name}"] = {{**state, "s": z{sign}}}' + ("  # spikes signed by population" if sign else ""))
         else:
             lines.append(f'new["{b.name}"] = state')
         done.add(b.name)

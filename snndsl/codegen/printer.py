@@ -38,11 +38,13 @@ class Printer:
             return self.name(e)
         if isinstance(e, ir.Neg):
             s = "-" + self.p(e.operand, 3)
-            return f"({s})" if outer >= 2 else s
+            return f"({s})" if outer >= 4 else s
         if isinstance(e, ir.Bin):
             prec = _PREC[e.op]
             left = self.p(e.left, prec if e.op != "**" else prec + 1)
             right = self.p(e.right, prec + 1 if e.op in "-/" else prec if e.op != "**" else prec)
+            if isinstance(e.right, ir.Neg) and not right.startswith("("):  # a - (-b), not a - -b
+                right = f"({right})"
             s = f"{left} {e.op} {right}"
             return f"({s})" if prec < outer else s
         if isinstance(e, ir.Compare):
