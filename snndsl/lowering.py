@@ -36,10 +36,6 @@ class Block:
     sign: int | list[tuple[int, int]]
     index: int = 0
 
-    def slice_of(self, pop_name: str) -> tuple[int, int]:
-        m = next(m for m in self.members if m.pop.name == pop_name)
-        return m.start, m.stop
-
     @property
     def signed(self) -> bool:
         return self.sign != 1
@@ -93,9 +89,6 @@ class Plan:
 
     def into(self, block: str, var: str) -> list[Projection]:
         return [p for p in self.projections if p.target.kind == "block" and p.target.name == block and p.var == var]
-
-    def learnable_projections(self) -> list[Projection]:
-        return [p for p in self.projections if p.ir.connectivity.learn]
 
 
 def _make_block(spec: ir.Spec, name: str, pops: list[ir.Population]) -> Block:

@@ -22,9 +22,6 @@ class Reporter:
     def error(self, code: str, msg: str, span, hint: str | None = None) -> None:
         self.diags.append(Diagnostic(code, msg, span, hint))
 
-    def warn(self, code: str, msg: str, span, hint: str | None = None) -> None:
-        self.diags.append(Diagnostic(code, msg, span, hint, severity="warning"))
-
     def run(self, fn: Callable, *args, **kw):
         """Call fn; an ExprError becomes a diagnostic and None is returned."""
         try:
