@@ -34,11 +34,6 @@ class Block:
     # param -> scalar, or a list of (value, count) runs over the block's neurons
     params: dict[str, float | list[tuple[float, int]]]
     sign: int | list[tuple[int, int]]
-    index: int = 0
-
-    @property
-    def signed(self) -> bool:
-        return self.sign != 1
 
 
 @dataclass
@@ -133,8 +128,6 @@ def lower(spec: ir.Spec) -> Plan:
                          [(s.name, t.name) for _, s, t in raw if s.kind == "block" and t.kind == "block"])
     rank = {n: i for i, n in enumerate(order)}
     blocks.sort(key=lambda b: rank[b.name])
-    for i, b in enumerate(blocks):
-        b.index = i
     projections = []
     for i, (pr, s, t) in enumerate(raw):
         delayed = s.kind == "block" and t.kind == "block" and rank[s.name] >= rank[t.name]
