@@ -51,6 +51,7 @@ CODES = {
     "E821": "no checkpoint to resume from",
     "E822": "checkpoint corrupt or from another network",
     "E831": "NaN or inf during training",
+    "E841": "output file or folder cannot be written",
     # warnings
     "W101": "population receives no projection",
     "W601": "STOP treats recurrent spikes as inputs",

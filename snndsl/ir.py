@@ -334,8 +334,8 @@ class BraxTask(Node):
     kind: Literal["brax"] = "brax"
     env: str
     backend: str = "generalized"
-    episode_length: int = 1000
-    action_repeat: int = 1
+    episode_length: int = Field(1000, ge=1)
+    action_repeat: int = Field(1, ge=1)
     obs: int
     action: int
 
@@ -346,7 +346,7 @@ class DatasetTask(Node):
     path: str | None = None
     features: int
     classes: int
-    test_fraction: float = 0.25  # digits only: the held-out split
+    test_fraction: float = Field(0.25, gt=0, lt=1)  # digits only: the held-out split
 
 
 Task = Annotated[Union[BraxTask, DatasetTask], Field(discriminator="kind")]

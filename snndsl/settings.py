@@ -1,7 +1,9 @@
 """Typed settings of the `train <rule> { ... }` block, with documented defaults.
 
 Each learning rule has one Pydantic model.  A field marked `structural` changes the generated
-code; the others are runtime settings that an emitted `train.py` also accepts with `--set`.
+code; the others are run-time settings that an emitted `train.py` also accepts with `--set`, as
+dotted leaf keys (`train.optimizer.lr`), checked against the bounds and choices declared here.
+A field marked with a task kind means something only for that kind (PPO settings on Brax).
 docs/language.md lists them.
 """
 
@@ -14,8 +16,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from .diagnostics import Span
 
 
-def _f(default, doc: str, structural: bool = False, **kw):
+def _f(default, doc: str, structural: bool = False, task: str | None = None, **kw):
+    """A setting: its default, its documentation, whether it changes the generated code, and the
+    task kind ("brax" or "dataset") it is limited to, if any."""
     extra = {"structural": True} if structural else {}
+    if task:
+        extra["task"] = task
     return Field(default, description=doc, json_schema_extra=extra or None, **kw)
 
 
@@ -109,10 +115,11 @@ class ESSettings(_Evolution):
 
 
 class _Gradient(_Rule):
-    epochs: int = _f(20, "passes over the training set", ge=1)
-    batch_size: int = _f(128, "samples per batch", ge=1)
+    epochs: int = _f(20, "passes over the training set", ge=1, task="dataset")
+    batch_size: int = _f(128, "samples per batch", ge=1, task="dataset")
     loss: Literal["per_step", "final"] = _f(
-        "per_step", "per_step: mean over time of the cross-entropy of each step's output; final: last step only"
+        "per_step", "per_step: mean over time of the cross-entropy of each step's output; final: last step only",
+        task="dataset",
     )
     surrogate: Surrogate = _f(Surrogate(), "surrogate derivative of the spike", structural=True)
     optimizer: Optimizer = _f(Optimizer(), "optax optimizer")
@@ -135,17 +142,17 @@ class SurrogateSettings(_Gradient):
     detach_reset: bool = _f(True, "treat the reset as a constant in the backward pass", structural=True)
     remat: bool = _f(False, "jax.checkpoint the scan body: less memory, some recomputation", structural=True)
     # PPO (Brax tasks); the defaults are the EC paper's SG-RSNN settings (ec.md §3.2)
-    iterations: int = _f(200, "PPO: number of collect-and-update iterations", ge=1)
-    num_envs: int = _f(2048, "PPO: parallel environments (the batch)", ge=1)
-    unroll_length: int = _f(16, "PPO: steps per rollout and truncated-BPTT length", ge=1)
-    minibatches: int = _f(8, "PPO: minibatches per update epoch", ge=1)
-    update_epochs: int = _f(4, "PPO: passes over each rollout", ge=1)
-    gamma: float = _f(0.99, "PPO: discount", gt=0, le=1)
-    gae_lambda: float = _f(0.95, "PPO: GAE lambda", ge=0, le=1)
-    clip: float = _f(0.2, "PPO: ratio clip", gt=0)
-    value_coef: float = _f(1.0, "PPO: value loss coefficient", ge=0)
-    entropy_coef: float = _f(1e-3, "PPO: entropy bonus", ge=0)
-    eval_episodes: int = _f(16, "PPO: deterministic episodes run for eval_fitness", ge=1)
+    iterations: int = _f(200, "PPO: number of collect-and-update iterations", ge=1, task="brax")
+    num_envs: int = _f(2048, "PPO: parallel environments (the batch)", ge=1, task="brax")
+    unroll_length: int = _f(16, "PPO: steps per rollout and truncated-BPTT length", ge=1, task="brax")
+    minibatches: int = _f(8, "PPO: minibatches per update epoch", ge=1, task="brax")
+    update_epochs: int = _f(4, "PPO: passes over each rollout", ge=1, task="brax")
+    gamma: float = _f(0.99, "PPO: discount", gt=0, le=1, task="brax")
+    gae_lambda: float = _f(0.95, "PPO: GAE lambda", ge=0, le=1, task="brax")
+    clip: float = _f(0.2, "PPO: ratio clip", gt=0, task="brax")
+    value_coef: float = _f(1.0, "PPO: value loss coefficient", ge=0, task="brax")
+    entropy_coef: float = _f(1e-3, "PPO: entropy bonus", ge=0, task="brax")
+    eval_episodes: int = _f(16, "PPO: deterministic episodes run for eval_fitness", ge=1, task="brax")
 
 
 TrainSettings = Annotated[
@@ -160,6 +167,15 @@ RULES: dict[str, type[_Rule]] = {
 }
 
 
-def is_structural(model: type[BaseModel], key: str) -> bool:
+def _extra(model: type[BaseModel], key: str) -> dict:
     f = model.model_fields.get(key)
-    return bool(f and f.json_schema_extra and f.json_schema_extra.get("structural"))
+    return (f.json_schema_extra or {}) if f else {}
+
+
+def is_structural(model: type[BaseModel], key: str) -> bool:
+    return bool(_extra(model, key).get("structural"))
+
+
+def applies_to(model: type[BaseModel], key: str, task_kind: str) -> bool:
+    """Whether a setting means anything for this kind of task (PPO settings only on Brax, ...)."""
+    return _extra(model, key).get("task", task_kind) == task_kind

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from . import ir
 from .lowering import lower
+from .settings import SURROGATE_PARAM, Surrogate, applies_to
 
 
 def _fmt(x: float) -> str:
@@ -28,7 +29,7 @@ def summarize(spec: ir.Spec) -> str:
     per = "environment step" if isinstance(t, ir.BraxTask) else "time step"
     time = f"dt {_fmt(tm.dt)} ms, {tm.substeps} network step{'s' if tm.substeps > 1 else ''} per {per}"
     if isinstance(t, ir.DatasetTask):
-        time += f", {tm.steps} time steps per sample"
+        time += f", {tm.steps} time step{'s' if tm.steps > 1 else ''} per sample"
     lines.append(f"  time      {time}")
 
     lines.append("  neuron models")
@@ -86,13 +87,19 @@ def summarize(spec: ir.Spec) -> str:
              for k, v in counts.items() if v]
     lines.append(f"  learnable {', '.join(parts) if parts else 'nothing'}")
     tr = spec.train
-    fields = [f for f in type(tr).model_fields if f not in ("rule", "span")]
-    shown = []
-    for f in fields:
-        v = getattr(tr, f)
-        if hasattr(v, "model_dump"):
-            d = v.model_dump()
-            v = f"{d.pop('family', d.pop('name', ''))}(" + ", ".join(f"{k}={x}" for k, x in d.items() if x not in (None, 0.0, "constant")) + ")"
-        shown.append(f"{f}={v}")
+    kind = "brax" if isinstance(spec.task, ir.BraxTask) else "dataset"
+    shown = [f"{f}={_setting_text(getattr(tr, f))}" for f in type(tr).model_fields
+             if f not in ("rule", "span") and applies_to(type(tr), f, kind)]
     lines.append(f"  learning rule {tr.rule}: " + ", ".join(shown))
     return "\n".join(lines)
+
+
+def _setting_text(v) -> str:
+    """A setting as the spec writes it: `triangle(width=1.0)`, `adam(lr=0.002, schedule=cosine)`."""
+    if isinstance(v, Surrogate):
+        return f"{v.family}({SURROGATE_PARAM[v.family][0]}={v.scale})"
+    if hasattr(v, "model_dump"):
+        d = v.model_dump()
+        name = d.pop("name", "")
+        return f"{name}(" + ", ".join(f"{k}={x}" for k, x in d.items() if x not in (None, 0.0, "constant")) + ")"
+    return str(v)

@@ -190,6 +190,7 @@ def test_resume_after_sigkill_and_standalone_file(tmp_path):
     full, killed = tmp_path / "full", tmp_path / "killed"
     r = subprocess.run(args + ["--out", str(full)], capture_output=True, text=True, cwd=tmp_path, env=env)
     assert r.returncode == 0, r.stderr
+    assert (full / "train.py").read_text() == train_py.read_text()  # the run folder holds its program
     proc = subprocess.Popen(args + ["--out", str(killed)], cwd=tmp_path, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120

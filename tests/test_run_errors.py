@@ -98,3 +98,57 @@ def test_environment_sizes_checked_before_compiling():
     with pytest.raises(mod.RunError) as e:
         mod.make_env(mod.CONFIG["task"])
     assert e.value.code == "E703" and e.value.node == "input"
+
+
+@pytest.mark.parametrize("pair,code,text", [
+    ("train.epochs=0", "E401", "train.epochs must be >= 1"),
+    ("train.batch_size=-3", "E401", "train.batch_size must be >= 1"),
+    ("task.test_fraction=2", "E401", "task.test_fraction must be < 1"),
+    ("train.optimizer.name=adamx", "E404", "must be one of adam, adamw, sgd"),
+    ("train.optimizer.schedule=cosin", "E404", "must be one of constant, cosine"),
+    ("train.optimizer.grad_clip=abc", "E404", "must be a number"),
+    ("train.optimizer=adam(lr=1e-2)", "E404", "group of settings"),
+    ("train.num_envs=64", "E203", "unknown key"),  # a PPO setting means nothing on a dataset
+])
+def test_emitted_file_checks_values_like_the_spec_does(pair, code, text):
+    mod = generated(SPECS / "stop_digits.snn")
+    with pytest.raises(mod.RunError) as e:
+        mod.apply_overrides(mod.CONFIG, [pair], mod.STRUCTURAL, mod.LIMITS)
+    assert e.value.code == code and text in e.value.message, e.value.message
+    ok = mod.apply_overrides(mod.CONFIG, ["train.optimizer.grad_clip=0.5", "train.optimizer.name=sgd"],
+                             mod.STRUCTURAL, mod.LIMITS)
+    assert ok["train"]["optimizer"]["grad_clip"] == 0.5 and ok["train"]["optimizer"]["name"] == "sgd"
+
+
+def test_unwritable_outputs_are_diagnostics(tmp_path):
+    r = snndsl("emit", str(SPECS / "stop_digits.snn"), "-o", str(tmp_path / "no" / "such" / "train.py"))
+    assert r.returncode == 2 and "error[E841]" in r.stderr
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    r = snndsl("run", str(SPECS / "stop_digits.snn"), "--out", str(a_file))
+    assert r.returncode == 2 and "error[E841]" in r.stderr
+
+
+def test_failed_start_leaves_no_run_folder(tmp_path):
+    r = snndsl("run", str(SPECS / "stop_mnist.snn"), "--out", str(tmp_path / "run"), cwd=tmp_path)
+    assert r.returncode == 2 and not (tmp_path / "run").exists()
+    r = snndsl("run", str(SPECS / "stop_digits.snn"), "--out", str(tmp_path / "never"), "--resume")
+    assert r.returncode == 2 and not (tmp_path / "never").exists()
+
+
+@pytest.mark.slow
+def test_resume_keeps_the_runs_settings(tmp_path):
+    out = tmp_path / "run"
+    tiny = ["--set", "train.batch_size=256", "--set", "train.optimizer.lr=0.01"]
+    r = snndsl("run", str(SPECS / "stop_digits.snn"), *tiny, "--set", "train.epochs=1", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    r = snndsl("run", str(SPECS / "stop_digits.snn"), "--set", "train.epochs=2", "--out", str(out), "--resume")
+    assert r.returncode == 0, r.stderr
+    assert "train.epochs 1 -> 2" in r.stderr  # the only change, and it is announced
+    import json
+
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["config"]["train"]["batch_size"] == 256 and saved["config"]["train"]["optimizer"]["lr"] == 0.01
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 2
+    r = snndsl("run", str(SPECS / "stop_digits.snn"), "--set", "time.steps=3", "--out", str(out), "--resume")
+    assert r.returncode == 2 and "error[E822]" in r.stderr and "time.steps" in r.stderr

@@ -21,7 +21,7 @@ import jinja2
 from .. import ir
 from ..lowering import lower
 from ..runtime import INLINE_ORDER
-from ..settings import RULES, is_structural
+from ..settings import RULES, applies_to, is_structural
 from .network import build_network
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -49,6 +49,9 @@ def _env() -> jinja2.Environment:
                               undefined=jinja2.StrictUndefined, autoescape=False)
 
 
+_IMPORT = re.compile(r"^(import \S+( as \w+)?|from \S+ import .*)$")  # a module-level import line
+
+
 def _runtime_files(task_kind: str) -> list[str]:
     return [n for n in INLINE_ORDER if n != "datasets" or task_kind == "dataset"]
 
@@ -61,7 +64,7 @@ def runtime_source(task_kind: str) -> str:
         text = "\n".join(line for line in text.splitlines() if not line.rstrip().endswith("# inline: drop"))
         text = re.sub(r'^"""(.*?)"""\n', lambda m: "".join(f"# {ln}".rstrip() + "\n" for ln in m.group(1).splitlines()),
                       text, count=1, flags=re.S)  # module docstring -> comment
-        body = [ln for ln in text.splitlines() if not re.match(r"^(import|from) \S+( import .*)?$", ln)]
+        body = [ln for ln in text.splitlines() if not _IMPORT.match(ln)]
         parts.append(f"# ============================================================================ runtime: {name}\n"
                      + "\n".join(body).strip() + "\n")
     return "\n\n".join(parts)
@@ -72,7 +75,7 @@ def runtime_imports(task_kind: str) -> list[str]:
     out = []
     for name in _runtime_files(task_kind):
         for ln in (RUNTIME / f"{name}.py").read_text().splitlines():
-            if re.match(r"^(import|from) \S+( import .*)?$", ln) and not ln.rstrip().endswith("# inline: drop"):
+            if _IMPORT.match(ln) and not ln.rstrip().endswith("# inline: drop"):
                 out.append(ln)
     return out
 
@@ -81,18 +84,25 @@ _THIRD_PARTY = ("jax", "numpy", "optax")
 
 
 def _stdlib_imports(task_kind: str) -> list[str]:
-    base = ["import argparse", "import contextlib", "import io", "import json", "import os", "import sys",
-            "import time", "import warnings"]
+    base = ["import argparse", "import contextlib", "import io", "import json", "import os", "import shutil",
+            "import sys", "import time", "import warnings"]
     extra = [ln for ln in runtime_imports(task_kind) if ln.split()[1].split(".")[0] not in _THIRD_PARTY]
     return sorted(set(base + extra))
 
 
 def config_of(spec: ir.Spec) -> dict:
-    """The module's runtime settings: train.*, task.*, time.* as plain JSON values."""
+    """The module's runtime settings: train.*, task.*, time.* as plain JSON values (the train
+    settings that mean something for this task)."""
+    model, kind = RULES[spec.train.rule], _task_kind(spec)
     train = spec.train.model_dump(mode="json", exclude={"span", "rule"})
+    train = {k: v for k, v in train.items() if applies_to(model, k, kind)}
     task = spec.task.model_dump(mode="json", exclude={"span", "kind"})
     time = spec.time.model_dump(mode="json", exclude={"span"})
     return {"train": train, "task": task, "time": time}
+
+
+def _task_kind(spec: ir.Spec) -> str:
+    return "brax" if isinstance(spec.task, ir.BraxTask) else "dataset"
 
 
 def structural_keys(spec: ir.Spec) -> list[str]:
@@ -105,20 +115,43 @@ def structural_keys(spec: ir.Spec) -> list[str]:
     return sorted(keys)
 
 
-def choices_of(spec: ir.Spec) -> dict:
-    """Allowed values of enumerated settings, for the emitted file's --set checks."""
+def limits_of(spec: ir.Spec) -> dict:
+    """Allowed values of every runtime setting (choices, bounds, type where the default is None),
+    read from the pydantic models, for the emitted file's --set checks."""
     import typing
 
-    out = {}
-    model = RULES[spec.train.rule]
-    for k, f in model.model_fields.items():
-        if typing.get_origin(f.annotation) is typing.Literal and k != "rule":
-            out[f"train.{k}"] = list(typing.get_args(f.annotation))
+    from pydantic import BaseModel
+
+    def walk(model, prefix, config):
+        out = {}
+        for name, f in model.model_fields.items():
+            key = prefix + name
+            if name not in config or key in structural:
+                continue
+            ann = f.annotation
+            if isinstance(ann, type) and issubclass(ann, BaseModel):
+                out.update(walk(ann, key + ".", config[name]))
+                continue
+            rule = {}
+            if typing.get_origin(ann) is typing.Literal:
+                rule["choices"] = list(typing.get_args(ann))
+            if config[name] is None and float in typing.get_args(ann):
+                rule["type"] = "number"
+            for m in f.metadata:
+                rule.update({b: getattr(m, b) for b in ("gt", "ge", "lt", "le") if getattr(m, b, None) is not None})
+            if rule:
+                out[key] = rule
+        return out
+
+    structural = set(structural_keys(spec))
+    config = config_of(spec)
+    limits = walk(RULES[spec.train.rule], "train.", config["train"])
+    limits.update(walk(type(spec.task), "task.", config["task"]))
     if isinstance(spec.task, ir.BraxTask):
         from ..frontend.build_network import BRAX_BACKENDS
 
-        out["task.backend"] = list(BRAX_BACKENDS)
-    return out
+        limits["task.backend"] = {"choices": list(BRAX_BACKENDS)}
+    return limits
 
 
 def spec_hash(spec: ir.Spec) -> str:
@@ -144,7 +177,7 @@ def generate(spec: ir.Spec) -> str:
     plan = lower(spec)
     net = build_network(plan)
     env = _env()
-    task_kind = "brax" if isinstance(spec.task, ir.BraxTask) else "dataset"
+    task_kind = _task_kind(spec)
     ctx = dict(spec=spec, plan=plan, net=net, task_kind=task_kind, surrogate_doc=_surrogate_doc(spec),
                spiking_blocks=[b.name for b in plan.blocks if b.model.spiking])
     rule_parts = [env.get_template(t).render(**ctx) for t in RULE_TEMPLATES[spec.train.rule, task_kind]]
@@ -158,7 +191,7 @@ def generate(spec: ir.Spec) -> str:
         runtime=runtime_source(task_kind),
         stdlib_imports=_stdlib_imports(task_kind),
         driver=env.get_template("driver.py.jinja").render(
-            structural=_fmt(structural_keys(spec)), choices=_fmt(choices_of(spec)), **ctx),
+            structural=_fmt(structural_keys(spec)), limits=_fmt(limits_of(spec)), **ctx),
     )
     return _tidy(text)
 

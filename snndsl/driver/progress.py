@@ -20,11 +20,17 @@ _SHOWN = {
 }
 
 
+def console_for_logs() -> Console:
+    """A console on stderr; when that is a file or a pipe, long lines stay whole (no wrap at 80)."""
+    console = Console(stderr=True)
+    return console if console.is_terminal else Console(stderr=True, soft_wrap=True)
+
+
 class LiveProgress:
     """progress_fn for Module.train(): a bar with the latest metrics, elapsed time and ETA."""
 
     def __init__(self, unit: str, console: Console | None = None):
-        self.console = console or Console(stderr=True)
+        self.console = console or console_for_logs()
         self.unit = unit
         self.interactive = self.console.is_terminal
         self.progress = Progress(
@@ -53,6 +59,9 @@ class LiveProgress:
         return "  ".join(parts)
 
     def __call__(self, row: dict) -> None:
+        if "notice" in row:
+            self.console.print(f"[yellow]note:[/] {row['notice']}")
+            return
         if "phase" in row:
             total = row.get("total")
             if self.task is None:

@@ -1002,12 +1002,22 @@ class SpecBuilder:
             return None
         model = RULES[rule]
         fields = {k: f for k, f in model.model_fields.items() if k not in ("rule", "span")}
-        s = self._settings(blk.items, list(fields), f"train {rule}")
+        dotted = [it for it in blk.items if isinstance(it, ast.Setting) and it.key.name.partition(".")[0] in GROUPED
+                  and it.key.name.partition(".")[0] in fields and "." in it.key.name]
+        s = self._settings([it for it in blk.items if not any(it is d for d in dotted)], list(fields),
+                           f"train {rule}")
         values, spans = {}, {}
         for k, (v, it) in s.items():
             x = self.rep.run(convert, v, k, fields[k].annotation, self.scope.names())
             if x is not None:
                 values[k], spans[k] = x, it.value.span
+        for it in dotted:  # `train.optimizer.lr = ...` (from --set): one field of a grouped setting
+            group, _, name = it.key.name.partition(".")
+            v = self.eval(it.value)
+            base = values.get(group, fields[group].default)
+            x = None if v is None else self.rep.run(_set_field, base, name, v, it.key.span)
+            if x is not None:
+                values[group], spans[group] = x, it.value.span
         try:
             return model(rule=rule, span=blk.span, **values)
         except ValidationError as e:
@@ -1082,6 +1092,34 @@ def convert(v, key: str, annotation, names=()):
     if annotation is Optimizer:
         return _optimizer(v)
     raise err("E404", f"cannot read {key}", getattr(v, "span", None))
+
+
+GROUPED = ("optimizer", "surrogate")  # settings with fields of their own: train.optimizer.lr
+
+
+def _set_field(base, name: str, v, span):
+    """A copy of an Optimizer or Surrogate with one field set, checked like the whole setting."""
+    if isinstance(base, Surrogate):
+        pname = SURROGATE_PARAM[base.family][0]
+        if name == "family":
+            family = as_symbol(v, "surrogate.family", list(SURROGATE_PARAM))
+            return Surrogate(family=family, scale=SURROGATE_PARAM[family][1])
+        if name not in (pname, "scale"):
+            raise err("E203", f"surrogate {base.family}() has no field `{name}`", span, f"its parameter is `{pname}`")
+        scale = as_number(v, name)
+        if scale <= 0:
+            raise err("E401", f"{name} must be positive", getattr(v, "span", span))
+        return Surrogate(family=base.family, scale=scale)
+    fields = list(Optimizer.model_fields)
+    if name not in fields:
+        raise err("E203", f"optimizer has no field `{name}`", span, suggest(name, fields) or f"fields: {', '.join(fields)}")
+    x = convert(v, name, Optimizer.model_fields[name].annotation)
+    try:
+        return Optimizer(**{**base.model_dump(), name: x})
+    except ValidationError as e:
+        er = e.errors()[0]
+        raise err("E401", f"optimizer.{name} {er['msg'].replace('Input should be', 'must be')}",
+                  getattr(v, "span", span)) from None
 
 
 def _surrogate(v) -> Surrogate:

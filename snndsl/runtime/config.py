@@ -19,62 +19,80 @@ def parse_value(text: str):
         return low.strip('"')
 
 
-def _coerce(key: str, value, current):
+def _coerce(key: str, value, current, rule: dict):
+    if isinstance(current, dict):
+        fields = ", ".join(f"{key}.{k}" for k in current)
+        raise RunError("E404", f"`{key}` is a group of settings; set its fields one by one", f"keys: {fields}")
     if isinstance(current, bool):
         if isinstance(value, bool):
             return value
         raise RunError("E404", f"{key} must be true or false, not {value!r}")
+    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
     if isinstance(current, int) and not isinstance(current, bool):
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and float(value) == int(value):
+        if is_number and float(value) == int(value):
             return int(value)
         raise RunError("E404", f"{key} must be a whole number, not {value!r}")
-    if isinstance(current, float):
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
+    if isinstance(current, float) or (current is None and rule.get("type") == "number"):
+        if is_number or (current is None and value is None):
+            return None if value is None else float(value)
         raise RunError("E404", f"{key} must be a number, not {value!r}")
-    if isinstance(current, str):
-        return str(value)
-    if current is None:
-        return value
+    if isinstance(current, str) or current is None:
+        return None if value is None else str(value)
     raise RunError("E404", f"{key} cannot be set from the command line")
 
 
-def apply_overrides(config: dict, pairs, structural=(), choices=None) -> dict:
+_BOUNDS = {"gt": (lambda v, b: v > b, ">"), "ge": (lambda v, b: v >= b, ">="),
+           "lt": (lambda v, b: v < b, "<"), "le": (lambda v, b: v <= b, "<=")}
+
+
+def _check(key: str, value, rule: dict) -> None:
+    """A value against its allowed choices and bounds (from the spec's typed settings)."""
+    if "choices" in rule and value not in rule["choices"]:
+        close = difflib.get_close_matches(str(value), [str(c) for c in rule["choices"]], n=1)
+        raise RunError("E404", f"{key} must be one of {', '.join(map(str, rule['choices']))}, not {value!r}",
+                       f"did you mean `{close[0]}`?" if close else None)
+    if value is None:
+        return
+    for bound, (ok, sign) in _BOUNDS.items():
+        if bound in rule and not ok(value, rule[bound]):
+            raise RunError("E401", f"{key} must be {sign} {rule[bound]}, not {value!r}")
+
+
+def _known_keys(config: dict, prefix: str = "") -> list:
+    out = []
+    for k, v in config.items():
+        out.append(prefix + k)
+        if isinstance(v, dict):
+            out += _known_keys(v, prefix + k + ".")
+    return out
+
+
+def apply_overrides(config: dict, pairs, structural=(), limits=None) -> dict:
     """Return a copy of config with `KEY=VALUE` overrides applied (dotted keys into nested dicts).
 
-    Unknown keys and badly typed values raise RunError (E203 / E404); `structural` keys change the
-    generated code and must be set when generating instead.
+    Unknown keys, badly typed values and values outside `limits` (key -> choices, bounds) raise
+    RunError (E203 / E404 / E401); `structural` keys change the generated code and must be set when
+    generating instead.
     """
     config = json.loads(json.dumps(config))
-    choices = choices or {}
+    limits = limits or {}
     for pair in pairs or ():
         key, eq, text = pair.partition("=")
         if not eq:
-            raise RunError("E203", f"`--set {pair}` needs the form KEY=VALUE", "for example --set train.population=64")
+            raise RunError("E203", f"`--set {pair}` needs the form KEY=VALUE", "for example --set train.epochs=5")
         if key in structural:
             raise RunError("E203", f"`{key}` changes the generated network; it cannot be set here",
                            f"regenerate: snndsl emit SPEC --set {pair} -o train.py")
         parts = key.split(".")
         node = config
-        for i, part in enumerate(parts):
-            if not isinstance(node, dict) or part not in node:
-                known = []
-
-                def walk(d, prefix):
-                    for k, v in d.items():
-                        known.append(prefix + k)
-                        if isinstance(v, dict):
-                            walk(v, prefix + k + ".")
-
-                walk(config, "")
-                close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-                raise RunError("E203", f"unknown key `{key}`",
-                               f"did you mean `{close[0]}`?" if close else "keys look like train.population")
-            if i == len(parts) - 1:
-                value = _coerce(key, parse_value(text), node[part])
-                if key in choices and value not in choices[key]:
-                    raise RunError("E404", f"{key} must be one of {', '.join(map(str, choices[key]))}, not {value!r}")
-                node[part] = value
-            else:
-                node = node[part]
+        for part in parts[:-1]:
+            node = node.get(part) if isinstance(node, dict) else None
+        if not isinstance(node, dict) or parts[-1] not in node:
+            close = difflib.get_close_matches(key, _known_keys(config), n=1, cutoff=0.6)
+            raise RunError("E203", f"unknown key `{key}`",
+                           f"did you mean `{close[0]}`?" if close else "keys look like train.epochs or task.path")
+        rule = limits.get(key, {})
+        value = _coerce(key, parse_value(text), node[parts[-1]], rule)
+        _check(key, value, rule)
+        node[parts[-1]] = value
     return config

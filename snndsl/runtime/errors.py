@@ -20,7 +20,8 @@ class RunError(Exception):
 class NonFiniteError(RunError):
     """A NaN or inf appeared in a tracked quantity."""
 
-    def __init__(self, step_name: str, step: int, quantity: str):
+    def __init__(self, step_name: str, step: int, quantity: str, saved: bool = True):
+        kept = "the last checkpoint is intact" if saved else "no checkpoint had been written yet"
         super().__init__("E831", f"{quantity} is not finite (NaN or inf) at {step_name} {step}",
-                         "lower the learning rate, or check the inputs and gains; the last checkpoint is intact")
+                         f"lower the learning rate, or check the inputs and gains; {kept}")
         self.step, self.quantity = step, quantity

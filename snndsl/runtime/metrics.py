@@ -53,12 +53,13 @@ class MetricsLog:
             self.tb.close()
 
 
-def check_finite(row: dict, step_key: str, names) -> None:
-    """Raise NonFiniteError naming the first tracked quantity that is NaN or inf."""
+def check_finite(row: dict, step_key: str, names, saved: bool = True) -> None:
+    """Raise NonFiniteError naming the first tracked quantity that is NaN or inf (`saved`: whether
+    a checkpoint exists to go back to)."""
     for k in names:
         v = row.get(k)
         if isinstance(v, float) and not math.isfinite(v):
-            raise NonFiniteError(step_key, row[step_key], k)
+            raise NonFiniteError(step_key, row[step_key], k, saved)
 
 
 def plot_curve(out_dir, rows, step_key: str, keys, title: str = "") -> str | None:
