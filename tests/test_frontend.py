@@ -491,3 +491,17 @@ def test_truncated_file_hints(tmp_path, cut, hint):
     d, rendered = _one(tmp_path, src, "E001")
     assert hint in (d.hint or ""), rendered
     assert d.span.line <= len(src.split("\n"))
+
+
+def test_bad_train_values_do_not_hide_rule_compatibility_errors(tmp_path):
+    path = tmp_path / "spec.snn"
+    path.write_text(
+        'from "neurons" import LIF\nfrom "encoders" import current\nfrom "readouts" import instant\n'
+        "task digits { }\ninput pixels = current\npopulation hidden = LIF(32)\noutput logits = instant(hidden)\n"
+        "project pixels -> hidden.v { weights = dense(init = kaiming); learn w }\n"
+        "project hidden -> logits { weights = dense(init = lecun); learn w }\n"
+        "train ec { lr = -3; generations = many }\n")
+    spec, diags, _ = _compile(path)
+    assert spec is None
+    codes = sorted(d.code for d in _errors(diags))
+    assert codes == ["E201", "E401", "E601", "E602", "E603", "E603"], codes  # values, then the rule's fit

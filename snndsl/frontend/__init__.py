@@ -29,12 +29,13 @@ def compile_spec(path: str | Path, overrides: list[str] = ()) -> tuple[ir.Spec |
 
     modules = _modules(main)
     builder = SpecBuilder(main, modules, ovs)
+    loaded_ok = not any(d.is_error for d in diags)
     spec = None
     try:
         spec = builder.build()
     finally:
         diags += builder.rep.diags
-    if spec is not None and not any(d.is_error for d in diags):
+    if spec is not None and loaded_ok:  # whole (at worst with a bad train setting): the checks apply
         diags += run_checks(spec)
     if any(d.is_error for d in diags):
         spec = None

@@ -241,6 +241,7 @@ class SpecBuilder:
         outputs = [o for o in (self._built(d, self._build_output, task) for d in self._decls("output")) if o]
         self.outputs = {o.name: o for o in outputs}
         projections = [p for p in (self._build_projection(d) for d in stmts if isinstance(d, ast.ProjectDecl)) if p]
+        network_ok = not any(d.is_error for d in self.rep.diags)
         train = self._build_train(blocks.get("train", [None])[0])
         if task is None and not blocks.get("task"):
             self.error("E206", "the spec has no `task` block", Span(file=self.main.name, line=1, col=1),
@@ -248,8 +249,10 @@ class SpecBuilder:
         if train is None and not blocks.get("train"):
             self.error("E206", "the spec has no `train` block", Span(file=self.main.name, line=1, col=1),
                        "add one, e.g. `train ec { generations = 100 }`")
-        if any(d.is_error for d in self.rep.diags) or task is None or train is None:
+        if task is None or train is None or not network_ok:
             return None
+        # past here, any error is a bad train setting (replaced by its default): the spec is still
+        # whole, so compile_spec runs the rule-compatibility checks on it and then rejects it
         imports = sorted({m.name for m in self._imported_modules()})
         return ir.Spec(
             file=self.main.name, name=Path(self.main.name).stem, imports=imports,
@@ -1018,7 +1021,7 @@ class SpecBuilder:
             x = None if v is None else self.rep.run(_set_field, base, name, v, it.key.span)
             if x is not None:
                 values[group], spans[group] = x, it.value.span
-        try:
+        try:  # a setting that failed to convert was reported and is left at its default
             return model(rule=rule, span=blk.span, **values)
         except ValidationError as e:
             for er in e.errors():
@@ -1029,7 +1032,7 @@ class SpecBuilder:
                     self.error("E401", f"train {rule}: {msg}", span)
                 else:
                     self.error("E401", f"train.{key}: {msg}", spans.get(key, blk.kind.span))
-            return None
+            return model(rule=rule, span=blk.span)
 
 
 def time_constant_params(model: ir.NeuronModel) -> dict[str, str]:
