@@ -10,7 +10,7 @@ import json
 import os
 import sys
 
-from .diagnostics import Diagnostic, SpecError, render_all
+from .diagnostics import Diagnostic, Span, SpecError, render_all
 
 EXIT_OK, EXIT_ERROR, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -62,12 +62,18 @@ def cmd_check(args) -> int:
     return status
 
 
-def _run_error(e, spec) -> Diagnostic:
-    """A RunError from the generated module as a diagnostic located at the spec element it names."""
+def _run_error(e, spec, sources=None) -> Diagnostic:
+    """A RunError from the generated module as a diagnostic located at the spec element it names
+    (at `--set task.path=...` for a dataset error, when the path came from the command line)."""
     span = None
     if spec is not None and getattr(e, "node", None):
         node = e.node.split(":")[0]
-        if node == "task":
+        cmdline = sources.line("<command line>", 1) if sources is not None else None
+        if node == "task" and cmdline and "task.path=" in cmdline and e.code.startswith("E81"):
+            at = cmdline.rindex("task.path=")
+            span = Span(file="<command line>", line=1, col=at + 1, end_line=1,
+                        end_col=at + len(cmdline[at:].split(" ")[0]) + 1)
+        elif node == "task":
             span = spec.task.span
         elif node == "input" and spec.inputs:
             span = spec.inputs[0].span
@@ -145,7 +151,7 @@ def cmd_run(args) -> int:
     except module.RunError as e:
         if created and not os.path.exists(os.path.join(out_dir, "metrics.jsonl")):
             shutil.rmtree(out_dir, ignore_errors=True)  # nothing ran: leave no half-made run folder
-        report([_run_error(e, spec)], sources)
+        report([_run_error(e, spec, sources)], sources)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         console.print(f"interrupted; continue with: snndsl run {args.file} --out {out_dir} --resume", soft_wrap=True)

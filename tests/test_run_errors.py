@@ -152,3 +152,9 @@ def test_resume_keeps_the_runs_settings(tmp_path):
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 2
     r = snndsl("run", str(SPECS / "stop_digits.snn"), "--set", "time.steps=3", "--out", str(out), "--resume")
     assert r.returncode == 2 and "error[E822]" in r.stderr and "time.steps" in r.stderr
+
+
+def test_dataset_error_points_at_the_command_line_when_the_path_came_from_there(tmp_path):
+    r = snndsl("run", str(SPECS / "stop_mnist.snn"), "--set", f"task.path={tmp_path / 'none'}",
+               "--out", str(tmp_path / "run"))
+    assert r.returncode == 2 and "<command line>:1:7: error[E811]" in r.stderr, r.stderr
