@@ -99,14 +99,7 @@ def _recorded_sets(out_dir: str) -> list[str]:
         return []
 
 
-def _output_error(path: str, e: OSError) -> int:
-    report([Diagnostic("E841", f"cannot write {path}: {e.strerror or e}", None,
-                       "choose another path (its folder must exist and be writable)")], None)
-    return EXIT_BAD_INPUT
-
-
 def cmd_run(args) -> int:
-    import shutil
     import time
 
     from .driver.build import import_module, load_spec, module_text
@@ -121,27 +114,16 @@ def cmd_run(args) -> int:
             report([Diagnostic("E821", f"no earlier run of `{spec.name}` with a checkpoint under runs/", None,
                                "give the run folder with --out DIR")], sources)
             return EXIT_BAD_INPUT
-    if args.resume:
-        if not os.path.exists(os.path.join(out_dir, "checkpoint.npz")):
-            report([Diagnostic("E821", f"no checkpoint in {out_dir} to resume from", None,
-                               "run without --resume to start a new run")], sources)
-            return EXIT_BAD_INPUT
-        recorded = _recorded_sets(out_dir)
-        if recorded:  # the run's own settings first, then this command's
-            sets = recorded + sets
-            spec, sources = load_spec(args.file, sets)
+    recorded = _recorded_sets(out_dir) if args.resume else []
+    if recorded:  # the run's own settings first, then this command's
+        sets = recorded + sets
+        spec, sources = load_spec(args.file, sets)
     out_dir = out_dir or os.path.join("runs", f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}")
     console = console_for_logs()
     console.print(f"[bold]{spec.file}[/]: {spec.train.rule} -> {out_dir}")
     text = module_text(spec)
     with console.status("importing JAX and the generated module..."):
-        module, path = import_module(text, spec.name)
-    created = not os.path.exists(out_dir)
-    try:
-        os.makedirs(out_dir, exist_ok=True)
-        shutil.copyfile(path, os.path.join(out_dir, "train.py"))
-    except OSError as e:
-        return _output_error(out_dir, e)
+        module, _ = import_module(text, spec.name)
     try:
         with LiveProgress(module.Trainer.UNIT, console) as live:
             rows = module.train(None, out_dir, args.seed, args.resume, live, spec_sets=sets)
@@ -149,8 +131,6 @@ def cmd_run(args) -> int:
         console.print(f"[bold red]training stopped[/] [E831]: {e.message}\n  = hint: {e.hint}")
         return EXIT_ERROR
     except module.RunError as e:
-        if created and not os.path.exists(os.path.join(out_dir, "metrics.jsonl")):
-            shutil.rmtree(out_dir, ignore_errors=True)  # nothing ran: leave no half-made run folder
         report([_run_error(e, spec, sources)], sources)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
@@ -172,7 +152,9 @@ def cmd_emit(args) -> int:
             with open(args.output, "w") as f:
                 f.write(text)
         except OSError as e:
-            return _output_error(args.output, e)
+            report([Diagnostic("E841", f"cannot write {args.output}: {e.strerror or e}", None,
+                               "choose another path (its folder must exist and be writable)")], None)
+            return EXIT_BAD_INPUT
         print(f"wrote {args.output} ({len(text.splitlines())} lines): python {args.output} --help", file=sys.stderr)
     return EXIT_OK
 

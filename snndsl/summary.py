@@ -87,9 +87,8 @@ def summarize(spec: ir.Spec) -> str:
              for k, v in counts.items() if v]
     lines.append(f"  learnable {', '.join(parts) if parts else 'nothing'}")
     tr = spec.train
-    kind = "brax" if isinstance(spec.task, ir.BraxTask) else "dataset"
     shown = [f"{f}={_setting_text(getattr(tr, f))}" for f in type(tr).model_fields
-             if f not in ("rule", "span") and applies_to(type(tr), f, kind)]
+             if f not in ("rule", "span") and applies_to(type(tr), f, spec.task.kind)]
     lines.append(f"  learning rule {tr.rule}: " + ", ".join(shown))
     return "\n".join(lines)
 

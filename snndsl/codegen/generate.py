@@ -84,8 +84,9 @@ _THIRD_PARTY = ("jax", "numpy", "optax")
 
 
 def _stdlib_imports(task_kind: str) -> list[str]:
-    base = ["import argparse", "import contextlib", "import io", "import json", "import os", "import shutil",
-            "import sys", "import time", "import warnings"]
+    base = ["import argparse", "import io", "import json", "import os", "import shutil", "import sys", "import time"]
+    if task_kind == "brax":  # quieting brax's and mujoco's import-time output
+        base += ["import contextlib", "import warnings"]
     extra = [ln for ln in runtime_imports(task_kind) if ln.split()[1].split(".")[0] not in _THIRD_PARTY]
     return sorted(set(base + extra))
 
@@ -93,16 +94,12 @@ def _stdlib_imports(task_kind: str) -> list[str]:
 def config_of(spec: ir.Spec) -> dict:
     """The module's runtime settings: train.*, task.*, time.* as plain JSON values (the train
     settings that mean something for this task)."""
-    model, kind = RULES[spec.train.rule], _task_kind(spec)
+    model, kind = RULES[spec.train.rule], spec.task.kind
     train = spec.train.model_dump(mode="json", exclude={"span", "rule"})
     train = {k: v for k, v in train.items() if applies_to(model, k, kind)}
     task = spec.task.model_dump(mode="json", exclude={"span", "kind"})
     time = spec.time.model_dump(mode="json", exclude={"span"})
     return {"train": train, "task": task, "time": time}
-
-
-def _task_kind(spec: ir.Spec) -> str:
-    return "brax" if isinstance(spec.task, ir.BraxTask) else "dataset"
 
 
 def structural_keys(spec: ir.Spec) -> list[str]:
@@ -177,7 +174,7 @@ def generate(spec: ir.Spec) -> str:
     plan = lower(spec)
     net = build_network(plan)
     env = _env()
-    task_kind = _task_kind(spec)
+    task_kind = spec.task.kind
     ctx = dict(spec=spec, plan=plan, net=net, task_kind=task_kind, surrogate_doc=_surrogate_doc(spec),
                spiking_blocks=[b.name for b in plan.blocks if b.model.spiking])
     rule_parts = [env.get_template(t).render(**ctx) for t in RULE_TEMPLATES[spec.train.rule, task_kind]]

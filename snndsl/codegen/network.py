@@ -196,6 +196,7 @@ class NetworkCode:
     readout_params: list[dict] = field(default_factory=list)
     jump_targets: dict[str, set] = field(default_factory=dict)  # model -> states some projection adds to
     n_init_keys: int = 1
+    init_uses_keys: bool = False  # some initial state is random
     uses_key: bool = False
 
 
@@ -321,6 +322,7 @@ def build_network(plan: Plan) -> NetworkCode:
         })
         key_offset += len(b.model.states)
     code.n_init_keys = max(key_offset, 1)
+    code.init_uses_keys = any("keys[" in v for blk in code.blocks for v in blk["init"].values())
 
     # ---- projections
     for pp in plan.projections:

@@ -568,7 +568,7 @@ class SpecBuilder:
         if "bounds" in s:
             ln.bounds = self._bounds(s["bounds"], p.dims)
         if role == "time_constant" and pop.params[name] <= 0:
-            self.error("E402", f"a learnable time constant must start positive", it.span)
+            self.error("E402", "a learnable time constant must start positive", it.span)
         return ln
 
     def _bounds(self, sv, dims):
@@ -1104,15 +1104,11 @@ def _set_field(base, name: str, v, span):
     """A copy of an Optimizer or Surrogate with one field set, checked like the whole setting."""
     if isinstance(base, Surrogate):
         pname = SURROGATE_PARAM[base.family][0]
-        if name == "family":
-            family = as_symbol(v, "surrogate.family", list(SURROGATE_PARAM))
-            return Surrogate(family=family, scale=SURROGATE_PARAM[family][1])
+        if name == "family":  # another family, with its default parameter
+            return _surrogate(v)
         if name not in (pname, "scale"):
             raise err("E203", f"surrogate {base.family}() has no field `{name}`", span, f"its parameter is `{pname}`")
-        scale = as_number(v, name)
-        if scale <= 0:
-            raise err("E401", f"{name} must be positive", getattr(v, "span", span))
-        return Surrogate(family=base.family, scale=scale)
+        return _surrogate(CallV(base.family, [v], {}, getattr(v, "span", span)))
     fields = list(Optimizer.model_fields)
     if name not in fields:
         raise err("E203", f"optimizer has no field `{name}`", span, suggest(name, fields) or f"fields: {', '.join(fields)}")
