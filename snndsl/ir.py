@@ -355,6 +355,7 @@ Task = Annotated[Union[BraxTask, DatasetTask], Field(discriminator="kind")]
 class Spec(Node):
     file: str
     name: str
+    overrides: list[str] = Field(default_factory=list)  # the `--set KEY=VALUE` list it was built with
     imports: list[str] = Field(default_factory=list)
     neurons: list[NeuronModel] = Field(default_factory=list)
     encoders: list[EncoderModel] = Field(default_factory=list)

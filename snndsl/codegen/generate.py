@@ -45,8 +45,12 @@ RULE_TITLES = {
 
 @lru_cache(maxsize=1)
 def _env() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), keep_trailing_newline=True,
-                              undefined=jinja2.StrictUndefined, autoescape=False)
+    import shlex
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), keep_trailing_newline=True,
+                             undefined=jinja2.StrictUndefined, autoescape=False)
+    env.filters["shell_quote"] = shlex.quote
+    return env
 
 
 _IMPORT = re.compile(r"^(import \S+( as \w+)?|from \S+ import .*)$")  # a module-level import line

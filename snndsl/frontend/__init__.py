@@ -39,6 +39,8 @@ def compile_spec(path: str | Path, overrides: list[str] = ()) -> tuple[ir.Spec |
         diags += run_checks(spec)
     if any(d.is_error for d in diags):
         spec = None
+    elif overrides:
+        spec = spec.model_copy(update={"overrides": list(overrides)})
     main_file = str(path)
 
     def position(d: Diagnostic):
