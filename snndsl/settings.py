@@ -141,7 +141,8 @@ class SurrogateSettings(_Gradient):
     rule: Literal["surrogate"] = "surrogate"
     detach_reset: bool = _f(True, "treat the reset as a constant in the backward pass", structural=True)
     remat: bool = _f(False, "jax.checkpoint the scan body: less memory, some recomputation", structural=True)
-    # PPO (Brax tasks); the defaults are the EC paper's SG-RSNN settings (ec.md §3.2)
+    # PPO (Brax tasks): gamma, gae_lambda, clip, value_coef, entropy_coef and the 16-step unroll are
+    # the EC paper's SG-RSNN settings (ec.md §3.2); minibatches and update_epochs are ours
     iterations: int = _f(200, "PPO: number of collect-and-update iterations", ge=1, task="brax")
     num_envs: int = _f(2048, "PPO: parallel environments (the batch)", ge=1, task="brax")
     unroll_length: int = _f(16, "PPO: steps per rollout and truncated-BPTT length", ge=1, task="brax")

@@ -148,6 +148,16 @@ def test_es_antithetic_gradient_by_hand():
     np.testing.assert_allclose(new["theta"]["w0"], [0.1 * np.sign(g)], atol=1e-6)
 
 
+def test_es_ranks_only_the_antithetic_pairs():
+    """An odd number of sampled members leaves one unperturbed: it must not shift the pairs' ranks."""
+    mod = generated(SPECS / "es_hopper.snn", ["task.env=inverted_pendulum", "train.population=9",
+                                               "train.eval_copies=2", "task.episode_length=5", "time.substeps=2"])
+    trainer = mod.Trainer(mod.CONFIG, 0)
+    assert (trainer.n_train, trainer.n_pairs, trainer.n_ranked) == (7, 3, 6)
+    _, metrics = trainer.generation(trainer.state, jax.random.PRNGKey(0), trainer.pool)
+    assert np.isfinite(float(metrics["fitness"]))
+
+
 # ---------------------------------------------------------------- training, resume, standalone file
 
 def _final_params(out_dir):

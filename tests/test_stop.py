@@ -110,3 +110,14 @@ def test_stop_digits_learns(tmp_path):
     rows = mod.train(out_dir=str(tmp_path), sets=["train.epochs=3"])
     assert [r["epoch"] for r in rows] == [1, 2, 3]
     assert rows[-1]["test_accuracy"] > 0.9 and rows[-1]["train_loss"] < rows[0]["train_loss"]
+
+
+@pytest.mark.slow
+def test_stop_online_updates_with_a_cosine_schedule_keep_learning(tmp_path):
+    """update = online takes one optimizer step per time step: the schedule must span all of them
+    (it once ran out after 1/T of training, and the second epoch changed nothing)."""
+    mod = generated(SPECS / "stop_digits.snn", ["train.update=online", "time.steps=4"])
+    assert mod.Trainer.UPDATES_PER_BATCH == 4
+    rows = mod.train(out_dir=str(tmp_path), sets=["train.epochs=2", "train.batch_size=256"])
+    assert rows[1]["param_norm"] != rows[0]["param_norm"]
+    assert rows[1]["train_loss"] < rows[0]["train_loss"] and rows[1]["test_accuracy"] > 0.8

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from .conftest import SPECS, generated
+from .conftest import SPECS, generated, write_spec
 
 # family -> (parameter, formula of the surrogate derivative, documented peak and area)
 FORMULAS = {
@@ -101,3 +101,32 @@ def test_ppo_two_iterations_on_brax(tmp_path):
     assert rows[-1]["env_steps"] == 2 * 16 * 8
     logged = [json.loads(line) for line in open(tmp_path / "metrics.jsonl")]
     assert set(logged[-1]) >= {"generation", "fitness", "eval_fitness", "env_steps", "wall_s"}
+
+
+POISSON_PPO = """
+from "neurons" import CubaLIF
+from "encoders" import poisson
+from "readouts" import filtered_rate
+time { dt = 0.5 ms; substeps = 33 }
+task brax { env = "inverted_pendulum"; episode_length = 40 }
+input obs = poisson
+population hidden = CubaLIF(32)
+output action = filtered_rate(hidden) { tau = 10 ms; clip = 1 }
+project obs -> hidden.i_in     { weights = dense(init = normal(0, 1)); gain = auto; learn w }
+project hidden -> hidden.i_syn { weights = dense(init = normal(0, 1)); gain = auto; learn w }
+project hidden -> action       { weights = dense(init = normal(0, 1)); gain = auto; learn w }
+train surrogate { num_envs = 8; unroll_length = 6; minibatches = 2; update_epochs = 1 }
+"""
+
+
+def test_ppo_replays_the_collected_network_exactly(tmp_path):
+    """With a random (Poisson) encoder, the BPTT replay must see the spikes the rollout saw: before
+    any update the PPO ratio is 1 (same keys, same state resets)."""
+    mod = generated(write_spec(tmp_path, POISSON_PPO))
+    trainer = mod.Trainer(mod.CONFIG, seed=0)
+    state = trainer.state
+    _, _, _, data, _ = trainer.collect(state, jax.random.PRNGKey(3))
+    _, means = mod.policy_means(state["theta"], state["fixed"], state["x"], data["obs"], data["start"],
+                                trainer.x_reset, data["net_key"])
+    logp = mod.log_prob(means, state["theta"]["log_std"], data["action"])
+    np.testing.assert_allclose(np.asarray(logp), np.asarray(data["logp"]), rtol=1e-5, atol=1e-5)
