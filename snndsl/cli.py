@@ -90,34 +90,54 @@ def _latest_run(spec_name: str) -> str | None:
     return runs[-1] if runs else None
 
 
-def _recorded_sets(out_dir: str) -> list[str]:
-    """The --set list a run was started with (config.json), re-applied by --resume."""
+def _checkpoint_meta(out_dir: str) -> dict:
+    """A run's checkpoint metadata (numpy only: no JAX yet); {} when there is none to read."""
+    import numpy as np
+
     try:
-        with open(os.path.join(out_dir, "config.json")) as f:
-            return list(json.load(f).get("spec_sets", []))
-    except (OSError, ValueError, AttributeError):
-        return []
+        with np.load(os.path.join(out_dir, "checkpoint.npz"), allow_pickle=False) as data:
+            return json.loads(str(data["meta"]))
+    except Exception:  # noqa: BLE001 - missing or corrupt: train() reports it precisely
+        return {}
+
+
+def _changed_runtime_settings(file: str, recorded: list[str], sets: list[str]) -> list[str]:
+    """The run-time settings that `sets` change on top of a run's `recorded` ones, as KEY=JSON."""
+    from .codegen.generate import config_of, structural_keys
+    from .driver.build import load_spec
+
+    before, _ = load_spec(file, recorded)
+    after, _ = load_spec(file, recorded + sets)
+    structural = set(structural_keys(after))
+
+    def leaves(d, prefix=""):
+        for k, v in d.items():
+            yield from leaves(v, f"{prefix}{k}.") if isinstance(v, dict) else [(prefix + k, v)]
+
+    old = dict(leaves(config_of(before)))
+    return [f"{k}={json.dumps(v)}" for k, v in leaves(config_of(after))
+            if old.get(k) != v and k not in structural and not k.startswith("train.surrogate.")]
 
 
 def cmd_run(args) -> int:
     import time
+    from pathlib import Path
 
     from .driver.build import import_module, load_spec, module_text
-    from .driver.progress import LiveProgress, console_for_logs, summary_table
+    from .driver.progress import LiveProgress, console_for_logs, print_summary
 
-    sets = list(args.set or [])
-    spec, sources = load_spec(args.file, sets)
+    new_sets = list(args.set or [])
     out_dir = args.out
     if args.resume and out_dir is None:
-        out_dir = _latest_run(spec.name)
+        out_dir = _latest_run(Path(args.file).stem)
         if out_dir is None:
-            report([Diagnostic("E821", f"no earlier run of `{spec.name}` with a checkpoint under runs/", None,
-                               "give the run folder with --out DIR")], sources)
+            report([Diagnostic("E821", f"no earlier run of `{Path(args.file).stem}` with a checkpoint under runs/",
+                               None, "give the run folder with --out DIR")], None)
             return EXIT_BAD_INPUT
-    recorded = _recorded_sets(out_dir) if args.resume else []
-    if recorded:  # the run's own settings first, then this command's
-        sets = recorded + sets
-        spec, sources = load_spec(args.file, sets)
+    # a resumed run keeps the --set list it was made with; this command's come after it
+    recorded = list(_checkpoint_meta(out_dir).get("spec_sets", [])) if args.resume else []
+    spec, sources = load_spec(args.file, recorded + new_sets)
+    runtime = _changed_runtime_settings(args.file, recorded, new_sets) if args.resume and new_sets else []
     out_dir = out_dir or os.path.join("runs", f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}")
     console = console_for_logs()
     console.print(f"[bold]{spec.file}[/]: {spec.train.rule} -> {out_dir}")
@@ -126,7 +146,7 @@ def cmd_run(args) -> int:
         module, _ = import_module(text, spec.name)
     try:
         with LiveProgress(module.Trainer.UNIT, console) as live:
-            rows = module.train(None, out_dir, args.seed, args.resume, live, spec_sets=sets)
+            rows = module.train(None, out_dir, args.seed, args.resume, live, sets=runtime)
     except module.NonFiniteError as e:
         console.print(f"[bold red]training stopped[/] [E831]: {e.message}\n  = hint: {e.hint}")
         return EXIT_ERROR
@@ -134,9 +154,13 @@ def cmd_run(args) -> int:
         report([_run_error(e, spec, sources)], sources)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        console.print(f"interrupted; continue with: snndsl run {args.file} --out {out_dir} --resume", soft_wrap=True)
+        if os.path.exists(os.path.join(out_dir, "checkpoint.npz")):
+            console.print(f"interrupted; continue with: snndsl run {args.file} --out {out_dir} --resume", soft_wrap=True)
+        else:
+            console.print("interrupted before the first checkpoint; there is nothing to resume")
         return 130
-    console.print(summary_table(rows, module.Trainer.UNIT, out_dir))
+    if rows:
+        print_summary(console, rows, module.Trainer.UNIT, out_dir)
     return EXIT_OK
 
 

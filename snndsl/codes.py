@@ -50,6 +50,7 @@ CODES = {
     "E814": "dataset images and labels disagree",
     "E821": "no checkpoint to resume from",
     "E822": "checkpoint corrupt or from another network",
+    "E823": "run folder already holds a run",
     "E831": "NaN or inf during training",
     "E841": "output file or folder cannot be written",
     # warnings

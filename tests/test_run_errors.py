@@ -109,6 +109,7 @@ def test_environment_sizes_checked_before_compiling():
     ("train.optimizer.grad_clip=abc", "E404", "must be a number"),
     ("train.optimizer=adam(lr=1e-2)", "E404", "group of settings"),
     ("train.num_envs=64", "E203", "unknown key"),  # a PPO setting means nothing on a dataset
+    ("train.surrogate.width=2", "E203", "changes the generated network"),
 ])
 def test_emitted_file_checks_values_like_the_spec_does(pair, code, text):
     mod = generated(SPECS / "stop_digits.snn")
@@ -158,3 +159,25 @@ def test_dataset_error_points_at_the_command_line_when_the_path_came_from_there(
     r = snndsl("run", str(SPECS / "stop_mnist.snn"), "--set", f"task.path={tmp_path / 'none'}",
                "--out", str(tmp_path / "run"))
     assert r.returncode == 2 and "<command line>:1:7: error[E811]" in r.stderr, r.stderr
+
+
+@pytest.mark.slow
+def test_a_run_is_never_overwritten_and_either_tool_resumes_it(tmp_path):
+    out = tmp_path / "run"
+    train_py = tmp_path / "train.py"
+    assert snndsl("emit", str(SPECS / "stop_digits.snn"), "-o", str(train_py)).returncode == 0
+    made = subprocess.run([PYTHON, str(train_py), "--out", str(out), "--set", "train.epochs=1",
+                           "--set", "train.batch_size=256"], capture_output=True, text=True, timeout=600)
+    assert made.returncode == 0, made.stderr
+    r = snndsl("run", str(SPECS / "stop_digits.snn"), "--set", "train.epochs=1", "--out", str(out))
+    assert r.returncode == 2 and "error[E823]" in r.stderr  # not --resume: the run stays as it was
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 1
+    r = snndsl("run", str(SPECS / "stop_digits.snn"), "--set", "train.epochs=2", "--out", str(out), "--resume")
+    assert r.returncode == 0, r.stderr
+    assert "train.epochs 1 -> 2" in r.stderr and "batch_size" not in r.stderr  # the run's batch size kept
+    import json
+
+    assert json.loads((out / "config.json").read_text())["config"]["train"]["batch_size"] == 256
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 2
+    r = snndsl("run", str(SPECS / "surrogate_digits.snn"), "--out", str(out), "--resume")
+    assert r.returncode == 2 and "error[E822]" in r.stderr and "stop_digits" in r.stderr

@@ -102,6 +102,10 @@ def config_of(spec: ir.Spec) -> dict:
     train = spec.train.model_dump(mode="json", exclude={"span", "rule"})
     train = {k: v for k, v in train.items() if applies_to(model, k, kind)}
     task = spec.task.model_dump(mode="json", exclude={"span", "kind"})
+    if isinstance(spec.task, ir.DatasetTask):
+        from ..frontend.build_network import DATASET_KEYS, dataset_keys
+
+        task = {k: v for k, v in task.items() if k not in DATASET_KEYS or k in dataset_keys(spec.task.dataset)}
     time = spec.time.model_dump(mode="json", exclude={"span"})
     return {"train": train, "task": task, "time": time}
 

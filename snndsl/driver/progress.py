@@ -81,24 +81,35 @@ class LiveProgress:
             self.console.print(f"{self.unit} {step}/{row.get('total')}  {metrics}  ({row.get('wall_s', 0):.1f} s)")
 
 
-def summary_table(rows: list[dict], unit: str, out_dir: str) -> Table:
-    table = Table(title="run summary", show_header=False, box=None, pad_edge=False)
-    table.add_column(style="bold")
-    table.add_column()
+def summary_rows(rows: list[dict], unit: str, out_dir: str) -> list[tuple[str, str]]:
+    """The end-of-run summary as (label, text) pairs."""
     if not rows:
-        table.add_row("steps", "none")
-        return table
+        return [("steps", "none")]
     last = rows[-1]
-    table.add_row(f"{unit}s", str(last[unit]))
+    out = [(f"{unit}s", str(last[unit]))]
     for key, (label, fmt) in _SHOWN.items():
         if key in last and isinstance(last[key], (int, float)):
             best = max((r[key] for r in rows if isinstance(r.get(key), (int, float))), default=None)
             text = fmt.format(last[key])
             if key in ("fitness", "eval_fitness", "test_accuracy", "train_accuracy") and best is not None:
                 text += f"  (best {fmt.format(best)})"
-            table.add_row(label, text)
+            out.append((label, text))
     if "env_steps" in last:
-        table.add_row("env steps", f"{last['env_steps']:,}")
-    table.add_row("wall time", f"{last.get('wall_s', 0):.1f} s")
-    table.add_row("outputs", f"{out_dir}/  metrics.jsonl  curve.png  checkpoint.npz  tensorboard/")
-    return table
+        out.append(("env steps", f"{last['env_steps']:,}"))
+    out.append(("wall time", f"{last.get('wall_s', 0):.1f} s"))
+    out.append(("outputs", f"{out_dir}/  metrics.jsonl  curve.png  checkpoint.npz  tensorboard/"))
+    return out
+
+
+def print_summary(console: Console, rows: list[dict], unit: str, out_dir: str) -> None:
+    """A table on a terminal; plain lines (no padding, no truncation) in a log file."""
+    pairs = summary_rows(rows, unit, out_dir)
+    if not console.is_terminal:
+        console.print("run summary\n" + "\n".join(f"{label:<10} {text}" for label, text in pairs), highlight=False)
+        return
+    table = Table(title="run summary", show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column()
+    for label, text in pairs:
+        table.add_row(label, text)
+    console.print(table)

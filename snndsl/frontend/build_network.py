@@ -38,6 +38,11 @@ TIME_KEYS = {"dt": "time step", "substeps": "network steps per environment step"
 BRAX_KEYS = ("env", "backend", "episode_length", "action_repeat")
 DATASET_KEYS = ("path", "test_fraction")
 
+
+def dataset_keys(dataset: str) -> tuple[str, ...]:
+    """The task settings a dataset takes: digits is built in and split here, the others are files."""
+    return ("test_fraction",) if dataset == "digits" else ("path",)
+
 # EC reference gains (ec.md §1.4): K * scale * sqrt(c / (p * n)); K by source kind
 AUTO_K = {"input": 0.1, "population": 1.0, "output": 5.0}
 
@@ -367,7 +372,7 @@ class SpecBuilder:
                     vals[k] = v
             obs, act = BRAX_ENVS[env]
             return ir.BraxTask(obs=obs, action=act, span=blk.span, **vals)
-        s = self._settings(blk.items, DATASET_KEYS, f"task {kind}")
+        s = self._settings(blk.items, dataset_keys(kind), f"task {kind}")
         vals = {}
         if "path" in s:
             v, it = s["path"]

@@ -80,7 +80,7 @@ def apply_overrides(config: dict, pairs, structural=(), limits=None) -> dict:
         key, eq, text = pair.partition("=")
         if not eq:
             raise RunError("E203", f"`--set {pair}` needs the form KEY=VALUE", "for example --set train.epochs=5")
-        if key in structural:
+        if key in structural or any(key.startswith(k + ".") for k in structural):
             raise RunError("E203", f"`{key}` changes the generated network; it cannot be set here",
                            f"regenerate: snndsl emit SPEC --set {pair} -o train.py")
         parts = key.split(".")
