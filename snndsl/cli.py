@@ -101,24 +101,6 @@ def _checkpoint_meta(out_dir: str) -> dict:
         return {}
 
 
-def _changed_runtime_settings(file: str, recorded: list[str], sets: list[str]) -> list[str]:
-    """The run-time settings that `sets` change on top of a run's `recorded` ones, as KEY=JSON."""
-    from .codegen.generate import config_of, structural_keys
-    from .driver.build import load_spec
-
-    before, _ = load_spec(file, recorded)
-    after, _ = load_spec(file, recorded + sets)
-    structural = set(structural_keys(after))
-
-    def leaves(d, prefix=""):
-        for k, v in d.items():
-            yield from leaves(v, f"{prefix}{k}.") if isinstance(v, dict) else [(prefix + k, v)]
-
-    old = dict(leaves(config_of(before)))
-    return [f"{k}={json.dumps(v)}" for k, v in leaves(config_of(after))
-            if old.get(k) != v and k not in structural and not k.startswith("train.surrogate.")]
-
-
 def cmd_run(args) -> int:
     import time
     from pathlib import Path
@@ -137,13 +119,19 @@ def cmd_run(args) -> int:
     # a resumed run keeps the --set list it was made with; this command's come after it
     recorded = list(_checkpoint_meta(out_dir).get("spec_sets", [])) if args.resume else []
     spec, sources = load_spec(args.file, recorded + new_sets)
-    runtime = _changed_runtime_settings(args.file, recorded, new_sets) if args.resume and new_sets else []
     out_dir = out_dir or os.path.join("runs", f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}")
     console = console_for_logs()
     console.print(f"[bold]{spec.file}[/]: {spec.train.rule} -> {out_dir}")
     text = module_text(spec)
     with console.status("importing JAX and the generated module..."):
         module, _ = import_module(text, spec.name)
+    runtime = []  # the run-time settings this command changes on top of the run's own
+    if args.resume and new_sets:
+        from .codegen.generate import config_of
+
+        before, _ = load_spec(args.file, recorded)
+        runtime = [f"{k}={json.dumps(b)}" for k, _, b in module.changed_settings(config_of(before), module.CONFIG)
+                   if k not in module.STRUCTURAL]
     try:
         with LiveProgress(module.Trainer.UNIT, console) as live:
             rows = module.train(None, out_dir, args.seed, args.resume, live, sets=runtime)
