@@ -105,7 +105,8 @@ def print_summary(console: Console, rows: list[dict], unit: str, out_dir: str) -
     """A table on a terminal; plain lines (no padding, no truncation) in a log file."""
     pairs = summary_rows(rows, unit, out_dir)
     if not console.is_terminal:
-        console.print("run summary\n" + "\n".join(f"{label:<10} {text}" for label, text in pairs), highlight=False)
+        width = max(len(label) for label, _ in pairs)
+        console.print("run summary\n" + "\n".join(f"{label:<{width}}  {text}" for label, text in pairs), highlight=False)
         return
     table = Table(title="run summary", show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold")
