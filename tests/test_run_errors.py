@@ -102,6 +102,7 @@ def test_environment_sizes_checked_before_compiling():
 
 @pytest.mark.parametrize("pair,code,text", [
     ("train.epochs=0", "E401", "train.epochs must be >= 1"),
+    ("train.epochs=1.5", "E403", "whole number"),  # as `snndsl check` says it
     ("train.batch_size=-3", "E401", "train.batch_size must be >= 1"),
     ("task.test_fraction=2", "E401", "task.test_fraction must be < 1"),
     ("train.optimizer.name=adamx", "E404", "must be one of adam, adamw, sgd"),

@@ -31,7 +31,7 @@ def _coerce(key: str, value, current, rule: dict):
     if isinstance(current, int) and not isinstance(current, bool):
         if is_number and float(value) == int(value):
             return int(value)
-        raise RunError("E404", f"{key} must be a whole number, not {value!r}")
+        raise RunError("E403" if is_number else "E404", f"{key} must be a whole number, not {value!r}")
     if isinstance(current, float) or (current is None and rule.get("type") == "number"):
         if is_number or (current is None and value is None):
             return None if value is None else float(value)
