@@ -23,6 +23,7 @@ METHODS = {  # name -> (rule, learn thresholds and leaks, remat)
     "BPTT+remat": ("surrogate", False, True),
     "STOP-W": ("stop", False, False),
     "STOP-WTL": ("stop", True, False),
+    "STOP-W online": ("stop", False, False),  # update = online: a step per time step, no gradient sum
 }
 
 
@@ -38,13 +39,28 @@ def measure(method: str, steps: int, width: int, layers: int, batch: int, timed:
     import jax.numpy as jnp
     import optax
 
-    mod = module_from_text(spec_text(method, steps, width, layers, batch), f"mem_{method.replace('+', '_').replace('-', '_')}_{steps}")
+    mod = module_from_text(spec_text(method, steps, width, layers, batch), f"mem_{method.replace('+', '_').replace('-', '_').replace(' ', '_')}_{steps}")
     theta, fixed = mod.init_parameters(jax.random.PRNGKey(0))
     tx = optax.adam(1e-3) if optimizer == "adam" else optax.sgd(1e-2)
     opt = tx.init(theta)
     rule = METHODS[method][0]
 
+    def online_step(theta, opt, xb, yb, key):
+        keys = jax.random.split(key, xb.shape[0])
+        x0, traces = mod.stop_init(theta, fixed, xb, keys)
+
+        def body(carry, t):
+            x, tr, th, op = carry
+            x, tr, grads, loss, _ = mod.stop_time_step(th, fixed, x, tr, xb, yb, keys, t)
+            updates, op = tx.update(grads, op, th)
+            return (x, tr, optax.apply_updates(th, updates), op), loss
+
+        (_, _, theta, opt), losses = jax.lax.scan(body, (x0, traces, theta, opt), jnp.arange(steps))
+        return theta, opt, jnp.sum(losses)
+
     def step(theta, opt, xb, yb, key):
+        if method == "STOP-W online":
+            return online_step(theta, opt, xb, yb, key)
         if rule == "stop":
             grads, loss, _ = mod.stop_gradients(theta, fixed, xb, yb, key)
         else:
@@ -84,7 +100,8 @@ def main():
     args = ap.parse_args()
     print(f"# {device()}; MLP 784-{args.layers}x{args.width}-10, batch {args.batch}, {args.optimizer} update, "
           f"parameters donated; peak MiB = args + outputs + temporaries - aliased; ms = median step time")
-    header = ["T"] + [f"{m} MiB" for m in METHODS] + ["BPTT/STOP-W", "BPTT/STOP-WTL", "temp BPTT/STOP-W"]
+    header = ["T"] + [f"{m} MiB" for m in METHODS] + ["BPTT/STOP-W", "BPTT/STOP-WTL", "BPTT/STOP-W online",
+                                                      "temp BPTT/STOP-W"]
     if not args.no_time:
         header += [f"{m} ms" for m in METHODS] + ["STOP-W/BPTT time"]
     print(" | ".join(header))
@@ -93,8 +110,8 @@ def main():
         res = {m: measure(m, t, args.width, args.layers, args.batch, not args.no_time, args.optimizer) for m in METHODS}
         mib = {m: res[m][0] / 2 ** 20 for m in METHODS}
         row = [str(t)] + [f"{mib[m]:.0f}" for m in METHODS]
-        row += [f"{mib['BPTT'] / mib['STOP-W']:.1f}x", f"{mib['BPTT'] / mib['STOP-WTL']:.1f}x",
-                f"{res['BPTT'][1] / max(res['STOP-W'][1], 1):.1f}x"]
+        row += [f"{mib['BPTT'] / mib[m]:.1f}x" for m in ("STOP-W", "STOP-WTL", "STOP-W online")]
+        row += [f"{res['BPTT'][1] / max(res['STOP-W'][1], 1):.1f}x"]
         if not args.no_time:
             row += [f"{res[m][2] * 1e3:.1f}" for m in METHODS] + [f"{res['STOP-W'][2] / res['BPTT'][2]:.2f}"]
         print(" | ".join(row), flush=True)
