@@ -90,15 +90,16 @@ def _latest_run(spec_name: str) -> str | None:
     return runs[-1] if runs else None
 
 
-def _checkpoint_meta(out_dir: str) -> dict:
-    """A run's checkpoint metadata (numpy only: no JAX yet); {} when there is none to read."""
-    import numpy as np
+def _recorded_sets(out_dir: str) -> list[str]:
+    """The --set list a run's program was generated with (its checkpoint); [] if there is no
+    readable checkpoint (train() then says precisely what is wrong)."""
+    from .runtime.checkpoint import checkpoint_meta
+    from .runtime.errors import RunError
 
     try:
-        with np.load(os.path.join(out_dir, "checkpoint.npz"), allow_pickle=False) as data:
-            return json.loads(str(data["meta"]))
-    except Exception:  # noqa: BLE001 - missing or corrupt: train() reports it precisely
-        return {}
+        return list(checkpoint_meta(os.path.join(out_dir, "checkpoint.npz")).get("spec_sets", []))
+    except RunError:
+        return []
 
 
 def cmd_run(args) -> int:
@@ -117,7 +118,7 @@ def cmd_run(args) -> int:
                                None, "give the run folder with --out DIR")], None)
             return EXIT_BAD_INPUT
     # a resumed run keeps the --set list it was made with; this command's come after it
-    recorded = list(_checkpoint_meta(out_dir).get("spec_sets", [])) if args.resume else []
+    recorded = _recorded_sets(out_dir) if args.resume else []
     spec, sources = load_spec(args.file, recorded + new_sets)
     out_dir = out_dir or os.path.join("runs", f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}")
     console = console_for_logs()

@@ -1010,16 +1010,17 @@ class SpecBuilder:
             return None
         model = RULES[rule]
         fields = {k: f for k, f in model.model_fields.items() if k not in ("rule", "span")}
-        dotted = [it for it in blk.items if isinstance(it, ast.Setting) and it.key.name.partition(".")[0] in GROUPED
-                  and it.key.name.partition(".")[0] in fields and "." in it.key.name]
-        s = self._settings([it for it in blk.items if not any(it is d for d in dotted)], list(fields),
-                           f"train {rule}")
+        dotted, whole = [], []  # `optimizer.lr = ...` (from --set) sets one field of a grouped setting
+        for it in blk.items:
+            group, dot, _ = it.key.name.partition(".") if isinstance(it, ast.Setting) else ("", "", "")
+            (dotted if dot and group in GROUPED and group in fields else whole).append(it)
+        s = self._settings(whole, list(fields), f"train {rule}")
         values, spans = {}, {}
         for k, (v, it) in s.items():
             x = self.rep.run(convert, v, k, fields[k].annotation, self.scope.names())
             if x is not None:
                 values[k], spans[k] = x, it.value.span
-        for it in dotted:  # `train.optimizer.lr = ...` (from --set): one field of a grouped setting
+        for it in dotted:
             group, _, name = it.key.name.partition(".")
             v = self.eval(it.value)
             base = values.get(group, fields[group].default)

@@ -67,6 +67,13 @@ def _known_keys(config: dict, prefix: str = "") -> list:
     return out
 
 
+def lookup(config: dict, key: str):
+    """The value at a dotted key (`train.optimizer.lr`; "" is the whole config), None if absent."""
+    for part in key.split(".") if key else ():
+        config = config.get(part) if isinstance(config, dict) else None
+    return config
+
+
 def apply_overrides(config: dict, pairs, structural=(), limits=None) -> dict:
     """Return a copy of config with `KEY=VALUE` overrides applied (dotted keys into nested dicts).
 
@@ -83,16 +90,14 @@ def apply_overrides(config: dict, pairs, structural=(), limits=None) -> dict:
         if key in structural or any(key.startswith(k + ".") for k in structural):
             raise RunError("E203", f"`{key}` changes the generated network; it cannot be set here",
                            f"regenerate: snndsl emit SPEC --set {pair} -o train.py")
-        parts = key.split(".")
-        node = config
-        for part in parts[:-1]:
-            node = node.get(part) if isinstance(node, dict) else None
-        if not isinstance(node, dict) or parts[-1] not in node:
+        parent, _, leaf = key.rpartition(".")
+        node = lookup(config, parent)
+        if not isinstance(node, dict) or leaf not in node:
             close = difflib.get_close_matches(key, _known_keys(config), n=1, cutoff=0.6)
             raise RunError("E203", f"unknown key `{key}`",
                            f"did you mean `{close[0]}`?" if close else "keys look like train.epochs or task.path")
         rule = limits.get(key, {})
-        value = _coerce(key, parse_value(text), node[parts[-1]], rule)
+        value = _coerce(key, parse_value(text), node[leaf], rule)
         _check(key, value, rule)
-        node[parts[-1]] = value
+        node[leaf] = value
     return config
