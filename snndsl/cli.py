@@ -8,7 +8,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
+
+from rich.markup import escape
 
 from .diagnostics import Diagnostic, Span, SpecError, render_all
 
@@ -122,7 +125,7 @@ def cmd_run(args) -> int:
     spec, sources = load_spec(args.file, recorded + new_sets)
     out_dir = out_dir or os.path.join("runs", f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}")
     console = console_for_logs()
-    console.print(f"[bold]{spec.file}[/]: {spec.train.rule} -> {out_dir}")
+    console.print(f"[bold]{escape(spec.file)}[/]: {spec.train.rule} -> {escape(str(out_dir))}")
     text = module_text(spec)
     with console.status("importing JAX and the generated module..."):
         module, _ = import_module(text, spec.name)
@@ -137,14 +140,14 @@ def cmd_run(args) -> int:
         with LiveProgress(module.Trainer.UNIT, console) as live:
             rows = module.train(None, out_dir, args.seed, args.resume, live, sets=runtime)
     except module.NonFiniteError as e:
-        console.print(f"[bold red]training stopped[/] [E831]: {e.message}\n  = hint: {e.hint}")
+        console.print(f"[bold red]training stopped[/] [E831]: {escape(e.message)}\n  = hint: {escape(str(e.hint))}")
         return EXIT_ERROR
     except module.RunError as e:
         report([_run_error(e, spec, sources)], sources)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         if os.path.exists(os.path.join(out_dir, "checkpoint.npz")):
-            console.print(f"interrupted; continue with: snndsl run {args.file} --out {out_dir} --resume", soft_wrap=True)
+            console.print(escape(f"interrupted; continue with: snndsl run {shlex.quote(args.file)} --out {shlex.quote(str(out_dir))} --resume"), soft_wrap=True)
         else:
             console.print("interrupted before the first checkpoint; there is nothing to resume")
         return 130
@@ -202,9 +205,9 @@ def cmd_eval(args) -> int:
         console.print(f"[bold]test accuracy[/] {result['test_accuracy']:.2%} (after {unit} {result[unit]})")
     for key in ("html", "raster"):
         if key in result:
-            console.print(f"wrote {result[key]}")
+            console.print(escape(f"wrote {result[key]}"))
     if "html_error" in result:
-        console.print(f"[yellow]no HTML rollout:[/] {result['html_error']}")
+        console.print(f"[yellow]no HTML rollout:[/] {escape(str(result['html_error']))}")
     print(json.dumps({k: v for k, v in result.items() if not k.endswith("_error")}))
     return EXIT_OK
 

@@ -10,9 +10,12 @@ library, never snndsl.
 
 from __future__ import annotations
 
+import ast
 import hashlib
+import json
 import pprint
 import re
+import shlex
 from functools import lru_cache
 from pathlib import Path
 
@@ -43,14 +46,32 @@ RULE_TITLES = {
 }
 
 
+def escaped(text: str) -> str:
+    """Text safe inside a comment or a docstring: no line break, quote or backslash survives
+    (JSON's escapes, which Python reads the same way)."""
+    return json.dumps(str(text), ensure_ascii=True)[1:-1]
+
+
+def py_literal(value) -> str:
+    """A Python literal of plain data (strings, numbers, lists): user text enters code only this way."""
+    text = repr(value)
+    assert ast.literal_eval(text) == value, value
+    return text
+
+
 @lru_cache(maxsize=1)
 def _env() -> jinja2.Environment:
-    import shlex
-
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), keep_trailing_newline=True,
                              undefined=jinja2.StrictUndefined, autoescape=False)
-    env.filters["shell_quote"] = shlex.quote
+    env.filters["escaped"] = escaped
+    env.filters["py"] = py_literal
     return env
+
+
+def regenerate_command(spec: ir.Spec) -> str:
+    """The shell command that writes this program again."""
+    sets = [a for s in spec.overrides for a in ("--set", s)]
+    return shlex.join(["snndsl", "emit", spec.file, *sets, "-o", "FILE"])
 
 
 _IMPORT = re.compile(r"^(import \S+( as \w+)?|from \S+ import .*)$")  # a module-level import line
@@ -187,7 +208,7 @@ def generate(spec: ir.Spec) -> str:
                spiking_blocks=[b.name for b in plan.blocks if b.model.spiking])
     rule_parts = [env.get_template(t).render(**ctx) for t in RULE_TEMPLATES[spec.train.rule, task_kind]]
     text = env.get_template("module.py.jinja").render(
-        spec=spec, task_kind=task_kind, spec_hash=spec_hash(spec), rule_title=RULE_TITLES["ppo" if (spec.train.rule, task_kind) == ("surrogate", "brax") else spec.train.rule],
+        spec=spec, task_kind=task_kind, spec_hash=spec_hash(spec), regenerate=regenerate_command(spec), rule_title=RULE_TITLES["ppo" if (spec.train.rule, task_kind) == ("surrogate", "brax") else spec.train.rule],
         config=_fmt(config_of(spec)),
         network=env.get_template("network.py.jinja").render(**ctx),
         weights=env.get_template("weights.py.jinja").render(**ctx),
