@@ -30,17 +30,25 @@ def load(path: str, sets: list[str] = ()) -> Spec:
 
 
 def generate(spec: Spec) -> str:
-    """The standalone training module for a spec (what `snndsl emit` writes)."""
+    """The model file of a spec (what `snndsl emit` writes beside a copy of snndsl_runtime)."""
     from .codegen.generate import generate as _generate
 
     return _generate(spec)
 
 
 def build(spec: Spec):
-    """The generated module, imported: it has train(...), evaluate(...), Trainer, CONFIG."""
+    """The spec's model, imported (a module with CONFIG, init_state, forward_step, ...): train it with
+    `snndsl.train(model, ...)`."""
     from .driver.build import import_module, module_text
 
     return import_module(module_text(spec), spec.name)[0]
 
 
-__all__ = ["Diagnostic", "SpecError", "Spec", "compile_spec", "load", "generate", "build", "summarize"]
+def train(model, config=None, out_dir=None, seed=0, resume=False, progress_fn=None, sets=()):
+    """Train a built model; returns the metrics rows (snndsl_runtime.train)."""
+    import snndsl_runtime
+
+    return snndsl_runtime.train(model, config, out_dir, seed, resume, progress_fn, sets)
+
+
+__all__ = ["Diagnostic", "SpecError", "Spec", "compile_spec", "load", "generate", "build", "train", "summarize"]

@@ -96,11 +96,11 @@ def _latest_run(spec_name: str) -> str | None:
 def _recorded_sets(out_dir: str) -> list[str]:
     """The --set list a run's program was generated with (its checkpoint); [] if there is no
     readable checkpoint (train() then says precisely what is wrong)."""
-    from .runtime.checkpoint import checkpoint_meta
-    from .runtime.errors import RunError
+    from snndsl_runtime.checkpoint import checkpoint_meta
+    from snndsl_runtime.errors import RunError
 
     try:
-        return list(checkpoint_meta(os.path.join(out_dir, "checkpoint.npz")).get("spec_sets", []))
+        return list(checkpoint_meta(os.path.join(out_dir, "checkpoint.npz"))["spec_sets"])
     except RunError:
         return []
 
@@ -108,6 +108,10 @@ def _recorded_sets(out_dir: str) -> list[str]:
 def cmd_run(args) -> int:
     import time
     from pathlib import Path
+
+    import snndsl_runtime as runtime
+    from snndsl_runtime.loop import changed_settings
+    from snndsl_runtime.trainers import trainer_class
 
     from .driver.build import import_module, load_spec, module_text
     from .driver.progress import LiveProgress, console_for_logs, print_summary
@@ -122,27 +126,28 @@ def cmd_run(args) -> int:
             return EXIT_BAD_INPUT
     # a resumed run keeps the --set list it was made with; this command's come after it
     recorded = _recorded_sets(out_dir) if args.resume else []
-    spec, sources = load_spec(args.file, recorded + new_sets)
+    spec, sources = load_spec(args.file, recorded + new_sets, on_warnings=report)
     out_dir = out_dir or os.path.join("runs", f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}")
     console = console_for_logs()
     console.print(f"[bold]{escape(spec.file)}[/]: {spec.train.rule} -> {escape(str(out_dir))}")
     text = module_text(spec)
-    with console.status("importing JAX and the generated module..."):
-        module, _ = import_module(text, spec.name)
-    runtime = []  # the run-time settings this command changes on top of the run's own
+    with console.status("importing JAX and the generated model..."):
+        model, _ = import_module(text, spec.name)
+    unit = trainer_class(model.RULE, model.TASK_KIND).UNIT
+    changes = []  # the run-time settings this command changes on top of the run's own
     if args.resume and new_sets:
         from .codegen.generate import config_of
 
         before, _ = load_spec(args.file, recorded)
-        runtime = [f"{k}={json.dumps(b)}" for k, _, b in module.changed_settings(config_of(before), module.CONFIG)
-                   if k not in module.STRUCTURAL]
+        changes = [f"{k}={json.dumps(b)}" for k, _, b in changed_settings(config_of(before), model.CONFIG)
+                   if k not in model.STRUCTURAL]
     try:
-        with LiveProgress(module.Trainer.UNIT, console) as live:
-            rows = module.train(None, out_dir, args.seed, args.resume, live, sets=runtime)
-    except module.NonFiniteError as e:
+        with LiveProgress(unit, console) as live:
+            rows = runtime.train(model, None, out_dir, args.seed, args.resume, live, sets=changes)
+    except runtime.NonFiniteError as e:
         console.print(f"[bold red]training stopped[/] [E831]: {escape(e.message)}\n  = hint: {escape(str(e.hint))}")
-        return EXIT_ERROR
-    except module.RunError as e:
+        return EXIT_BAD_INPUT
+    except runtime.RunError as e:
         report([_run_error(e, spec, sources)], sources)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
@@ -152,31 +157,43 @@ def cmd_run(args) -> int:
             console.print("interrupted before the first checkpoint; there is nothing to resume")
         return 130
     if rows:
-        print_summary(console, rows, module.Trainer.UNIT, out_dir)
+        print_summary(console, rows, unit, out_dir)
     return EXIT_OK
 
 
 def cmd_emit(args) -> int:
+    from snndsl_runtime.errors import RunError
+    from snndsl_runtime.io import atomic_write, copy_runtime
+
     from .driver.build import load_spec, module_text
 
-    spec, _ = load_spec(args.file, args.set or [])
+    spec, _ = load_spec(args.file, args.set or [], on_warnings=report)
     text = module_text(spec)
     if args.output in (None, "-"):
         sys.stdout.write(text)
-    else:
-        try:
-            with open(args.output, "w") as f:
-                f.write(text)
-        except OSError as e:
-            report([Diagnostic("E841", f"cannot write {args.output}: {e.strerror or e}", None,
-                               "choose another path (its folder must exist and be writable)")], None)
-            return EXIT_BAD_INPUT
-        print(f"wrote {args.output} ({len(text.splitlines())} lines): python {args.output} --help", file=sys.stderr)
+        return EXIT_OK
+    try:
+        atomic_write(args.output, lambda f: f.write(text), "w")
+        runtime = copy_runtime(os.path.dirname(os.path.abspath(args.output)))
+    except RunError as e:
+        report([Diagnostic("E841", e.message, None, "choose another path (its folder must exist and be writable)")],
+               None)
+        return EXIT_BAD_INPUT
+    except OSError as e:
+        report([Diagnostic("E841", f"cannot copy the runtime beside {args.output}: {e.strerror or e}", None,
+                           "choose another path (its folder must exist and be writable)")], None)
+        return EXIT_BAD_INPUT
+    print(f"wrote {args.output} ({len(text.splitlines())} lines) and its runtime {runtime}: "
+          f"python {shlex.quote(args.output)} --help", file=sys.stderr)
     return EXIT_OK
 
 
 def cmd_eval(args) -> int:
     from rich.console import Console
+
+    import snndsl_runtime as runtime
+    from snndsl_runtime.loop import file_hash, read_run_config
+    from snndsl_runtime.trainers import trainer_class
 
     from .driver.build import import_file
 
@@ -186,18 +203,32 @@ def cmd_eval(args) -> int:
         report([Diagnostic("E821", f"{args.dir} is not a run folder (no train.py)", None,
                            "give the --out folder of a `snndsl run`")], None)
         return EXIT_BAD_INPUT
+    try:
+        saved = read_run_config(args.dir)
+    except runtime.RunError as e:
+        report([_run_error(e, None)], None)
+        return EXIT_BAD_INPUT
+    # a run folder is code: say so when its program is not the one snndsl recorded there
+    if saved.get("model_sha256") != file_hash(module_path):
+        console.print(f"[yellow]warning:[/] {escape(module_path)} differs from the program this run was trained "
+                      "with (its hash in config.json does not match); it is imported as it is now")
     with console.status("loading the run and compiling its network..."):
-        module = import_file(module_path)
-        if not hasattr(module, "evaluate"):
-            report([Diagnostic("E822", f"{module_path} was generated by an older snndsl without evaluation", None,
-                               "re-run the spec to make a run folder this version can evaluate")], None)
-            return EXIT_BAD_INPUT
         try:
-            result = module.evaluate(args.dir, args.seed)
-        except module.RunError as e:
+            model = import_file(module_path)
+            runtime.check_model(model)
+        except Exception as e:  # the folder's program is not one snndsl can load (older, edited, corrupt)
+            report([Diagnostic("E822", f"{module_path} cannot be loaded as an snndsl model: {type(e).__name__}: {e}",
+                               None, "re-run the spec to make a run folder this version can evaluate")], None)
+            return EXIT_BAD_INPUT
+        if getattr(model, "RUNTIME_VERSION", None) != runtime.__version__:
+            console.print(f"[yellow]warning:[/] this run was made for snndsl_runtime {model.RUNTIME_VERSION}; "
+                          f"evaluating with {runtime.__version__}")
+        try:
+            result = runtime.evaluate(model, args.dir, args.seed)
+        except runtime.RunError as e:
             report([_run_error(e, None)], None)
             return EXIT_BAD_INPUT
-    unit = module.Trainer.UNIT
+    unit = trainer_class(model.RULE, model.TASK_KIND).UNIT
     if "return" in result:
         console.print(f"[bold]return[/] {result['return']:.2f} over {result['steps']} steps "
                       f"(deterministic network after {unit} {result[unit]})")

@@ -1,11 +1,10 @@
-"""Render one standalone training module for a spec.
+"""Render the model file of a spec: its network, and a call into snndsl_runtime.
 
-    module_text = generate(spec)
+    model_text = generate(spec)
 
-One template per concern (templates/): the network (shared by every rule), initial weights,
-the task (Brax or dataset), the learning rule, the driver; the runtime helpers in
-snndsl/runtime/ are pasted in verbatim.  The result imports jax, numpy, optax and the task's
-library, never snndsl.
+templates/model.py.jinja holds the file's frame (identity, settings, sizes, the spike function),
+templates/network.py.jinja the network (constants, neuron models, block parameters, the network
+step).  Training lives in snndsl_runtime, which the model imports and `snndsl emit` copies beside it.
 """
 
 from __future__ import annotations
@@ -21,22 +20,15 @@ from pathlib import Path
 
 import jinja2
 
+import snndsl_runtime
+
 from .. import ir
 from ..lowering import lower
-from ..runtime import INLINE_ORDER
 from ..settings import RULES, applies_to, is_structural
 from .network import build_network
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-RUNTIME = Path(__file__).resolve().parent.parent / "runtime"
 
-RULE_TEMPLATES = {  # (rule, task kind) -> templates
-    ("ec", "brax"): ("evolution.py.jinja", "rule_ec.py.jinja"),
-    ("es", "brax"): ("evolution.py.jinja", "rule_es.py.jinja"),
-    ("stop", "dataset"): ("surrogate.py.jinja", "classification.py.jinja", "rule_stop.py.jinja"),
-    ("surrogate", "dataset"): ("surrogate.py.jinja", "classification.py.jinja", "rule_surrogate.py.jinja"),
-    ("surrogate", "brax"): ("surrogate.py.jinja", "rule_ppo.py.jinja"),
-}
 RULE_TITLES = {
     "ec": "Evolving Connectivity (natural ES over Bernoulli connection probabilities)",
     "es": "evolution strategies on real weights",
@@ -72,48 +64,6 @@ def regenerate_command(spec: ir.Spec) -> str:
     """The shell command that writes this program again."""
     sets = [a for s in spec.overrides for a in ("--set", s)]
     return shlex.join(["snndsl", "emit", spec.file, *sets, "-o", "FILE"])
-
-
-_IMPORT = re.compile(r"^(import \S+( as \w+)?|from \S+ import .*)$")  # a module-level import line
-
-
-def _runtime_files(task_kind: str) -> list[str]:
-    return [n for n in INLINE_ORDER if n != "datasets" or task_kind == "dataset"]
-
-
-def runtime_source(task_kind: str) -> str:
-    """The runtime helpers, in order, without their sibling imports."""
-    parts = []
-    for name in _runtime_files(task_kind):
-        text = (RUNTIME / f"{name}.py").read_text()
-        text = "\n".join(line for line in text.splitlines() if not line.rstrip().endswith("# inline: drop"))
-        text = re.sub(r'^"""(.*?)"""\n', lambda m: "".join(f"# {ln}".rstrip() + "\n" for ln in m.group(1).splitlines()),
-                      text, count=1, flags=re.S)  # module docstring -> comment
-        body = [ln for ln in text.splitlines() if not _IMPORT.match(ln)]
-        parts.append(f"# ============================================================================ runtime: {name}\n"
-                     + "\n".join(body).strip() + "\n")
-    return "\n\n".join(parts)
-
-
-def runtime_imports(task_kind: str) -> list[str]:
-    """Module-level imports the runtime helpers need (merged into the module's header)."""
-    out = []
-    for name in _runtime_files(task_kind):
-        for ln in (RUNTIME / f"{name}.py").read_text().splitlines():
-            if _IMPORT.match(ln) and not ln.rstrip().endswith("# inline: drop"):
-                out.append(ln)
-    return out
-
-
-_THIRD_PARTY = ("jax", "numpy", "optax")
-
-
-def _stdlib_imports(task_kind: str) -> list[str]:
-    base = ["import argparse", "import io", "import json", "import os", "import shutil", "import sys", "import time"]
-    if task_kind == "brax":  # quieting brax's and mujoco's import-time output
-        base += ["import contextlib", "import warnings"]
-    extra = [ln for ln in runtime_imports(task_kind) if ln.split()[1].split(".")[0] not in _THIRD_PARTY]
-    return sorted(set(base + extra))
 
 
 def config_of(spec: ir.Spec) -> dict:
@@ -186,38 +136,63 @@ def spec_hash(spec: ir.Spec) -> str:
 
 def _surrogate_doc(spec: ir.Spec) -> str:
     """The formula line of the chosen surrogate, from settings.Surrogate's docstring."""
-    sg = getattr(spec.train, "surrogate", None)
-    if sg is None:
-        return ""
     from ..settings import Surrogate
 
-    line = next(ln.strip() for ln in Surrogate.__doc__.splitlines() if ln.strip().startswith(sg.family + "("))
+    family = spec.train.surrogate.family
+    line = next(ln.strip() for ln in Surrogate.__doc__.splitlines() if ln.strip().startswith(family + "("))
     return line.replace("  ", " ")
+
+
+def spike_lines(spec: ir.Spec) -> str:
+    """The spike function and the reset gate the network uses, chosen by the rule."""
+    train = spec.train
+    if train.rule in ("ec", "es"):
+        return ("spike = heaviside_spike  # evolution needs no gradient\n"
+                "reset_gate = identity_reset")
+    sg = train.surrogate
+    detach = train.rule == "stop" or train.detach_reset  # STOP's traces treat the reset as a constant
+    return (f"# the spike: a Heaviside step forward; backward, with x = membrane - threshold: {_surrogate_doc(spec)}\n"
+            f"spike = surrogate_spike({sg.family!r}, {sg.scale!r})\n"
+            f"reset_gate = {'detached_reset' if detach else 'identity_reset'}")
+
+
+RUNTIME_NAMES = {"snndsl_runtime.network": ("probe", "project", "spikes_of", "tau_from_raw"),
+                 "snndsl_runtime.spikes": ("detached_reset", "heaviside_spike", "identity_reset", "surrogate_spike")}
+
+
+def _runtime_imports(text: str) -> list[str]:
+    """`from snndsl_runtime... import` lines for the runtime names the model's text uses."""
+    lines = []
+    for module, names in RUNTIME_NAMES.items():
+        used = [n for n in names if re.search(rf"\b{n}\b", text)]
+        if used:
+            lines.append(f"from {module} import {', '.join(used)}")
+    return lines
 
 
 def _fmt(obj) -> str:
     return pprint.pformat(obj, indent=1, width=110, sort_dicts=False)
 
 
-def generate(spec: ir.Spec) -> str:
-    plan = lower(spec)
+def generate(spec: ir.Spec, plan=None) -> str:
+    plan = plan or lower(spec)
     net = build_network(plan)
     env = _env()
     task_kind = spec.task.kind
-    ctx = dict(spec=spec, plan=plan, net=net, task_kind=task_kind, surrogate_doc=_surrogate_doc(spec),
+    ctx = dict(spec=spec, plan=plan, net=net, task_kind=task_kind,
                spiking_blocks=[b.name for b in plan.blocks if b.model.spiking])
-    rule_parts = [env.get_template(t).render(**ctx) for t in RULE_TEMPLATES[spec.train.rule, task_kind]]
-    text = env.get_template("module.py.jinja").render(
-        spec=spec, task_kind=task_kind, spec_hash=spec_hash(spec), regenerate=regenerate_command(spec), rule_title=RULE_TITLES["ppo" if (spec.train.rule, task_kind) == ("surrogate", "brax") else spec.train.rule],
-        config=_fmt(config_of(spec)),
-        network=env.get_template("network.py.jinja").render(**ctx),
-        weights=env.get_template("weights.py.jinja").render(**ctx),
-        task=env.get_template(f"task_{task_kind}.py.jinja").render(**ctx),
-        rule="\n\n".join(rule_parts),
-        runtime=runtime_source(task_kind),
-        stdlib_imports=_stdlib_imports(task_kind),
-        driver=env.get_template("driver.py.jinja").render(
-            structural=_fmt(structural_keys(spec)), limits=_fmt(limits_of(spec)), **ctx),
+    network = env.get_template("network.py.jinja").render(**ctx)
+    spikes = spike_lines(spec)
+    inp, out = plan.inputs[0], plan.outputs[0]
+    text = env.get_template("model.py.jinja").render(
+        spec=spec, task_kind=task_kind, spec_hash=spec_hash(spec), regenerate=regenerate_command(spec),
+        network_hash=hashlib.sha256((spikes + network).encode()).hexdigest()[:16],
+        rule_title=RULE_TITLES["ppo" if (spec.train.rule, task_kind) == ("surrogate", "brax") else spec.train.rule],
+        runtime_version=snndsl_runtime.__version__, runtime_imports=_runtime_imports(spikes + network),
+        config=_fmt(config_of(spec)), structural=_fmt(structural_keys(spec)), limits=_fmt(limits_of(spec)),
+        input_name=inp.name, in_size=inp.in_size, out_size=out.ir.size,
+        normalize=task_kind == "brax" and inp.normalize == "running",
+        spike_lines=spikes, network=network,
     )
     return _tidy(text)
 

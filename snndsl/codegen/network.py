@@ -220,7 +220,7 @@ def _init_code(e: ir.Expr, size: int, key: str, param: str = "p") -> str:
 
 def _neuron_param_raw_to_value(role: str, raw: str) -> str:
     if role == "time_constant":
-        return f"tau_from_raw({raw})"
+        return f"tau_from_raw({raw}, DT)"
     return raw
 
 

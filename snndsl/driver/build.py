@@ -1,4 +1,5 @@
-"""Compile a spec to its generated module, cache it by content hash, and import it.
+"""Compile a spec to its model file, cache it by content hash, and import it; copy the runtime
+beside an emitted model.
 
 `snndsl run` and `snndsl emit` produce the same text, so the two paths cannot diverge.
 """
@@ -11,6 +12,8 @@ import os
 import sys
 from pathlib import Path
 from types import ModuleType
+
+from snndsl_runtime.io import atomic_write
 
 from .. import ir
 from ..codegen.generate import generate
@@ -25,18 +28,22 @@ def cache_dir() -> Path:
     return path
 
 
-def load_spec(path: str, sets: list[str] = ()) -> tuple[ir.Spec, object]:
-    """The IR of a spec (with --set overrides) and its sources; raises SpecError with diagnostics."""
+def load_spec(path: str, sets: list[str] = (), on_warnings=None) -> tuple[ir.Spec, object]:
+    """The IR of a spec (with --set overrides) and its sources; raises SpecError with diagnostics.
+    Warnings go to on_warnings(diagnostics, sources), or to Python's warnings module."""
     spec, diags, sources = compile_spec(path, list(sets))
     if spec is None:
         err = SpecError([d for d in diags])
         err.sources = sources
         raise err
     warnings = [d for d in diags if not d.is_error]
-    if warnings:
-        from ..cli import report
+    if warnings and on_warnings is not None:
+        on_warnings(warnings, sources)
+    elif warnings:
+        import warnings as py_warnings
 
-        report(warnings, sources)
+        for d in warnings:
+            py_warnings.warn(f"{d.span}: {d.message}" if d.span else d.message, stacklevel=2)
     return spec, sources
 
 
@@ -49,15 +56,8 @@ def import_module(text: str, name: str) -> tuple[ModuleType, Path]:
     digest = hashlib.sha256(text.encode()).hexdigest()[:20]
     path = cache_dir() / f"{name}_{digest}.py"
     if not path.exists() or path.read_text() != text:
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    mod_name = f"snndsl_generated_{name}_{digest}"
-    spec = importlib.util.spec_from_file_location(mod_name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[mod_name] = module
-    spec.loader.exec_module(module)
-    return module, path
+        atomic_write(path, lambda f: f.write(text), "w")
+    return import_file(path, f"snndsl_generated_{name}_{digest}"), path
 
 
 def import_file(path: Path, name: str = "snndsl_run_module") -> ModuleType:

@@ -31,7 +31,7 @@ BRAX_ENVS = {
     "pusher": (23, 7), "reacher": (11, 2), "swimmer": (8, 2), "walker2d": (17, 6),
 }
 BRAX_BACKENDS = ("generalized", "positional", "spring", "mjx")
-from ..runtime.datasets import DATASETS  # dataset -> (features, classes): one table for checks and runs
+from snndsl_runtime.tasks.datasets import DATASETS  # dataset -> (features, classes): one table for checks and runs
 TASK_KINDS = ("brax", *DATASETS)
 
 TIME_KEYS = {"dt": "time step", "substeps": "network steps per environment step", "steps": "time steps per sample"}

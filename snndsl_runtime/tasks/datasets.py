@@ -10,7 +10,7 @@ import zlib
 
 import numpy as np
 
-from .errors import RunError  # inline: drop
+from ..errors import RunError
 
 DATASETS = {"digits": (64, 10), "mnist": (784, 10), "fashion_mnist": (784, 10), "cifar10": (3072, 10)}
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -292,3 +292,12 @@ def test_batches(x, y, batch_size: int):
             xb = np.concatenate([xb, np.zeros((pad,) + xb.shape[1:], xb.dtype)])
             yb = np.concatenate([yb, np.zeros(pad, yb.dtype)])
         yield xb, yb, mask
+
+
+def load_task(model, task):
+    """Train and test arrays of the model's dataset; its sizes must match the network's input."""
+    x_train, y_train, x_test, y_test = load_dataset(task["dataset"], task.get("path"), task.get("test_fraction", 0.25))
+    if x_train.shape[1] != model.IN_SIZE:
+        raise RunError("E703", f"{task['dataset']} has {x_train.shape[1]} features; the network's input takes "
+                               f"{model.IN_SIZE}", node="input")
+    return x_train, y_train, x_test, y_test

@@ -2,8 +2,9 @@
 
 import difflib
 import json
+import math
 
-from .errors import RunError  # inline: drop
+from .errors import RunError
 
 
 def parse_value(text: str):
@@ -28,6 +29,8 @@ def _coerce(key: str, value, current, rule: dict):
             return value
         raise RunError("E404", f"{key} must be true or false, not {value!r}")
     is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if is_number and not math.isfinite(value):
+        raise RunError("E401", f"{key} must be a finite number, not {value!r}")
     if isinstance(current, int) and not isinstance(current, bool):
         if is_number and float(value) == int(value):
             return int(value)
@@ -101,3 +104,25 @@ def apply_overrides(config: dict, pairs, structural=(), limits=None) -> dict:
         _check(key, value, rule)
         node[leaf] = value
     return config
+
+
+def check_config(config: dict, reference: dict, limits: dict, where: str, prefix: str = "") -> None:
+    """RunError E822 unless `config` (read from a file) has the reference's keys, each with a value
+    of the right type inside its bounds: the same checks as --set."""
+    for key, current in reference.items():
+        full = prefix + key
+        if not isinstance(config, dict) or key not in config:
+            raise RunError("E822", f"{where} lacks the setting `{full}`", "start a new run in another --out folder")
+        if isinstance(current, dict):
+            check_config(config[key], current, limits, where, full + ".")
+            continue
+        try:
+            value = _coerce(full, config[key], current, limits.get(full, {}))
+            _check(full, value, limits.get(full, {}))
+        except RunError as e:
+            raise RunError("E822", f"{where} holds an invalid setting: {e.message}",
+                           "start a new run in another --out folder") from None
+    extra = sorted(set(config) - set(reference)) if isinstance(config, dict) else []
+    if extra:
+        raise RunError("E822", f"{where} holds an unknown setting `{prefix}{extra[0]}`",
+                       "start a new run in another --out folder")

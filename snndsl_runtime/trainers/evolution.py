@@ -1,13 +1,13 @@
-# ============================================================================ evolution (shared by ec and es)
+"""What EC and ES share: centered ranks and the generation loop over a population on Brax."""
 
+import time
 
-def spike(x, inclusive=False):
-    """Heaviside step: 1.0 where the spike condition holds (evolution needs no gradient)."""
-    return (x >= 0 if inclusive else x > 0).astype(jnp.float32)
+import jax
+import jax.numpy as jnp
 
-
-def reset_gate(z):
-    return z
+from ..errors import RunError
+from ..network import network_weights, strong
+from ..tasks.brax import Normalizer, evaluate_brax, make_env, reset_pool, rollout
 
 
 def centered_ranks(x):
@@ -24,8 +24,9 @@ class EvolutionTrainer:
     CURVE = ("fitness", "eval_fitness")
     FINITE = ("fitness", "eval_fitness", "param_mean")
 
-    def __init__(self, cfg, seed):
-        self.cfg, self.seed = cfg, seed
+    def __init__(self, model, cfg, seed):
+        self.model, self.cfg, self.seed = model, cfg, seed
+        self.report = lambda row: None
         tr = cfg["train"]
         self.total = tr["generations"]
         self.every = tr["checkpoint_every"]
@@ -35,7 +36,8 @@ class EvolutionTrainer:
         if self.n_train < 2:
             raise RunError("E401", f"train.eval_copies ({self.n_eval}) must leave at least 2 of train.population "
                                    f"({tr['population']}) to sample", "lower train.eval_copies too")
-        self.env = make_env(cfg["task"])
+        self.env = self.episode_env = make_env(model, cfg["task"])
+        self.normalizer = Normalizer(model.IN_SIZE, model.NORMALIZE)
         key = jax.random.PRNGKey(seed)
         self.key_gen, self.key_pool, key_init = jax.random.split(key, 3)
         self.state = strong(self.init_state(key_init))
@@ -72,16 +74,16 @@ class EvolutionTrainer:
         members, aux = self.sample(state, k_sample)
 
         def member_network(th):
-            w = network_weights(th, state["fixed"], self.matmul_dtypes())
-            bp, bc = block_params(th)
+            w = network_weights(self.model, th, state["fixed"], self.matmul_dtypes())
+            bp, bc = self.model.block_params(th)
             return w, bp, bc
 
-        fitness, steps, last_obs = rollout(self.env, member_network, members, state["normalizer"], pool, k_roll,
+        observe = lambda obs: self.normalizer(obs, state["normalizer"])  # noqa: E731
+        fitness, steps, last_obs = rollout(self.model, self.env, member_network, members, observe, pool, k_roll,
                                            self.cfg["task"], self.cfg["train"]["fitness"])
         train_fit = fitness[: self.n_ranked]
         state = self.update(state, aux, members, centered_ranks(train_fit))
-        if NORMALIZE:
-            state["normalizer"] = normalizer_update(state["normalizer"], last_obs)
+        state["normalizer"] = self.normalizer.update(state["normalizer"], last_obs)
         metrics = {"fitness": jnp.mean(train_fit), "fitness_max": jnp.max(train_fit), "steps": steps,
                    "param_mean": jnp.mean(jnp.concatenate([v.ravel() for v in state["theta"].values()]))}
         if self.n_eval:
@@ -90,3 +92,6 @@ class EvolutionTrainer:
 
     def matmul_dtypes(self):
         return {}
+
+    def evaluate_run(self, net, out_dir, seed=0):
+        return evaluate_brax(self, net, out_dir, seed)

@@ -1,10 +1,20 @@
-# ============================================================================ task: Brax
-# The network's input and output sizes; the environment must agree (checked before compiling).
-TASK_OBS = {{ plan.inputs[0].in_size }}
-TASK_ACTION = {{ plan.outputs[0].ir.size }}
+"""Brax environments: making and checking one, the observation normaliser, the population rollout
+with the EC reference's fitness semantics, and one recorded episode for evaluation."""
+
+import contextlib
+import io
+import os
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..errors import RunError
+from ..metrics import spike_raster
 
 
-def make_env(task):
+def make_env(model, task):
     """The Brax environment, truncated at episode_length by EpisodeWrapper (with action_repeat)."""
     with contextlib.redirect_stdout(io.StringIO()):  # brax prints "Failed to import warp" on import
         from brax import envs
@@ -21,32 +31,40 @@ def make_env(task):
         raise RunError("E702", f"cannot make `{task['env']}` with backend `{task['backend']}`: {e}",
                        "try backend generalized, positional, spring or mjx", node="task") from None
     obs = jax.eval_shape(env.reset, jax.random.PRNGKey(0)).obs.shape[-1]  # traced, not compiled
-    if obs != TASK_OBS:
-        raise RunError("E703", f"`{task['env']}` observes {obs} values but the network's input takes {TASK_OBS}",
+    if obs != model.IN_SIZE:
+        raise RunError("E703", f"`{task['env']}` observes {obs} values but the network's input takes {model.IN_SIZE}",
                        "drop the input's `size` setting so it follows the task", node="input")
-    if env.action_size != TASK_ACTION:
+    if env.action_size != model.OUT_SIZE:
         raise RunError("E703", f"`{task['env']}` takes {env.action_size} actions but the network's output has "
-                               f"{TASK_ACTION}", "drop the output's `size` setting so it follows the task",
+                               f"{model.OUT_SIZE}", "drop the output's `size` setting so it follows the task",
                        node="output")
     return EpisodeWrapper(env, task["episode_length"], task["action_repeat"])
 
 
-def normalizer_init():
-    from brax.training.acme import running_statistics, specs
+class Normalizer:
+    """Brax's running mean and std of the observations (the EC reference's normaliser), or none."""
 
-    return running_statistics.init_state(specs.Array((TASK_OBS,), jnp.float32))
+    def __init__(self, size, enabled):
+        self.size, self.enabled = size, enabled
 
+    def init(self):
+        from brax.training.acme import running_statistics, specs
 
-def normalize(obs, normalizer):
-    from brax.training.acme import running_statistics
+        return running_statistics.init_state(specs.Array((self.size,), jnp.float32))
 
-    return running_statistics.normalize(obs, normalizer)
+    def __call__(self, obs, state):
+        if not self.enabled:
+            return obs
+        from brax.training.acme import running_statistics
 
+        return running_statistics.normalize(obs, state)
 
-def normalizer_update(normalizer, obs):
-    from brax.training.acme import running_statistics
+    def update(self, state, obs):
+        if not self.enabled:
+            return state
+        from brax.training.acme import running_statistics
 
-    return running_statistics.update(normalizer, obs)
+        return running_statistics.update(state, obs)
 
 
 def reset_pool(env, key, n):
@@ -63,10 +81,11 @@ def _same_types(ref, new):
     return jax.tree.map(lambda r, n: jax.lax.convert_element_type(n, r.dtype), ref, new)
 
 
-def rollout(env, member_network, theta, normalizer, pool, key, task, fitness="completed", record=False):
+def rollout(model, env, member_network, theta, observe, pool, key, task, fitness="completed"):
     """Run every member's network in its own environment until each has finished an episode.
 
-    theta: per-member parameters (leading population axis); member_network(theta_m) -> (w, bp, bc).
+    theta: per-member parameters (leading population axis); member_network(theta_m) -> (w, bp, bc);
+    observe(obs) -> the network's input (normalised).
     Fitness (the EC reference's semantics): the mean return of the episodes a member completes before
     every member has finished one (`completed`), or the first episode's return (`first`).  A finished
     environment restarts from that member's state in `pool`; the network state is not reset.
@@ -78,14 +97,11 @@ def rollout(env, member_network, theta, normalizer, pool, key, task, fitness="co
 
     def member_init(th, k):
         _, bp, _ = member_network(th)
-        return init_state(k, bp)
+        return model.init_state(k, bp)
 
     def policy(th, x, obs, k):
         w, bp, bc = member_network(th)
-        return forward_step(w, bp, bc, x, {"{{ plan.inputs[0].name }}": obs}, k)
-
-    def observe(obs):
-        return normalize(obs, normalizer) if NORMALIZE else obs
+        return model.forward_step(w, bp, bc, x, {model.INPUT: obs}, k)
 
     def cond(c):
         return (c["t"] < max_steps) & ~jnp.all(c["finished"])
@@ -113,24 +129,21 @@ def rollout(env, member_network, theta, normalizer, pool, key, task, fitness="co
         "finished": jnp.zeros(n, bool), "t": jnp.int32(0),
     }
     c = jax.lax.while_loop(cond, body, carry)
-    if fitness == "first":
-        fit = c["first"]
-    else:
-        fit = c["sum"] / jnp.maximum(c["count"], 1)
+    fit = c["first"] if fitness == "first" else c["sum"] / jnp.maximum(c["count"], 1)
     return fit, c["t"], c["env"].obs
 
 
-def record_episode(env, w, bp, bc, normalizer, key, task):
+def record_episode(model, env, net, observe, key, task):
     """One episode of one network: its return, physics states and spikes per network step (for eval)."""
+    w, bp, bc = net
     max_steps = -(-task["episode_length"] // task["action_repeat"])
     k_env, k_init, k_run = jax.random.split(key, 3)
     env_state = jax.jit(env.reset)(k_env)
-    x = init_state(k_init, bp)
+    x = model.init_state(k_init, bp)
 
     @jax.jit
     def step(x, env_state, k):
-        obs = normalize(env_state.obs, normalizer) if NORMALIZE else env_state.obs
-        x, action, spikes = forward_step(w, bp, bc, x, {"{{ plan.inputs[0].name }}": obs}, k, record=True)
+        x, action, spikes = model.forward_step(w, bp, bc, x, {model.INPUT: observe(env_state.obs)}, k, record=True)
         return x, env.step(env_state, action), spikes
 
     states, spikes, total = [env_state.pipeline_state], [], 0.0
@@ -144,27 +157,23 @@ def record_episode(env, w, bp, bc, normalizer, key, task):
     return total, states, np.concatenate(spikes)
 
 
-def evaluate_run(trainer, net, out_dir, seed=0):
+def evaluate_brax(trainer, net, out_dir, seed=0):
     """Roll out the deterministic network once; write rollout.html and raster.png."""
-    total, states, spikes = record_episode(trainer.env if not hasattr(trainer, "base_env") else trainer.base_env,
-                                           *net, trainer.state["normalizer"], jax.random.PRNGKey(seed),
-                                           trainer.cfg["task"])
+    model, env = trainer.model, trainer.episode_env
+    observe = lambda obs: trainer.normalizer(obs, trainer.state["normalizer"])  # noqa: E731
+    total, states, spikes = record_episode(model, env, net, observe, jax.random.PRNGKey(seed), trainer.cfg["task"])
     out = {"return": total, "steps": len(states) - 1}
     try:
         from brax.io import html
 
-        env = trainer.base_env if hasattr(trainer, "base_env") else trainer.env
         path = os.path.join(out_dir, "rollout.html")
         with open(path, "w") as f:
             f.write(html.render(env.sys, states))
         out["html"] = path
     except Exception as e:  # rendering is optional (e.g. a backend without html support)
         out["html_error"] = str(e)
-    raster = spike_raster(os.path.join(out_dir, "raster.png"), spikes[: min(len(spikes), 100 * SUBSTEPS)],
-                          f"{SPEC_NAME}: deterministic network, first steps of the episode", DT)
+    raster = spike_raster(os.path.join(out_dir, "raster.png"), spikes[: min(len(spikes), 100 * model.SUBSTEPS)],
+                          f"{model.SPEC_NAME}: deterministic network, first steps of the episode", model.DT)
     if raster:
         out["raster"] = raster
     return out
-
-
-NORMALIZE = {{ plan.inputs[0].normalize == "running" }}

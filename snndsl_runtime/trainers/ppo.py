@@ -1,44 +1,58 @@
-# ============================================================================ learning rule: PPO (surrogate on Brax)
-# The EC paper's SG-RSNN baseline (ec.md §3.2): PPO whose policy is the spec's spiking network,
-# trained by truncated BPTT through each unroll with the surrogate derivative.  The policy is a
-# Gaussian with the network's output as mean and a learned, state-independent log std; the critic
-# is an MLP (2 x 256, tanh) on the normalised observation.  GAE and the observation normaliser
-# come from brax.training.  The network state resets when an episode ends.
-DETACH_RESET = {{ spec.train.detach_reset }}
-REMAT = {{ spec.train.remat }}
-INPUT = "{{ plan.inputs[0].name }}"
-CRITIC = (TASK_OBS, 256, 256, 1)
+"""PPO with truncated surrogate-gradient BPTT through the spiking policy, on Brax: the EC paper's
+SG-RSNN baseline (ec.md §3.2).
+
+The policy is a Gaussian with the network's output as mean and a learned, state-independent log
+std; the critic is an MLP (2 x 256, tanh) on the normalised observation.  GAE and the observation
+normaliser come from brax.training.  The network state resets when an episode ends."""
+
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from ..errors import RunError
+from ..network import clip_to_bounds, init_parameters, network, raw_bounds, strong
+from ..tasks.brax import Normalizer, evaluate_brax, make_env, rollout
+from .gradient import make_optimizer
+
+CRITIC_HIDDEN = (256, 256)
 
 
-def critic_init(key):
+def critic_init(key, n_obs):
+    sizes = (n_obs, *CRITIC_HIDDEN, 1)
     params = {}
-    for i, (n_in, n_out) in enumerate(zip(CRITIC[:-1], CRITIC[1:])):
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         params[f"critic.w{i}"] = jax.random.normal(jax.random.fold_in(key, i), (n_in, n_out)) * np.sqrt(1.0 / n_in)
         params[f"critic.b{i}"] = jnp.zeros(n_out)
     return params
 
 
 def critic(theta, obs):
-    h = obs
-    for i in range(len(CRITIC) - 1):
+    h, layers = obs, len(CRITIC_HIDDEN) + 1
+    for i in range(layers):
         h = h @ theta[f"critic.w{i}"] + theta[f"critic.b{i}"]
-        if i < len(CRITIC) - 2:
+        if i < layers - 1:
             h = jnp.tanh(h)
     return h[..., 0]
 
 
-def policy_means(theta, fixed, x0, obs, starts, x_reset, net_keys):
+def _reset_where(start, x_reset, x):
+    return jax.tree.map(lambda r, v: jnp.where(start.reshape((-1,) + (1,) * (v.ndim - 1)), r, v), x_reset, x)
+
+
+def policy_means(model, theta, fixed, x0, obs, starts, x_reset, net_keys, remat=False):
     """Network outputs over an unroll (BPTT through it): obs (T, B, obs); starts[t] marks a new episode;
     net_keys (T, B) are the keys the network used when the data was collected (random encoders)."""
-    w = network_weights(theta, fixed)
-    bp, bc = block_params(theta)
+    w, bp, bc = network(model, theta, fixed)
 
     def step(x, inp):
         o, start, keys = inp
-        x = jax.tree.map(lambda r, v: jnp.where(start.reshape((-1,) + (1,) * (v.ndim - 1)), r, v), x_reset, x)
-        return jax.vmap(lambda xx, oo, kk: forward_step(w, bp, bc, xx, {INPUT: oo}, kk))(x, o, keys)
+        x = _reset_where(start, x_reset, x)
+        return jax.vmap(lambda xx, oo, kk: model.forward_step(w, bp, bc, xx, {model.INPUT: oo}, kk))(x, o, keys)
 
-    if REMAT:
+    if remat:
         step = jax.checkpoint(step)
     return jax.lax.scan(step, x0, (obs, starts, net_keys))
 
@@ -47,37 +61,56 @@ def log_prob(mean, log_std, action):
     return jnp.sum(-0.5 * ((action - mean) / jnp.exp(log_std)) ** 2 - log_std - 0.5 * np.log(2 * np.pi), -1)
 
 
-class Trainer:
-    UNIT = "generation"  # one PPO iteration: collect num_envs x unroll_length steps, then update
+def ppo_loss(ratio, adv, value, returns, log_std, tr):
+    """Clipped surrogate objective + value loss - entropy bonus (all means over the batch)."""
+    pg = -jnp.mean(jnp.minimum(ratio * adv, jnp.clip(ratio, 1 - tr["clip"], 1 + tr["clip"]) * adv))
+    v_loss = 0.5 * jnp.mean((returns - value) ** 2)
+    entropy = jnp.sum(log_std + 0.5 * np.log(2 * np.pi * np.e))
+    return pg + tr["value_coef"] * v_loss - tr["entropy_coef"] * entropy
+
+
+def gae(data, values, bootstrap, tr):
+    """Brax's GAE: an episode that ended by truncation (time limit) bootstraps, one that terminated does not."""
+    from brax.training.agents.ppo.losses import compute_gae
+
+    termination = data["done"] * (1 - data["truncation"])
+    return compute_gae(data["truncation"], termination, data["reward"], values, bootstrap,
+                       tr["gae_lambda"], tr["gamma"])
+
+
+class PPOTrainer:
+    UNIT = "iteration"  # one PPO iteration: collect num_envs x unroll_length steps, then update
     CURVE = ("fitness", "eval_fitness")
     FINITE = ("loss", "eval_fitness")
 
-    def __init__(self, cfg, seed):
-        self.cfg, self.seed = cfg, seed
+    def __init__(self, model, cfg, seed):
+        self.model, self.cfg, self.seed = model, cfg, seed
+        self.report = lambda row: None
         tr = cfg["train"]
         self.total, self.every = tr["iterations"], tr["checkpoint_every"]
         self.n, self.t = tr["num_envs"], tr["unroll_length"]
         if self.n % tr["minibatches"]:
             raise RunError("E401", f"train.num_envs ({self.n}) must be a multiple of train.minibatches "
                                    f"({tr['minibatches']})")
-        self.base_env = make_env(cfg["task"])
+        self.episode_env = make_env(model, cfg["task"])
         from brax.envs.wrappers.training import AutoResetWrapper, VmapWrapper
 
-        self.env = AutoResetWrapper(VmapWrapper(self.base_env))
+        self.env = AutoResetWrapper(VmapWrapper(self.episode_env))
+        self.normalizer = Normalizer(model.IN_SIZE, model.NORMALIZE)
         k_param, k_critic, k_env, k_net, self.key = jax.random.split(jax.random.PRNGKey(seed), 5)
-        theta, fixed = init_parameters(k_param)
-        theta.update(critic_init(k_critic))
-        theta["log_std"] = jnp.full(TASK_ACTION, -0.5)
+        theta, fixed = init_parameters(model, k_param)
+        theta.update(critic_init(k_critic, model.IN_SIZE))
+        theta["log_std"] = jnp.full(model.OUT_SIZE, -0.5)
         updates = self.total * tr["update_epochs"] * tr["minibatches"]
         self.optimizer = make_optimizer(tr["optimizer"], updates)
-        bp, _ = block_params(theta)
-        self.x_reset = jax.vmap(init_state, (0, None))(jax.random.split(k_net, self.n), bp)
+        bp, _ = model.block_params(theta)
+        self.x_reset = jax.vmap(model.init_state, (0, None))(jax.random.split(k_net, self.n), bp)
         self.state = strong({"theta": theta, "fixed": fixed, "opt": self.optimizer.init(theta),
-                             "normalizer": normalizer_init(),
+                             "normalizer": self.normalizer.init(),
                              "env": jax.jit(self.env.reset)(jax.random.split(k_env, self.n)),
                              "x": jax.tree.map(jnp.copy, self.x_reset), "ep_return": jnp.zeros(self.n)})
         self.env_steps = 0
-        self.bounds = raw_bounds()
+        self.bounds = raw_bounds(model)
         self._iteration = jax.jit(self.iteration, donate_argnums=0)
         self._evaluate = jax.jit(self.evaluate)
 
@@ -86,7 +119,7 @@ class Trainer:
 
     def deterministic(self, state):
         """The policy's mean action: the spiking network itself."""
-        return network_weights(state["theta"], state["fixed"]), *block_params(state["theta"])
+        return network(self.model, state["theta"], state["fixed"])
 
     def restore(self, state, meta):
         self.state = strong(state)
@@ -97,22 +130,22 @@ class Trainer:
 
     def collect(self, state, key):
         """unroll_length steps of every environment with the current policy (no gradients)."""
-        theta, fixed = state["theta"], state["fixed"]
-        w = network_weights(theta, fixed)
-        bp, bc = block_params(theta)
+        model, theta = self.model, state["theta"]
+        w, bp, bc = network(model, theta, state["fixed"])
         std = jnp.exp(theta["log_std"])
 
         def step(c, k):
             env_state, x, ep_return, start = c
-            obs = normalize(env_state.obs, state["normalizer"]) if NORMALIZE else env_state.obs
+            obs = self.normalizer(env_state.obs, state["normalizer"])
             k_net, k_act = jax.random.split(k)
             net_keys = jax.random.split(k_net, self.n)
-            x, mean = jax.vmap(lambda xx, oo, kk: forward_step(w, bp, bc, xx, {INPUT: oo}, kk))(x, obs, net_keys)
+            x, mean = jax.vmap(lambda xx, oo, kk: model.forward_step(w, bp, bc, xx, {model.INPUT: oo}, kk))(
+                x, obs, net_keys)
             action = mean + std * jax.random.normal(k_act, mean.shape)
             new = self.env.step(env_state, jnp.clip(action, -1.0, 1.0))
             done = new.done > 0
             ret = ep_return + new.reward
-            x = jax.tree.map(lambda r, v: jnp.where(done.reshape((-1,) + (1,) * (v.ndim - 1)), r, v), self.x_reset, x)
+            x = _reset_where(done, self.x_reset, x)
             out = {"obs": obs, "net_key": net_keys, "raw_obs": env_state.obs, "action": action,
                    "logp": log_prob(mean, theta["log_std"], action),
                    "reward": new.reward, "done": new.done, "truncation": new.info["truncation"], "start": start,
@@ -122,20 +155,15 @@ class Trainer:
         start0 = jnp.zeros(self.n, bool)
         (env_state, x, ep_return, _), data = jax.lax.scan(
             step, (state["env"], state["x"], state["ep_return"], start0), jax.random.split(key, self.t))
-        last_obs = normalize(env_state.obs, state["normalizer"]) if NORMALIZE else env_state.obs
+        last_obs = self.normalizer(env_state.obs, state["normalizer"])
         return env_state, x, ep_return, data, last_obs
 
     def loss(self, theta, fixed, x0, x_reset, data):
         tr = self.cfg["train"]
-        _, means = policy_means(theta, fixed, x0, data["obs"], data["start"], x_reset, data["net_key"])
-        logp = log_prob(means, theta["log_std"], data["action"])
-        ratio = jnp.exp(logp - data["logp"])
-        adv = data["advantage"]
-        pg = -jnp.mean(jnp.minimum(ratio * adv, jnp.clip(ratio, 1 - tr["clip"], 1 + tr["clip"]) * adv))
-        value = critic(theta, data["obs"])
-        v_loss = 0.5 * jnp.mean((data["returns"] - value) ** 2)
-        entropy = jnp.sum(theta["log_std"] + 0.5 * np.log(2 * np.pi * np.e))
-        return pg + tr["value_coef"] * v_loss - tr["entropy_coef"] * entropy
+        _, means = policy_means(self.model, theta, fixed, x0, data["obs"], data["start"], x_reset, data["net_key"],
+                                tr["remat"])
+        ratio = jnp.exp(log_prob(means, theta["log_std"], data["action"]) - data["logp"])
+        return ppo_loss(ratio, data["advantage"], critic(theta, data["obs"]), data["returns"], theta["log_std"], tr)
 
     def iteration(self, state, key):
         tr = self.cfg["train"]
@@ -143,10 +171,7 @@ class Trainer:
         x0 = state["x"]
         env_state, x, ep_return, data, last_obs = self.collect(state, k_collect)
         theta = state["theta"]
-        values = critic(theta, data["obs"])
-        termination = data["done"] * (1 - data["truncation"])
-        returns, adv = brax_gae(data["truncation"], termination, data["reward"], values, critic(theta, last_obs),
-                                tr["gae_lambda"], tr["gamma"])
+        returns, adv = gae(data, critic(theta, data["obs"]), critic(theta, last_obs), tr)
         data = {**data, "returns": returns, "advantage": (adv - adv.mean()) / (adv.std() + 1e-8)}
         mb = self.n // tr["minibatches"]
 
@@ -165,12 +190,9 @@ class Trainer:
             return (theta, opt), total / tr["minibatches"]
 
         (theta, opt), losses = jax.lax.scan(update, (theta, state["opt"]), jax.random.split(k_update, tr["update_epochs"]))
-        normalizer = state["normalizer"]
-        if NORMALIZE:
-            normalizer = normalizer_update(normalizer, data["raw_obs"].reshape(-1, TASK_OBS))
-        new = {**state, "theta": theta, "opt": opt, "normalizer": normalizer, "env": env_state, "x": x,
-               "ep_return": ep_return}
-        new = strong(new)
+        normalizer = self.normalizer.update(state["normalizer"], data["raw_obs"].reshape(-1, self.model.IN_SIZE))
+        new = strong({**state, "theta": theta, "opt": opt, "normalizer": normalizer, "env": env_state, "x": x,
+                      "ep_return": ep_return})
         count = data["n_finished"].sum()
         metrics = {"loss": losses[-1], "episodes": count,
                    "fitness": jnp.where(count > 0, data["finished"].sum() / jnp.maximum(count, 1.0), jnp.nan),
@@ -179,12 +201,12 @@ class Trainer:
 
     def evaluate(self, state, key):
         """Mean return of eval_episodes deterministic episodes (the network's mean action)."""
-        theta, fixed = state["theta"], state["fixed"]
-        net = (network_weights(theta, fixed), *block_params(theta))
+        net = self.deterministic(state)
         n = self.cfg["train"]["eval_episodes"]
         k_pool, k_run = jax.random.split(key)
-        pool = jax.vmap(self.base_env.reset)(jax.random.split(k_pool, n))
-        fit, _, _ = rollout(self.base_env, lambda _: net, jnp.zeros(n), state["normalizer"], pool, k_run,
+        pool = jax.vmap(self.episode_env.reset)(jax.random.split(k_pool, n))
+        observe = lambda obs: self.normalizer(obs, state["normalizer"])  # noqa: E731
+        fit, _, _ = rollout(self.model, self.episode_env, lambda _: net, jnp.zeros(n), observe, pool, k_run,
                             self.cfg["task"], "first")
         return jnp.mean(fit)
 
@@ -202,8 +224,5 @@ class Trainer:
             m["fitness"] = None
         return m
 
-
-def brax_gae(truncation, termination, rewards, values, bootstrap, lambda_, discount):
-    from brax.training.agents.ppo.losses import compute_gae
-
-    return compute_gae(truncation, termination, rewards, values, bootstrap, lambda_, discount)
+    def evaluate_run(self, net, out_dir, seed=0):
+        return evaluate_brax(self, net, out_dir, seed)

@@ -4,7 +4,8 @@ import json
 import math
 import os
 
-from .errors import NonFiniteError  # inline: drop
+from .errors import NonFiniteError
+from .io import atomic_write
 
 
 class MetricsLog:
@@ -23,11 +24,7 @@ class MetricsLog:
                         break  # a row cut short by a kill
                     if row.get(step_key, 0) <= resume_after:
                         self.rows.append(row)
-        tmp = self.path + ".tmp"
-        with open(tmp, "w") as f:
-            for row in self.rows:
-                f.write(json.dumps(row) + "\n")
-        os.replace(tmp, self.path)
+        atomic_write(self.path, lambda f: f.writelines(json.dumps(row) + "\n" for row in self.rows), "w")
         self.tb = None
         try:
             from tensorboardX import SummaryWriter

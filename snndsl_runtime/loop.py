@@ -1,0 +1,254 @@
+"""The training loop every rule shares: `train(model, ...)` (Brax-style, with a progress_fn),
+`evaluate(model, out_dir)`, and `main(model)`, the command line of an emitted model file.
+
+A run folder holds metrics.jsonl, tensorboard/, checkpoint.npz (atomic), config.json, curve.png,
+and a copy of the model (train.py) with the runtime it ran on (snndsl_runtime/), so that
+`python DIR/train.py --out DIR --resume` and `snndsl eval DIR` work on it later."""
+
+import argparse
+import hashlib
+import json
+import os
+import shlex
+import shutil
+import sys
+import time
+
+from . import __version__
+from .checkpoint import checkpoint_meta, load_checkpoint, save_checkpoint
+from .config import apply_overrides, check_config, lookup
+from .errors import RunError
+from .io import atomic_write, copy_runtime
+from .metrics import MetricsLog, check_finite, plot_curve
+from .model import check_model
+from .network import readable_parameters
+from .trainers import trainer_class
+
+def default_out_dir(model):
+    return os.path.join("runs", f"{model.SPEC_NAME}-{time.strftime('%Y%m%d-%H%M%S')}")
+
+
+def enable_compilation_cache():
+    """Keep compiled programs on disk so a re-run (or --resume) skips most compilation.
+    SNNDSL_JAX_CACHE=off disables it; another path moves it."""
+    import jax
+
+    path = os.environ.get("SNNDSL_JAX_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "snndsl", "jax"))
+    if path.lower() in ("off", "0", "none", ""):
+        return
+    try:
+        jax.config.update("jax_compilation_cache_dir", path)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    except Exception:  # an older jax without the persistent cache
+        pass
+
+
+def changed_settings(old: dict, new: dict, prefix="") -> list:
+    """`(key, old, new)` for every leaf setting that differs between two configs."""
+    out = []
+    for k in sorted(set(old) | set(new)):
+        a, b = old.get(k), new.get(k)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += changed_settings(a, b, f"{prefix}{k}.")
+        elif a != b:
+            out.append((f"{prefix}{k}", a, b))
+    return out
+
+
+def network_description(model) -> dict:
+    """One line per part of the network that a checkpoint depends on, to name what changed."""
+    plain = lambda d: {k: v for k, v in d.items() if not callable(v)}  # noqa: E731
+    out = {"time": f"dt {model.DT} ms, {model.SUBSTEPS} substeps, {model.STEPS} steps"}
+    for pr in model.PROJECTIONS.values():
+        out[f"projection {pr['name']}"] = json.dumps(plain(pr), sort_keys=True, default=str)
+    for name, q in model.NEURON_PARAMS.items():
+        out[f"learnable {name}"] = json.dumps(q, sort_keys=True, default=str)
+    for name, b in model.BLOCKS.items():
+        out[f"block {name}"] = json.dumps(plain(b), sort_keys=True, default=str)
+    return out
+
+
+def file_hash(path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def make_run_folder(model, out_dir):
+    """The run folder, holding a copy of the model and of this runtime."""
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise RunError("E841", f"--out {out_dir} is a file, not a folder", "choose another --out folder")
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+        program = os.path.join(out_dir, "train.py")
+        if not (os.path.exists(program) and os.path.samefile(program, model.__file__)):
+            shutil.copyfile(model.__file__, program)
+        copy_runtime(out_dir)
+    except OSError as e:
+        raise RunError("E841", f"cannot write the run folder {out_dir}: {e.strerror or e}",
+                       "choose another --out folder, one you can write to") from None
+
+
+def same_network(model, meta):
+    """RunError E822 unless the checkpoint's run was made by this spec with this network; the
+    message names what changed."""
+    spec, rule = meta["spec"] or model.SPEC_NAME, meta["rule"] or model.RULE
+    if (spec, rule) != (model.SPEC_NAME, model.RULE):
+        raise RunError("E822", f"this run was made by `{spec}` ({rule}); this program is `{model.SPEC_NAME}` "
+                               f"({model.RULE})", "resume a run with the spec that made it, or start a new run "
+                                                  "in another --out folder")
+    hint = "resume with the run's own spec and settings, or start a new run in another --out folder"
+    saved = meta["config"] or model.CONFIG
+    fixed = sorted({k.rsplit(".", 1)[0] if k.startswith("train.surrogate.") else k
+                    for k, _, _ in changed_settings(saved, model.CONFIG) if k in model.STRUCTURAL})
+    if fixed:
+        key = fixed[0]
+        was, now = (lookup(c, key) for c in (saved, model.CONFIG))
+        raise RunError("E822", f"this run was made with {key} = {was!r}, and this program has {now!r}: "
+                               "that setting changes the network", hint)
+    if meta["network_hash"] and meta["network_hash"] != model.NETWORK_HASH:
+        now = network_description(model)
+        diff = [k for k in sorted(set(now) | set(meta["network"])) if now.get(k) != meta["network"].get(k)]
+        what = (f"its {', '.join(diff[:3])}" + (" and more" if len(diff) > 3 else "")) if diff else \
+            "its equations or fixed parameters"
+        raise RunError("E822", f"the network changed since this run was made: {what}", hint)
+
+
+def train(model, config=None, out_dir=None, seed=0, resume=False, progress_fn=None, sets=()):
+    """Train the model with its settings (or `config`), `--set`-style overrides in `sets`.
+
+    progress_fn(row) is called with every metrics row, with {"phase": ...} updates during
+    compilation and long steps, and with {"notice": ...} messages.  Returns the metrics rows.  A bad
+    setting, data file or checkpoint raises RunError; a NaN raises NonFiniteError (the last
+    checkpoint stays intact).  A resumed run continues with the settings saved in its checkpoint;
+    `sets` change run-time settings on top of them (announced).  A new run does not overwrite a
+    folder that holds one."""
+    check_model(model)
+    out_dir = out_dir or default_out_dir(model)
+    ckpt = os.path.join(out_dir, "checkpoint.npz")
+    report = progress_fn or (lambda row: None)
+    meta = {}
+    base = config or model.CONFIG
+    if resume:
+        meta = checkpoint_meta(ckpt)
+        same_network(model, meta)
+        seed = meta["seed"]  # the run's own random streams
+        base = meta["config"] or base
+        check_config(base, model.CONFIG, model.LIMITS, f"the checkpoint {ckpt}")
+    elif os.path.exists(ckpt):
+        raise RunError("E823", f"{out_dir} already holds a run (checkpoint.npz)",
+                       "continue it with --resume, or choose another --out folder")
+    cfg = apply_overrides(base, sets, model.STRUCTURAL, model.LIMITS)
+    changes = changed_settings(base, cfg) if resume else []
+    if changes:
+        report({"notice": "resuming with changed settings: " + ", ".join(f"{k} {a!r} -> {b!r}" for k, a, b in changes)})
+    record = {"spec": model.SPEC_NAME, "rule": model.RULE, "spec_sets": list(model.SPEC_SETS),
+              "network_hash": model.NETWORK_HASH, "network": network_description(model),
+              "runtime_version": __version__}
+    report({"phase": "setting up", "total": None})
+    enable_compilation_cache()
+    trainer = trainer_class(model.RULE, model.TASK_KIND)(model, cfg, seed)
+    trainer.report = report
+    unit = trainer.UNIT
+    start = 0
+    if resume:
+        state, meta = load_checkpoint(ckpt, trainer.snapshot())
+        trainer.restore(state, meta)
+        start = meta["step"]
+        if start >= trainer.total:
+            report({"notice": f"this run already finished {unit} {start}; to go on, raise its number of "
+                              f"{unit}s above {start} with --set"})
+            return []
+    make_run_folder(model, out_dir)
+    log = MetricsLog(out_dir, unit, resume_after=start if resume else None)
+    saved = {"seed": seed, "config": cfg, **record, "model_sha256": file_hash(os.path.join(out_dir, "train.py"))}
+    atomic_write(os.path.join(out_dir, "config.json"), lambda f: json.dump(saved, f, indent=2), "w")
+    t0 = time.time() - meta.get("wall_s", 0.0)
+    report({"phase": "compiling", "total": trainer.total, unit: start})
+    try:
+        for i in range(start + 1, trainer.total + 1):
+            row = {unit: i, **trainer.step(i)}
+            row["wall_s"] = round(time.time() - t0, 3)
+            check_finite(row, unit, trainer.FINITE, saved=os.path.exists(ckpt))
+            log.write(row)
+            report({**row, "total": trainer.total})
+            if i % trainer.every == 0 or i == trainer.total:
+                save_checkpoint(ckpt, trainer.snapshot(),
+                                {"step": i, "seed": seed, "config": cfg, **record, "wall_s": row["wall_s"],
+                                 **trainer.meta()},
+                                readable_parameters(model, trainer.snapshot()["theta"]))
+    finally:
+        log.close()
+        if log.rows:
+            plot_curve(out_dir, log.rows, unit, trainer.CURVE, title=model.SPEC_NAME)
+    return log.rows
+
+
+def read_run_config(out_dir) -> dict:
+    try:
+        with open(os.path.join(out_dir, "config.json")) as f:
+            saved = json.load(f)
+        if not isinstance(saved, dict) or not isinstance(saved.get("config"), dict):
+            raise ValueError("no settings in config.json")
+        return saved
+    except (OSError, ValueError) as e:
+        raise RunError("E821", f"{out_dir} is not a run folder: {e}", "give the --out folder of a run") from None
+
+
+def evaluate(model, out_dir, seed=0):
+    """Load a run's checkpoint and evaluate its deterministic network (snndsl eval DIR)."""
+    check_model(model)
+    ckpt = os.path.join(out_dir, "checkpoint.npz")
+    saved = read_run_config(out_dir)
+    cfg = saved["config"]
+    check_config(cfg, model.CONFIG, model.LIMITS, os.path.join(out_dir, "config.json"))
+    if "population" in cfg["train"]:  # the evaluated network does not depend on the population
+        cfg = {**cfg, "train": {**cfg["train"], "population": cfg["train"]["eval_copies"] + 2}}
+    enable_compilation_cache()
+    trainer = trainer_class(model.RULE, model.TASK_KIND)(model, cfg, saved.get("seed", 0))
+    state, meta = load_checkpoint(ckpt, trainer.snapshot())
+    trainer.restore(state, meta)
+    result = trainer.evaluate_run(trainer.deterministic(trainer.state), out_dir, seed)
+    result[trainer.UNIT] = meta["step"]
+    return result
+
+
+def _print_progress(model):
+    def show(row):
+        if "notice" in row:
+            print(f"[{model.SPEC_NAME}] {row['notice']}", file=sys.stderr, flush=True)
+        elif "phase" in row:
+            print(f"[{model.SPEC_NAME}] {row['phase']}...", file=sys.stderr, flush=True)
+        else:
+            unit = next(k for k in ("generation", "epoch", "iteration") if k in row)
+            shown = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()
+                              if k not in (unit, "total"))
+            print(f"{unit} {row[unit]}/{row['total']}: {shown}", flush=True)
+    return show
+
+
+def main(model, argv=None):
+    """The command line of an emitted model: python train.py [--set KEY=VALUE]... [--out DIR] [--seed N] [--resume]."""
+    ap = argparse.ArgumentParser(description=f"Train {model.SPEC_NAME} ({model.RULE}); generated by snndsl.")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a setting")
+    ap.add_argument("--out", help="run folder (default runs/<spec>-<time>)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
+    args = ap.parse_args(argv)
+    if args.resume and not args.out:
+        print("error: --resume needs --out DIR (the run to continue)", file=sys.stderr)
+        return 2
+    out_dir = args.out or default_out_dir(model)
+    try:
+        train(model, None, out_dir, args.seed, args.resume, _print_progress(model), args.set)
+    except RunError as e:  # NonFiniteError included: a stopped run is exit status 2 like any run error
+        print(e, file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        if os.path.exists(os.path.join(out_dir, "checkpoint.npz")):
+            print(f"interrupted; continue with: python {shlex.quote(sys.argv[0])} --out {shlex.quote(out_dir)} --resume",
+                  file=sys.stderr)
+        else:
+            print(f"interrupted before the first checkpoint; there is nothing to resume in {out_dir}", file=sys.stderr)
+        return 130
+    print(f"run folder: {out_dir}", file=sys.stderr)
+    return 0

@@ -1,0 +1,153 @@
+"""The parts of a network that are the same for every spec: the projection product, bit-packed
+masks, learnable time constants, initial parameters and weight matrices of a model."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def project(signal, weights):
+    """A presynaptic signal times a weight matrix, accumulated in float32.  EC's boolean masks may
+    come bit-packed (uint32, see pack_bits) or as int8; then the signal is signed spikes and the
+    count is exact."""
+    if weights.dtype == jnp.uint32:
+        pos, neg = _pack_spikes(signal > 0, weights.shape[-2]), _pack_spikes(signal < 0, weights.shape[-2])
+        count = lambda bits: jnp.sum(jax.lax.population_count(bits[:, None] & weights), 0, dtype=jnp.int32)  # noqa: E731
+        return (count(pos) - count(neg)).astype(jnp.float32)
+    if weights.dtype == jnp.int8:
+        return jnp.dot(signal.astype(jnp.int8), weights, preferred_element_type=jnp.int32).astype(jnp.float32)
+    return jnp.dot(signal.astype(weights.dtype), weights, preferred_element_type=jnp.float32)
+
+
+_BIT = np.left_shift(np.uint32(1), np.arange(32, dtype=np.uint32))
+
+
+def pack_bits(mask):
+    """Boolean masks (..., n_in, n_out) packed along n_in: bit i of word k is input 32*k + i."""
+    n_in = mask.shape[-2]
+    words = -(-n_in // 32)
+    m = jnp.pad(mask, [(0, 0)] * (mask.ndim - 2) + [(0, 32 * words - n_in), (0, 0)])
+    m = m.reshape(mask.shape[:-2] + (words, 32, mask.shape[-1])).astype(jnp.uint32)
+    return jnp.sum(m * _BIT[:, None], axis=-2, dtype=jnp.uint32)
+
+
+def _pack_spikes(bits, words):
+    b = jnp.pad(bits, (0, 32 * words - bits.shape[0])).reshape(words, 32).astype(jnp.uint32)
+    return jnp.sum(b * _BIT, axis=-1, dtype=jnp.uint32)
+
+
+def tau_from_raw(raw, dt):
+    """A learnable time constant from its raw parameter: the per-step decay is sigmoid(-raw)."""
+    return -dt / jax.nn.log_sigmoid(-raw)
+
+
+def tau_to_raw(tau, dt):
+    decay = np.exp(-dt / np.asarray(tau, dtype=np.float64))
+    return np.log((1.0 - decay) / decay).astype(np.float32)
+
+
+def probe(state, probes, block):
+    """Add zero-valued probes to a block's state (their gradients are STOP's spatial errors)."""
+    return state if probes is None else {k: v + probes[block][k] for k, v in state.items()}
+
+
+def sample_init(key, init, shape):
+    """Initial real weights: normal(mean, std), uniform(low, high), kaiming, lecun or a constant."""
+    dist, a, b = init
+    if dist == "normal":
+        return a + b * jax.random.normal(key, shape)
+    if dist == "uniform":
+        return jax.random.uniform(key, shape, minval=a, maxval=b)
+    if dist == "kaiming":
+        return jax.random.normal(key, shape) * np.sqrt(2.0 / shape[0])
+    if dist == "lecun":
+        return jax.random.normal(key, shape) * np.sqrt(1.0 / shape[0])
+    return jnp.full(shape, a, jnp.float32)
+
+
+def init_parameters(model, key):
+    """Initial learnable parameters (theta) and fixed arrays of the model's network.
+
+    Learnable Bernoulli projections start at their probability p; fixed ones are sampled once.
+    Sparse projections keep their random mask in `fixed` under "m<index>".  Learnable neuron
+    parameters are stored raw (time constants as the logit of their per-step leak, see tau_from_raw).
+    """
+    theta, fixed = {}, {}
+    keys = jax.random.split(key, max(len(model.PROJECTIONS), 1))
+    for i, (name, pr) in enumerate(model.PROJECTIONS.items()):
+        shape = pr["shape"]
+        if pr["kind"] == "bernoulli":
+            if pr["learn"]:
+                theta[name] = jnp.full(shape, pr["p"], jnp.float32)
+            else:
+                fixed[name] = jax.random.bernoulli(keys[i], pr["p"], shape)
+            continue
+        w = sample_init(keys[i], pr["init"], shape)
+        (theta if pr["learn"] else fixed)[name] = w
+        if pr["kind"] == "sparse":
+            fixed["m" + name[1:]] = jax.random.bernoulli(jax.random.fold_in(keys[i], 1), pr["p"], shape)
+    for name, q in model.NEURON_PARAMS.items():
+        raw = tau_to_raw(q["init"], model.DT) if q["role"] == "time_constant" else np.float32(q["init"])
+        theta[name] = jnp.full(q["shape"], raw, jnp.float32)
+    return theta, fixed
+
+
+def network_weights(model, theta, fixed, dtypes=None):
+    """Each projection's weight matrix (learned or fixed; sparse ones masked), cast to `dtypes`
+    (jnp.uint32 means bit-packed, see pack_bits)."""
+    w = {}
+    for name, pr in model.PROJECTIONS.items():
+        v = theta[name] if name in theta else fixed[name]
+        if pr["kind"] == "sparse":
+            v = v * fixed["m" + name[1:]]
+        dtype = (dtypes or {}).get(name, jnp.float32)
+        w[name] = v if v.dtype == dtype else pack_bits(v) if dtype == jnp.uint32 else v.astype(dtype)
+    return w
+
+
+def network(model, theta, fixed, dtypes=None):
+    """(weights, block parameters, step factors): what forward_step takes."""
+    return (network_weights(model, theta, fixed, dtypes), *model.block_params(theta))
+
+
+def raw_bounds(model):
+    """Bounds of each bounded learnable, in raw units (time constants map to their raw logit)."""
+    out = {name: pr["bounds"] for name, pr in model.PROJECTIONS.items() if pr.get("bounds")}
+    for name, q in model.NEURON_PARAMS.items():
+        if q["bounds"]:
+            lo, hi = q["bounds"]
+            if q["role"] == "time_constant":  # the raw value falls as tau grows: tau's upper bound is raw's lower
+                lo, hi = float(tau_to_raw(hi, model.DT)), float(tau_to_raw(lo, model.DT))
+            out[name] = (lo, hi)
+    return out
+
+
+def clip_to_bounds(theta, bounds):
+    return {k: jnp.clip(v, *bounds[k]) if k in bounds else v for k, v in theta.items()}
+
+
+def spikes_of(blocks, x):
+    """Signed spikes of the given spiking blocks, side by side (for rasters)."""
+    parts = [x[b]["s"] for b in blocks]
+    return jnp.concatenate(parts, axis=-1) if parts else jnp.zeros(0)
+
+
+def strong(tree):
+    """Arrays with fixed dtypes (not weakly typed), so a jitted step's inputs and outputs have the
+    same types and it compiles once."""
+    return jax.tree.map(lambda x: jax.lax.convert_element_type(jnp.asarray(x), jnp.asarray(x).dtype), tree)
+
+
+def readable_parameters(model, theta):
+    """The learned quantities by name, in their units (time constants in ms), for a checkpoint
+    that a user can read with numpy: `weights/<projection>`, `block/<block>/<param>`."""
+    out = {}
+    for name, pr in model.PROJECTIONS.items():
+        if name in theta:
+            out[f"weights/{pr['name'].replace(' ', '')}"] = theta[name]
+    for name, q in model.NEURON_PARAMS.items():
+        v = theta[name]
+        if q["role"] == "time_constant":
+            v = tau_from_raw(v, model.DT)
+        out["block/" + name.replace(".", "/")] = v
+    return out

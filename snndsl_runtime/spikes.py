@@ -1,0 +1,41 @@
+"""The spike nonlinearity: a Heaviside step, with a surrogate derivative for the gradient rules."""
+
+import jax
+import jax.numpy as jnp
+
+# x = (membrane - threshold); k = the family's scale (slope or width)
+SURROGATE_DERIVATIVES = {
+    "fast_sigmoid": lambda x, k: 1.0 / (1.0 + k * jnp.abs(x)) ** 2,
+    "arctan": lambda x, k: (k / 2.0) / (1.0 + (jnp.pi * k * x / 2.0) ** 2),
+    "sigmoid": lambda x, k: k * jax.nn.sigmoid(k * x) * (1.0 - jax.nn.sigmoid(k * x)),
+    "triangle": lambda x, k: jnp.maximum(0.0, 1.0 - jnp.abs(x) / k) / k,
+    "boxcar": lambda x, k: (jnp.abs(x) < k / 2.0).astype(jnp.float32) / k,
+}
+
+
+def heaviside_spike(x, inclusive=False):
+    """Heaviside step: 1.0 where the spike condition holds (evolution needs no gradient)."""
+    return (x >= 0 if inclusive else x > 0).astype(jnp.float32)
+
+
+def surrogate_spike(family, scale):
+    """spike(x, inclusive): the Heaviside step forward, the family's surrogate derivative backward."""
+    derivative = SURROGATE_DERIVATIVES[family]
+
+    def with_surrogate(step):
+        f = jax.custom_jvp(step)
+        f.defjvp(lambda primals, tangents: (step(primals[0]), derivative(primals[0], scale) * tangents[0]))
+        return f
+
+    strict = with_surrogate(lambda x: (x > 0).astype(jnp.float32))
+    inclusive_step = with_surrogate(lambda x: (x >= 0).astype(jnp.float32))
+    return lambda x, inclusive=False: inclusive_step(x) if inclusive else strict(x)
+
+
+def identity_reset(z):
+    return z
+
+
+def detached_reset(z):
+    """The spike as the reset sees it, a constant in the backward pass."""
+    return jax.lax.stop_gradient(z)

@@ -1,0 +1,1 @@
+"""Tasks a model trains on: Brax environments (brax.py) and classification datasets (dataset.py)."""

@@ -1,0 +1,24 @@
+"""Surrogate-gradient backpropagation through time over lax.scan: the spike is a Heaviside step
+forward and the surrogate derivative backward; thresholds and leaks learn like weights (PLIF-style
+leaks: decay = sigmoid(-raw)).  `remat` recomputes each step in the backward pass (jax.checkpoint)."""
+
+import jax
+import jax.numpy as jnp
+
+from .gradient import GradientTrainer, cross_entropy, run_batch
+
+
+def sequence_loss(model, weights, theta, fixed, xb, yb, key, remat=False):
+    """Mean over the batch of the time-weighted cross-entropy; also returns the outputs (B, T, C)."""
+    keys = jax.random.split(key, xb.shape[0])
+    outs = run_batch(model, theta, fixed, xb, keys, remat)
+    losses = jax.vmap(lambda o, y: weights @ jax.vmap(cross_entropy, (0, None))(o, y))(outs, yb)
+    return jnp.mean(losses), outs
+
+
+class BPTTTrainer(GradientTrainer):
+    def batch_gradients(self, theta, fixed, xb, yb, key):
+        loss = lambda th: sequence_loss(self.model, jnp.asarray(self.loss_weights), th, fixed, xb, yb, key,  # noqa: E731
+                                        self.cfg["train"]["remat"])
+        (value, outs), grads = jax.value_and_grad(loss, has_aux=True)(theta)
+        return grads, value, outs

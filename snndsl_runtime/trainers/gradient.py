@@ -1,0 +1,168 @@
+"""What STOP and surrogate-gradient BPTT share on classification datasets: the optimizer, the
+time-weighted cross-entropy, one sample through time, and the epoch loop with evaluation."""
+
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from ..metrics import spike_raster
+from ..network import clip_to_bounds, init_parameters, network, raw_bounds, strong
+from ..tasks.datasets import iterate_batches, load_task, test_batches
+
+
+def make_optimizer(opt, total_steps):
+    """optax: adam / adamw / sgd, constant or cosine learning rate, optional global-norm clipping."""
+    lr = opt["lr"] if opt["schedule"] == "constant" else optax.cosine_decay_schedule(opt["lr"], max(total_steps, 1))
+    if opt["name"] == "adamw":
+        tx = optax.adamw(lr, weight_decay=opt["weight_decay"])
+    else:
+        tx = optax.adam(lr) if opt["name"] == "adam" else optax.sgd(lr, momentum=opt["momentum"] or None)
+        if opt["weight_decay"]:
+            tx = optax.chain(optax.add_decayed_weights(opt["weight_decay"]), tx)
+    if opt.get("grad_clip"):
+        tx = optax.chain(optax.clip_by_global_norm(opt["grad_clip"]), tx)
+    return tx
+
+
+def cross_entropy(logits, label):
+    return optax.softmax_cross_entropy_with_integer_labels(logits, label)
+
+
+def loss_weights(loss, steps):
+    """Weight of each time step's cross-entropy: per_step averages over time, final uses the last step."""
+    return np.full(steps, 1.0 / steps, np.float32) if loss == "per_step" else np.eye(steps, dtype=np.float32)[-1]
+
+
+def run_sequence(model, theta, fixed, image, key, checkpointed=False):
+    """One sample through STEPS time steps; returns the output at every step, shape (STEPS, classes)."""
+    w, bp, bc = network(model, theta, fixed)
+    k_init, k_run = jax.random.split(key)
+
+    def body(x, t):
+        return model.forward_step(w, bp, bc, x, {model.INPUT: image}, jax.random.fold_in(k_run, t))
+
+    if checkpointed:
+        body = jax.checkpoint(body)
+    _, outs = jax.lax.scan(body, model.init_state(k_init, bp), jnp.arange(model.STEPS))
+    return outs
+
+
+def run_batch(model, theta, fixed, xb, keys, checkpointed=False):
+    """run_sequence over a batch of samples: outputs (B, STEPS, classes)."""
+    return jax.vmap(lambda image, key: run_sequence(model, theta, fixed, image, key, checkpointed))(xb, keys)
+
+
+def predict(outs, loss):
+    """The class: argmax of the summed outputs (per_step loss) or of the last step's (final)."""
+    return jnp.argmax(outs.sum(-2) if loss == "per_step" else outs[..., -1, :], axis=-1)
+
+
+class GradientTrainer:
+    """Epochs over the dataset; `batch_gradients` (from the rule) gives each batch's gradients."""
+
+    UNIT = "epoch"
+    CURVE = ("train_accuracy", "test_accuracy")
+    FINITE = ("train_loss", "param_norm")
+
+    def __init__(self, model, cfg, seed):
+        self.model, self.cfg, self.seed = model, cfg, seed
+        self.report = lambda row: None
+        tr = cfg["train"]
+        self.loss_name = tr["loss"]
+        self.loss_weights = loss_weights(tr["loss"], model.STEPS)
+        self.total, self.every = tr["epochs"], tr["checkpoint_every"]
+        self.x_train, self.y_train, self.x_test, self.y_test = load_task(model, cfg["task"])
+        self.batch = min(tr["batch_size"], len(self.x_train))
+        self.batches = len(self.x_train) // self.batch
+        self.optimizer = make_optimizer(tr["optimizer"], self.total * self.batches * self.updates_per_batch())
+        key_init, self.key_train = jax.random.split(jax.random.PRNGKey(seed))
+        theta, fixed = init_parameters(model, key_init)
+        self.state = strong({"theta": theta, "fixed": fixed, "opt": self.optimizer.init(theta)})
+        self.bounds = raw_bounds(model)
+        self._train_step = jax.jit(self.train_step, donate_argnums=0)
+        self._predict = jax.jit(lambda theta, fixed, xb, key: self.predict(
+            run_batch(model, theta, fixed, xb, jax.random.split(key, xb.shape[0]))))
+
+    def updates_per_batch(self):
+        """Optimizer steps per batch (sizes the learning-rate schedule)."""
+        return 1
+
+    def predict(self, outs):
+        return predict(outs, self.loss_name)
+
+    # ---- checkpointed state
+    def snapshot(self):
+        return self.state
+
+    def restore(self, state, meta):
+        self.state = strong(state)
+
+    def meta(self):
+        return {}
+
+    # ---- training
+    def apply(self, state, grads):
+        updates, opt = self.optimizer.update(grads, state["opt"], state["theta"])
+        theta = clip_to_bounds(optax.apply_updates(state["theta"], updates), self.bounds)
+        return {**state, "theta": theta, "opt": opt}
+
+    def train_step(self, state, xb, yb, key):
+        grads, loss, outs = self.batch_gradients(state["theta"], state["fixed"], xb, yb, key)
+        state = self.apply(state, grads)
+        return strong(state), {"loss": loss, "correct": jnp.sum(self.predict(outs) == yb)}
+
+    def step(self, epoch):
+        rng = np.random.default_rng([self.seed, epoch])
+        key = jax.random.fold_in(self.key_train, epoch)
+        t, losses, correct = time.time(), [], []
+        for i, (xb, yb) in enumerate(iterate_batches(self.x_train, self.y_train, self.batch, rng)):
+            self.state, m = self._train_step(self.state, jnp.asarray(xb), jnp.asarray(yb), jax.random.fold_in(key, i))
+            losses.append(m["loss"])
+            correct.append(m["correct"])
+            if i % 20 == 0:
+                self.report({"phase": f"epoch {epoch}: batch {i + 1}/{self.batches}", "total": self.total})
+        seen = self.batches * self.batch
+        rate = seen / max(time.time() - t, 1e-9)
+        theta = self.state["theta"]
+        return {
+            "train_loss": float(np.mean(jax.device_get(losses))),
+            "train_accuracy": float(np.sum(jax.device_get(correct))) / seen,
+            "test_accuracy": self.evaluate(),
+            "samples_per_s": rate,
+            "param_norm": float(jnp.sqrt(sum(jnp.sum(v ** 2) for v in theta.values()))),
+        }
+
+    def deterministic(self, state):
+        return network(self.model, state["theta"], state["fixed"])
+
+    def evaluate(self, key=None):
+        key = jax.random.PRNGKey(self.seed + 1) if key is None else key
+        correct = 0
+        for i, (xb, yb, mask) in enumerate(test_batches(self.x_test, self.y_test, self.batch)):
+            pred = self._predict(self.state["theta"], self.state["fixed"], jnp.asarray(xb), jax.random.fold_in(key, i))
+            correct += int(np.sum((np.asarray(pred) == yb) & mask))
+        return correct / len(self.x_test)
+
+    def evaluate_run(self, net, out_dir, seed=0):
+        """Test accuracy of the trained network, and a spike raster of one test sample."""
+        model, (w, bp, bc) = self.model, net
+        key = jax.random.PRNGKey(seed)
+        image = jnp.asarray(self.x_test[0])
+
+        def body(x, t):
+            x, out, spikes = model.forward_step(w, bp, bc, x, {model.INPUT: image}, jax.random.fold_in(key, t),
+                                                record=True)
+            return x, spikes
+
+        _, spikes = jax.jit(lambda: jax.lax.scan(body, model.init_state(key, bp), jnp.arange(model.STEPS)))()
+        spikes = np.asarray(spikes).reshape(model.STEPS * model.SUBSTEPS, -1)
+        out = {"test_accuracy": self.evaluate(), "label": int(self.y_test[0])}
+        raster = spike_raster(os.path.join(out_dir, "raster.png"), spikes,
+                              f"{model.SPEC_NAME}: test sample 0 (label {out['label']})", model.DT)
+        if raster:
+            out["raster"] = raster
+        return out
