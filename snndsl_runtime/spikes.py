@@ -39,3 +39,9 @@ def identity_reset(z):
 def detached_reset(z):
     """The spike as the reset sees it, a constant in the backward pass."""
     return jax.lax.stop_gradient(z)
+
+
+def hard_reset(x, value, z, zr):
+    """x set to `value` where the neuron spiked: x*(1-zr) + value*zr, so the surrogate gradient flows
+    through zr, and a select where x is not finite (an overflowed state), where inf*0 would be NaN."""
+    return jnp.where(jnp.isfinite(x), x * (1.0 - zr) + value * zr, jnp.where(z > 0, value, x))

@@ -157,7 +157,8 @@ def spike_lines(spec: ir.Spec) -> str:
 
 
 RUNTIME_NAMES = {"snndsl_runtime.network": ("probe", "project", "spikes_of", "tau_from_raw"),
-                 "snndsl_runtime.spikes": ("detached_reset", "heaviside_spike", "identity_reset", "surrogate_spike")}
+                 "snndsl_runtime.spikes": ("detached_reset", "hard_reset", "heaviside_spike", "identity_reset",
+                                           "surrogate_spike")}
 
 
 def _runtime_imports(text: str) -> list[str]:

@@ -142,7 +142,7 @@ def neuron_code(m: ir.NeuronModel, targets: set[str]) -> ModelCode:
             v = ident(r.var)
             val = pr.p(r.value, 2)
             if r.op == "=":
-                fire.append(f"{v} = {v} * (1.0 - zr) + {val} * zr" if not _is_num(r.value, 0) else f"{v} = {v} * (1.0 - zr)")
+                fire.append(f"{v} = hard_reset({v}, {val}, z, zr)")
             else:
                 fire.append(f"{v} = {v} {'-' if r.op == '-=' else '+'} zr * {val}")
         changed = list(dict.fromkeys(r.var for r in m.reset))
