@@ -81,6 +81,10 @@ class _Evolution(_Rule):
         "fixed: each member restarts from the same reset state every generation (the reference); "
         "rekey: draw new reset states every generation",
     )
+    obs_std_min: float = _f(1e-6, "running normaliser: floor on each observation's std (Brax's default, the "
+                                  "reference's); raise it when an observation barely varies", gt=0, task="brax")
+    obs_clip: float | None = _f(None, "running normaliser: clip normalised observations to [-obs_clip, obs_clip]; "
+                                      "none: no clipping (the reference)", gt=0, task="brax")
 
     @model_validator(mode="after")
     def _members_left_to_sample(self):
@@ -154,6 +158,10 @@ class SurrogateSettings(_Gradient):
     value_coef: float = _f(1.0, "PPO: value loss coefficient", ge=0, task="brax")
     entropy_coef: float = _f(1e-3, "PPO: entropy bonus", ge=0, task="brax")
     eval_episodes: int = _f(16, "PPO: deterministic episodes run for eval_fitness", ge=1, task="brax")
+    obs_std_min: float = _f(1e-6, "PPO: running normaliser's floor on each observation's std (Brax's default)",
+                            gt=0, task="brax")
+    obs_clip: float | None = _f(None, "PPO: clip normalised observations to [-obs_clip, obs_clip]; none: no clipping",
+                                gt=0, task="brax")
 
 
 TrainSettings = Annotated[

@@ -42,10 +42,13 @@ def make_env(model, task):
 
 
 class Normalizer:
-    """Brax's running mean and std of the observations (the EC reference's normaliser), or none."""
+    """Brax's running mean and std of the observations (the EC reference's normaliser), or none.
+    std_min floors each observation's std (Brax's default 1e-6); clip bounds the normalised values."""
 
-    def __init__(self, size, enabled):
-        self.size, self.enabled = size, enabled
+    NEAR_ZERO_STD = 1e-3  # below this an observation is amplified more than 1000x: worth a warning
+
+    def __init__(self, size, enabled, std_min=1e-6, clip=None):
+        self.size, self.enabled, self.std_min, self.clip = size, enabled, std_min, clip
 
     def init(self):
         from brax.training.acme import running_statistics, specs
@@ -57,14 +60,31 @@ class Normalizer:
             return obs
         from brax.training.acme import running_statistics
 
-        return running_statistics.normalize(obs, state)
+        return running_statistics.normalize(obs, state, max_abs_value=self.clip)
 
     def update(self, state, obs):
         if not self.enabled:
             return state
         from brax.training.acme import running_statistics
 
-        return running_statistics.update(state, obs)
+        return running_statistics.update(state, obs, std_min_value=self.std_min)
+
+    def near_zero(self, state):
+        """A warning naming the observations whose std is near zero (None if there are none)."""
+        if not self.enabled:
+            return None
+        std = np.asarray(jax.device_get(state.std))
+        low = np.flatnonzero(std < self.NEAR_ZERO_STD)
+        if not len(low):
+            return None
+        shown = ", ".join(f"{i} (std {std[i]:.2g})" for i in low[:5]) + (" ..." if len(low) > 5 else "")
+        return (f"the observation normaliser sees near-constant observations {shown}: they are amplified up to "
+                f"{1 / max(std[low].min(), 1e-30):.3g}x; consider --set train.obs_std_min=0.01 or train.obs_clip=10")
+
+
+def normalizer_of(model, cfg):
+    tr = cfg["train"]
+    return Normalizer(model.IN_SIZE, model.NORMALIZE, tr.get("obs_std_min", 1e-6), tr.get("obs_clip"))
 
 
 def reset_pool(env, key, n):

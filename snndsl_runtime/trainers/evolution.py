@@ -7,7 +7,7 @@ import jax.numpy as jnp
 
 from ..errors import RunError
 from ..network import network_weights, strong
-from ..tasks.brax import Normalizer, evaluate_brax, make_env, reset_pool, rollout
+from ..tasks.brax import evaluate_brax, make_env, normalizer_of, reset_pool, rollout
 
 
 def centered_ranks(x):
@@ -37,12 +37,13 @@ class EvolutionTrainer:
             raise RunError("E401", f"train.eval_copies ({self.n_eval}) must leave at least 2 of train.population "
                                    f"({tr['population']}) to sample", "lower train.eval_copies too")
         self.env = self.episode_env = make_env(model, cfg["task"])
-        self.normalizer = Normalizer(model.IN_SIZE, model.NORMALIZE)
+        self.normalizer = normalizer_of(model, cfg)
         key = jax.random.PRNGKey(seed)
         self.key_gen, self.key_pool, key_init = jax.random.split(key, 3)
         self.state = strong(self.init_state(key_init))
         self.pool = reset_pool(self.env, self.key_pool, tr["population"])
         self.env_steps = 0
+        self.warned_std = False
         self._generation = jax.jit(self.generation, donate_argnums=0)
 
     # ---- checkpointed state
@@ -67,6 +68,11 @@ class EvolutionTrainer:
         self.env_steps += steps
         m["env_steps"] = self.env_steps
         m["steps_per_s"] = steps / max(time.time() - t, 1e-9)
+        if not self.warned_std:
+            warning = self.normalizer.near_zero(self.state["normalizer"])
+            if warning:
+                self.report({"notice": warning})
+                self.warned_std = True
         return m
 
     def generation(self, state, key, pool):

@@ -14,7 +14,7 @@ import optax
 
 from ..errors import RunError
 from ..network import clip_to_bounds, init_parameters, network, raw_bounds, strong
-from ..tasks.brax import Normalizer, evaluate_brax, make_env, rollout
+from ..tasks.brax import evaluate_brax, make_env, normalizer_of, rollout
 from .gradient import make_optimizer
 
 CRITIC_HIDDEN = (256, 256)
@@ -96,7 +96,7 @@ class PPOTrainer:
         from brax.envs.wrappers.training import AutoResetWrapper, VmapWrapper
 
         self.env = AutoResetWrapper(VmapWrapper(self.episode_env))
-        self.normalizer = Normalizer(model.IN_SIZE, model.NORMALIZE)
+        self.normalizer = normalizer_of(model, cfg)
         k_param, k_critic, k_env, k_net, self.key = jax.random.split(jax.random.PRNGKey(seed), 5)
         theta, fixed = init_parameters(model, k_param)
         theta.update(critic_init(k_critic, model.IN_SIZE))
