@@ -22,6 +22,14 @@ def generated(spec: str | Path, sets=()):
     return module
 
 
+def trainer_of(model, cfg=None, seed=0):
+    """The runtime's trainer for a generated model (its rule and task kind), with the model's
+    settings unless `cfg` is given."""
+    from snndsl_runtime.trainers import trainer_class
+
+    return trainer_class(model.RULE, model.TASK_KIND)(model, cfg or model.CONFIG, seed)
+
+
 def write_spec(tmp_path: Path, text: str, name: str = "spec.snn") -> Path:
     path = tmp_path / name
     path.write_text(text)

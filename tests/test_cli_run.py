@@ -2,6 +2,7 @@
 
 import json
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -23,7 +24,8 @@ def test_run_then_eval_ec(tmp_path):
     r = snndsl("run", str(SPECS / "quickstart.snn"), *TINY_EC, "--out", str(out), "--seed", "2")
     assert r.returncode == 0, r.stderr
     assert "generation 2/2" in r.stderr and "run summary" in r.stderr
-    for name in ("metrics.jsonl", "curve.png", "checkpoint.npz", "config.json", "train.py"):
+    for name in ("metrics.jsonl", "curve.png", "checkpoint.npz", "config.json", "train.py",
+                 "snndsl_runtime/__init__.py", "snndsl_runtime/loop.py"):
         assert (out / name).exists(), name
     assert any((out / "tensorboard").iterdir())
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
@@ -57,6 +59,15 @@ def test_emit_is_the_module_run_uses(tmp_path):
     spec, _ = load_spec(str(SPECS / "stop_digits.snn"))
     assert a.read_text() == module_text(spec)
     assert "'epochs': 7" in b.read_text() and "'epochs': 40" in a.read_text()
+    # beside the model, a copy of the runtime it runs on (the same files as the installed one)
+    import snndsl_runtime
+
+    installed = Path(snndsl_runtime.__file__).parent
+    copied = sorted(str(f.relative_to(tmp_path / "snndsl_runtime")) for f in (tmp_path / "snndsl_runtime").rglob("*.py"))
+    assert copied == sorted(str(f.relative_to(installed)) for f in installed.rglob("*.py"))
+    assert "trainers/stop.py" in copied and not list((tmp_path / "snndsl_runtime").rglob("__pycache__"))
+    for name in copied:
+        assert (tmp_path / "snndsl_runtime" / name).read_text() == (installed / name).read_text(), name
 
 
 def test_eval_of_a_folder_that_is_not_a_run(tmp_path):

@@ -3,6 +3,7 @@ centered ranks, resume equivalence (also after SIGKILL), the standalone emitted 
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -13,7 +14,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from .conftest import PYTHON, ROOT, SPECS, generated
+from snndsl_runtime import train
+from snndsl_runtime.network import network_weights
+from snndsl_runtime.trainers.ec import ECTrainer, ec_optimizer
+from snndsl_runtime.trainers.es import ESTrainer, es_optimizer
+from snndsl_runtime.trainers.evolution import centered_ranks
+
+from .conftest import PYTHON, ROOT, SPECS, generated, trainer_of
 
 TINY = ["train.population=24", "train.eval_copies=4", "task.episode_length=20", "time.substeps=3",
         "train.checkpoint_every=1"]
@@ -53,7 +60,7 @@ def test_generated_step_matches_reference_connsnn():
     w_h = jax.random.bernoulli(k2, 0.5, (256, 256))
     w_out = jax.random.bernoulli(k3, 0.5, (256, 3))
     theta = {"w0": w_in, "w1": w_h, "w2": w_out}
-    w = mod.network_weights(theta, {})
+    w = network_weights(mod, theta, {})
     bp, bc = mod.block_params(theta)
     x = mod.init_state(k4, bp)
     ref = (x["hidden"]["v"], x["hidden"]["i_syn"], x["action"]["r"], x["hidden"]["s"])
@@ -81,7 +88,7 @@ def test_packed_masks_give_the_same_network_as_float32(dtype):
     dtypes = {k: jnp.dtype(dtype) if pr["carries_spikes"] else jnp.float32 for k, pr in mod.PROJECTIONS.items()}
     runs = []
     for types in (None, dtypes):
-        w = mod.network_weights(theta, {}, types)
+        w = network_weights(mod, theta, {}, types)
         bp, bc = mod.block_params(theta)
         x = mod.init_state(keys[3], bp)
         step = jax.jit(lambda x, o: mod.forward_step(w, bp, bc, x, {"obs": o}, keys[4]))
@@ -99,13 +106,13 @@ def test_packed_masks_give_the_same_network_as_float32(dtype):
 # ---------------------------------------------------------------- the NES update, by hand
 
 def test_centered_ranks():
-    mod = generated(SPECS / "quickstart.snn")
-    np.testing.assert_allclose(mod.centered_ranks(jnp.array([3.0, 1.0, 2.0, 10.0])),
+    np.testing.assert_allclose(centered_ranks(jnp.array([3.0, 1.0, 2.0, 10.0])),
                                [1 / 6, -0.5, -1 / 6, 0.5], atol=1e-6)
 
 
 class _Cfg:
     def __init__(self, mod, n_train, **train):
+        self.model = mod
         self.cfg = {"train": {**mod.CONFIG["train"], **train}}
         self.n_train = n_train
 
@@ -114,19 +121,19 @@ def test_nes_gradient_and_adam_step_by_hand():
     mod = generated(SPECS / "quickstart.snn")
     rho = {"w0": jnp.full((1, 2), 0.5)}
     members = {"w0": jnp.array([[[1, 0]], [[0, 1]], [[1, 1]]], jnp.float32)}
-    u = mod.centered_ranks(jnp.array([1.0, 2.0, 3.0]))  # [-0.5, 0, 0.5]
+    u = centered_ranks(jnp.array([1.0, 2.0, 3.0]))  # [-0.5, 0, 0.5]
     fake = _Cfg(mod, 3, lr=0.15, eps=1e-3, weight_decay=0.0)
-    state = {"theta": rho, "opt": mod.ec_optimizer(fake.cfg["train"]).init(rho)}
-    new = mod.Trainer.update(fake, state, members, None, u)  # the gradient reads the sampled masks
+    state = {"theta": rho, "opt": ec_optimizer(fake.cfg["train"]).init(rho)}
+    new = ECTrainer.update(fake, state, members, None, u)  # the gradient reads the sampled masks
     # natural gradient g = mean(u * (theta - rho)) = [0, 1/6]; Adam's first step moves each entry by
     # lr * g/|g| (bias-corrected), toward higher fitness; g = 0 leaves the entry alone
     np.testing.assert_allclose(new["theta"]["w0"], [[0.5, 0.65]], atol=1e-6)
     # clipping to [eps, 1 - eps]
     state = {"theta": {"w0": jnp.array([[0.999, 0.0015]])}}
-    state["opt"] = mod.ec_optimizer(fake.cfg["train"]).init(state["theta"])
+    state["opt"] = ec_optimizer(fake.cfg["train"]).init(state["theta"])
     members = {"w0": jnp.array([[[1, 0]], [[1, 0]], [[0, 1]]], jnp.float32)}
     u = jnp.array([0.5, 0.0, -0.5])
-    new = mod.Trainer.update(fake, state, members, None, u)
+    new = ECTrainer.update(fake, state, members, None, u)
     np.testing.assert_allclose(new["theta"]["w0"], [[0.999, 0.001]], atol=1e-7)
 
 
@@ -137,11 +144,11 @@ def test_es_antithetic_gradient_by_hand():
     noise = {"w0": jnp.array([[1.0], [2.0], [-1.0]])}  # three pairs
     fake = _Cfg(mod, 6, lr=0.1, sigma=0.5, weight_decay=0.0)
     fake.n_pairs = 3
-    state = {"theta": theta, "opt": mod.es_optimizer(fake.cfg["train"]).init(theta)}
+    state = {"theta": theta, "opt": es_optimizer(fake.cfg["train"]).init(theta)}
     # members: +eps pairs score [3, 1, 2], -eps pairs score [0, 4, 5] -> ranks over the six
     fitness = jnp.array([3.0, 1.0, 2.0, 0.0, 4.0, 5.0])
-    u = mod.centered_ranks(fitness)
-    new = mod.Trainer.update(fake, state, noise, None, u)
+    u = centered_ranks(fitness)
+    new = ESTrainer.update(fake, state, noise, None, u)
     w = np.asarray(u[:3] - u[3:])
     g = (w * 0.5 * np.array([1.0, 2.0, -1.0])).mean()
     # AdamW first step: lr * sign(g) (weight decay of zero weights is zero)
@@ -152,7 +159,7 @@ def test_es_ranks_only_the_antithetic_pairs():
     """An odd number of sampled members leaves one unperturbed: it must not shift the pairs' ranks."""
     mod = generated(SPECS / "es_hopper.snn", ["task.env=inverted_pendulum", "train.population=9",
                                                "train.eval_copies=2", "task.episode_length=5", "time.substeps=2"])
-    trainer = mod.Trainer(mod.CONFIG, 0)
+    trainer = trainer_of(mod)
     assert (trainer.n_train, trainer.n_pairs, trainer.n_ranked) == (7, 3, 6)
     _, metrics = trainer.generation(trainer.state, jax.random.PRNGKey(0), trainer.pool)
     assert np.isfinite(float(metrics["fitness"]))
@@ -162,7 +169,9 @@ def test_es_ranks_only_the_antithetic_pairs():
 
 def _final_params(out_dir):
     with np.load(os.path.join(out_dir, "checkpoint.npz")) as data:
-        return [data[k] for k in sorted(data.files) if k.startswith("leaf_")]
+        params = [data[k] for k in sorted(data.files) if k.startswith("state/")]
+    assert params, "no state/ arrays in the checkpoint"
+    return params
 
 
 def _rows(out_dir):
@@ -174,9 +183,9 @@ def _rows(out_dir):
 def test_resume_equals_uninterrupted(tmp_path):
     mod = generated(SPECS / "quickstart.snn", TINY)
     a, b = tmp_path / "a", tmp_path / "b"
-    mod.train(out_dir=str(a), seed=7, sets=["train.generations=4"])
-    mod.train(out_dir=str(b), seed=7, sets=["train.generations=2"])
-    mod.train(out_dir=str(b), seed=0, resume=True, sets=["train.generations=4"])  # seed comes from the checkpoint
+    train(mod, out_dir=str(a), seed=7, sets=["train.generations=4"])
+    train(mod, out_dir=str(b), seed=7, sets=["train.generations=2"])
+    train(mod, out_dir=str(b), seed=0, resume=True, sets=["train.generations=4"])  # seed comes from the checkpoint
     for x, y in zip(_final_params(a), _final_params(b)):
         np.testing.assert_array_equal(x, y)
     assert [r["generation"] for r in _rows(b)] == [1, 2, 3, 4]
@@ -190,17 +199,21 @@ def test_resume_after_sigkill_and_standalone_file(tmp_path):
     r = subprocess.run([PYTHON, "-m", "snndsl", "emit", str(SPECS / "quickstart.snn"), "-o", str(train_py),
                         *sum((["--set", s] for s in TINY), [])], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr
-    assert "snndsl" not in "".join(line for line in train_py.read_text().splitlines()
-                                   if line.startswith(("import", "from")))
+    imports = "\n".join(line for line in train_py.read_text().splitlines() if line.startswith(("import", "from")))
+    assert not re.search(r"\bsnndsl\b", imports), imports  # the runtime only, never the compiler
+    assert "import snndsl_runtime" in imports and (tmp_path / "snndsl_runtime" / "loop.py").exists()
     block = tmp_path / "block"
     block.mkdir()
     (block / "sitecustomize.py").write_text("import sys\nsys.modules['snndsl'] = None\n")
     env = {**os.environ, "PYTHONPATH": str(block)}
+    blocked = subprocess.run([PYTHON, "-c", "import snndsl"], capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert blocked.returncode != 0 and "import of snndsl halted" in blocked.stderr, blocked.stderr  # the block works
     args = [PYTHON, str(train_py), "--set", "train.generations=30", "--seed", "3"]
     full, killed = tmp_path / "full", tmp_path / "killed"
     r = subprocess.run(args + ["--out", str(full)], capture_output=True, text=True, cwd=tmp_path, env=env)
     assert r.returncode == 0, r.stderr
     assert (full / "train.py").read_text() == train_py.read_text()  # the run folder holds its program
+    assert (full / "snndsl_runtime" / "loop.py").read_text() == (tmp_path / "snndsl_runtime" / "loop.py").read_text()
     proc = subprocess.Popen(args + ["--out", str(killed)], cwd=tmp_path, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
@@ -223,7 +236,7 @@ def test_resume_after_sigkill_and_standalone_file(tmp_path):
 def test_tiny_ec_run_improves(tmp_path):
     mod = generated(SPECS / "quickstart.snn", ["train.population=128", "train.eval_copies=8",
                                                 "task.episode_length=100"])
-    rows = mod.train(out_dir=str(tmp_path), seed=0, sets=["train.generations=18", "train.checkpoint_every=18"])
+    rows = train(mod, out_dir=str(tmp_path), seed=0, sets=["train.generations=18", "train.checkpoint_every=18"])
     first = np.mean([r["eval_fitness"] for r in rows[:3]])
     last = np.mean([r["eval_fitness"] for r in rows[-3:]])
     assert last > 2.5 * first, (first, last)  # seeds 0-3 measured: 3.2x to 5.5x

@@ -7,6 +7,11 @@ import jax
 import numpy as np
 import pytest
 
+from snndsl_runtime.checkpoint import load_checkpoint, save_checkpoint
+from snndsl_runtime.config import apply_overrides
+from snndsl_runtime.errors import RunError
+from snndsl_runtime.tasks.brax import make_env
+
 from .conftest import PYTHON, ROOT, SPECS, generated, write_spec
 
 
@@ -33,28 +38,28 @@ def test_resume_without_or_with_a_corrupt_checkpoint(tmp_path):
 
 
 def test_checkpoint_from_another_network(tmp_path):
-    mod = generated(SPECS / "stop_digits.snn")
-    mod.save_checkpoint(str(tmp_path / "c.npz"), {"a": np.zeros(3)}, {"step": 1})
-    with pytest.raises(mod.RunError) as e:
-        mod.load_checkpoint(str(tmp_path / "c.npz"), {"a": np.zeros(4)})
+    save_checkpoint(str(tmp_path / "c.npz"), {"a": np.zeros(3)}, {"step": 1})
+    with pytest.raises(RunError) as e:
+        load_checkpoint(str(tmp_path / "c.npz"), {"a": np.zeros(4)})
     assert e.value.code == "E822"
 
 
 def test_checkpoints_are_atomic(tmp_path, monkeypatch):
-    mod = generated(SPECS / "stop_digits.snn")
     path = str(tmp_path / "c.npz")
-    mod.save_checkpoint(path, {"w": np.ones(5)}, {"step": 1})
+    save_checkpoint(path, {"w": np.ones(5)}, {"step": 1})
 
     def broken(f, **arrays):
         f.write(b"half a file")
         raise OSError("disk full")
 
-    monkeypatch.setattr(mod.np, "savez", broken)
-    with pytest.raises(OSError):
-        mod.save_checkpoint(path, {"w": np.zeros(5)}, {"step": 2})
+    monkeypatch.setattr(np, "savez", broken)
+    with pytest.raises(RunError) as e:  # the OSError, reported as a run error
+        save_checkpoint(path, {"w": np.zeros(5)}, {"step": 2})
+    assert e.value.code == "E841" and "disk full" in e.value.message
     monkeypatch.undo()
-    state, meta = mod.load_checkpoint(path, {"w": np.zeros(5)})
+    state, meta = load_checkpoint(path, {"w": np.zeros(5)})
     assert meta["step"] == 1 and state["w"].tolist() == [1.0] * 5
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.npz"]  # no temporary file left behind
 
 
 NAN_SPEC = """
@@ -75,7 +80,7 @@ train surrogate { epochs = 3; batch_size = 64; optimizer = sgd(lr = 1e38) }
 def test_nan_stops_the_run_naming_step_and_quantity(tmp_path):
     spec = write_spec(tmp_path, NAN_SPEC)
     r = snndsl("run", str(spec), "--out", str(tmp_path / "run"))
-    assert r.returncode == 1
+    assert r.returncode == 2
     assert "E831" in r.stderr and "train_loss is not finite" in r.stderr and "epoch 1" in r.stderr
     assert not (tmp_path / "run" / "checkpoint.npz").exists()  # nothing non-finite was saved
 
@@ -92,11 +97,11 @@ def test_emitted_file_set_errors(tmp_path):
         assert r.returncode == 2 and text in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
 
 
-def test_environment_sizes_checked_before_compiling():
+def test_environment_sizes_checked_before_compiling(monkeypatch):
     mod = generated(SPECS / "quickstart.snn")
-    mod.TASK_OBS = 5  # as if the network had been declared for another environment
-    with pytest.raises(mod.RunError) as e:
-        mod.make_env(mod.CONFIG["task"])
+    monkeypatch.setattr(mod, "IN_SIZE", 5)  # as if the network had been declared for another environment
+    with pytest.raises(RunError) as e:
+        make_env(mod, mod.CONFIG["task"])
     assert e.value.code == "E703" and e.value.node == "input"
 
 
@@ -114,10 +119,10 @@ def test_environment_sizes_checked_before_compiling():
 ])
 def test_emitted_file_checks_values_like_the_spec_does(pair, code, text):
     mod = generated(SPECS / "stop_digits.snn")
-    with pytest.raises(mod.RunError) as e:
-        mod.apply_overrides(mod.CONFIG, [pair], mod.STRUCTURAL, mod.LIMITS)
+    with pytest.raises(RunError) as e:
+        apply_overrides(mod.CONFIG, [pair], mod.STRUCTURAL, mod.LIMITS)
     assert e.value.code == code and text in e.value.message, e.value.message
-    ok = mod.apply_overrides(mod.CONFIG, ["train.optimizer.grad_clip=0.5", "train.optimizer.name=sgd"],
+    ok = apply_overrides(mod.CONFIG, ["train.optimizer.grad_clip=0.5", "train.optimizer.name=sgd"],
                              mod.STRUCTURAL, mod.LIMITS)
     assert ok["train"]["optimizer"]["grad_clip"] == 0.5 and ok["train"]["optimizer"]["name"] == "sgd"
 
@@ -182,3 +187,4 @@ def test_a_run_is_never_overwritten_and_either_tool_resumes_it(tmp_path):
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 2
     r = snndsl("run", str(SPECS / "surrogate_digits.snn"), "--out", str(out), "--resume")
     assert r.returncode == 2 and "error[E822]" in r.stderr and "stop_digits" in r.stderr
+

@@ -6,7 +6,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from .conftest import SPECS, generated, write_spec
+from snndsl_runtime import train
+from snndsl_runtime.network import init_parameters
+from snndsl_runtime.tasks.datasets import load_task
+from snndsl_runtime.trainers.gradient import cross_entropy, loss_weights, run_sequence
+from snndsl_runtime.trainers.stop import stop_gradients
+
+from .conftest import SPECS, generated, trainer_of, write_spec
 
 ONE_LAYER = """
 from "neurons" import LIF
@@ -49,17 +55,18 @@ neuron SoftCuba {
 def _grads(tmp_path, text, steps, loss="per_step"):
     spec = write_spec(tmp_path, text.replace("STEPS", str(steps)).replace("LOSS", loss))
     mod = generated(spec)
-    theta, fixed = mod.init_parameters(jax.random.PRNGKey(1))
-    x_train, y_train, _, _ = mod.load_task(mod.CONFIG["task"])
+    theta, fixed = init_parameters(mod, jax.random.PRNGKey(1))
+    x_train, y_train, _, _ = load_task(mod, mod.CONFIG["task"])
     xb, yb = jnp.asarray(x_train[:8]), jnp.asarray(y_train[:8])
     key = jax.random.PRNGKey(5)
-    g_stop, loss_stop, _ = jax.jit(mod.stop_gradients)(theta, fixed, xb, yb, key)
+    weights = loss_weights(mod.CONFIG["train"]["loss"], mod.STEPS)
+    g_stop, loss_stop, _ = jax.jit(lambda *a: stop_gradients(mod, weights, *a))(theta, fixed, xb, yb, key)
 
     def unrolled_loss(theta):  # the same network, differentiated through time by jax.grad
         keys = jax.random.split(key, xb.shape[0])
-        outs = jax.vmap(mod.run_sequence, (None, None, 0, 0))(theta, fixed, xb, keys)
-        weights = jnp.asarray(mod.LOSS_WEIGHTS)
-        return jnp.mean(jax.vmap(lambda o, y: weights @ jax.vmap(mod.cross_entropy, (0, None))(o, y))(outs, yb))
+        outs = jax.vmap(lambda image, k: run_sequence(mod, theta, fixed, image, k))(xb, keys)
+        w = jnp.asarray(weights)
+        return jnp.mean(jax.vmap(lambda o, y: w @ jax.vmap(cross_entropy, (0, None))(o, y))(outs, yb))
 
     loss_bptt, g_bptt = jax.value_and_grad(unrolled_loss)(theta)
     np.testing.assert_allclose(loss_stop, loss_bptt, rtol=1e-6)
@@ -107,7 +114,7 @@ def test_stop_deeper_net_is_approximate_but_aligned(tmp_path):
 @pytest.mark.slow
 def test_stop_digits_learns(tmp_path):
     mod = generated(SPECS / "stop_digits.snn")
-    rows = mod.train(out_dir=str(tmp_path), sets=["train.epochs=3"])
+    rows = train(mod, out_dir=str(tmp_path), sets=["train.epochs=3"])
     assert [r["epoch"] for r in rows] == [1, 2, 3]
     assert rows[-1]["test_accuracy"] > 0.9 and rows[-1]["train_loss"] < rows[0]["train_loss"]
 
@@ -117,7 +124,7 @@ def test_stop_online_updates_with_a_cosine_schedule_keep_learning(tmp_path):
     """update = online takes one optimizer step per time step: the schedule must span all of them
     (it once ran out after 1/T of training, and the second epoch changed nothing)."""
     mod = generated(SPECS / "stop_digits.snn", ["train.update=online", "time.steps=4"])
-    assert mod.Trainer.UPDATES_PER_BATCH == 4
-    rows = mod.train(out_dir=str(tmp_path), sets=["train.epochs=2", "train.batch_size=256"])
+    assert trainer_of(mod).updates_per_batch() == 4
+    rows = train(mod, out_dir=str(tmp_path), sets=["train.epochs=2", "train.batch_size=256"])
     assert rows[1]["param_norm"] != rows[0]["param_norm"]
     assert rows[1]["train_loss"] < rows[0]["train_loss"] and rows[1]["test_accuracy"] > 0.8

@@ -9,7 +9,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from .conftest import SPECS, generated, write_spec
+from snndsl_runtime import train
+from snndsl_runtime.network import init_parameters
+from snndsl_runtime.spikes import SURROGATE_DERIVATIVES
+from snndsl_runtime.tasks.datasets import load_task
+from snndsl_runtime.trainers.bptt import sequence_loss
+from snndsl_runtime.trainers.gradient import loss_weights
+from snndsl_runtime.trainers.ppo import log_prob, policy_means
+
+from .conftest import SPECS, generated, trainer_of, write_spec
 
 # family -> (parameter, formula of the surrogate derivative, documented peak and area)
 FORMULAS = {
@@ -40,15 +48,15 @@ def test_surrogate_derivative_matches_formula(family):
     assert math.isclose(np.trapezoid(grad, x) + tail, area, rel_tol=2e-3)
 
 
-def _smooth(mod, primitive):
+def _smooth(family, k, primitive):
     """A spike nonlinearity whose forward is the surrogate's antiderivative (a smoothed network)."""
 
     @jax.custom_jvp
     def f(x):
         return primitive(x)
 
-    f.defjvp(lambda p, t: (f(p[0]), mod.surrogate_derivative(p[0]) * t[0]))
-    return f
+    f.defjvp(lambda p, t: (f(p[0]), SURROGATE_DERIVATIVES[family](p[0], k) * t[0]))
+    return lambda x, inclusive=False: f(x)
 
 
 @pytest.mark.parametrize("family,param,primitive", [
@@ -61,12 +69,13 @@ def test_surrogate_bptt_equals_finite_difference_of_smoothed_network(monkeypatch
     k = 2.0
     mod = generated(SPECS / "surrogate_digits.snn", [f"train.surrogate={family}({param} = {k})",
                                                       "train.detach_reset=false", "time.steps=4"])
-    monkeypatch.setattr(mod, "heaviside", _smooth(mod, primitive(k)))
-    theta, fixed = mod.init_parameters(jax.random.PRNGKey(0))
-    x_train, y_train, _, _ = mod.load_task(mod.CONFIG["task"])
+    monkeypatch.setattr(mod, "spike", _smooth(family, k, primitive(k)))
+    theta, fixed = init_parameters(mod, jax.random.PRNGKey(0))
+    x_train, y_train, _, _ = load_task(mod, mod.CONFIG["task"])
     xb, yb = jnp.asarray(x_train[:4]), jnp.asarray(y_train[:4])
     key = jax.random.PRNGKey(1)
-    loss = lambda th: mod.sequence_loss(th, fixed, xb, yb, key)[0]  # noqa: E731
+    weights = jnp.asarray(loss_weights(mod.CONFIG["train"]["loss"], mod.STEPS))
+    loss = lambda th: sequence_loss(mod, weights, th, fixed, xb, yb, key)[0]  # noqa: E731
     grads = jax.grad(loss)(theta)
     rng = np.random.default_rng(0)
     for name in theta:  # one direction per learnable: its gradient's plus a random one (float32 FD needs
@@ -83,7 +92,7 @@ def test_surrogate_bptt_equals_finite_difference_of_smoothed_network(monkeypatch
 @pytest.mark.slow
 def test_surrogate_digits_learns(tmp_path):
     mod = generated(SPECS / "surrogate_digits.snn")
-    rows = mod.train(out_dir=str(tmp_path), sets=["train.epochs=3"])
+    rows = train(mod, out_dir=str(tmp_path), sets=["train.epochs=3"])
     assert rows[-1]["test_accuracy"] > 0.9 and rows[-1]["train_loss"] < rows[0]["train_loss"]
     assert (tmp_path / "curve.png").exists()
     logged = [json.loads(line) for line in open(tmp_path / "metrics.jsonl")]
@@ -95,12 +104,12 @@ def test_ppo_two_iterations_on_brax(tmp_path):
     mod = generated(SPECS / "sg_hopper.snn", [
         "task.env=inverted_pendulum", "task.episode_length=40", "time.substeps=3", "train.num_envs=16",
         "train.minibatches=2", "train.update_epochs=1", "train.eval_episodes=4", "train.unroll_length=8"])
-    rows = mod.train(out_dir=str(tmp_path), sets=["train.iterations=2"])
-    assert [r["generation"] for r in rows] == [1, 2]
+    rows = train(mod, out_dir=str(tmp_path), sets=["train.iterations=2"])
+    assert [r["iteration"] for r in rows] == [1, 2]
     assert all(np.isfinite(r["eval_fitness"]) and np.isfinite(r["loss"]) for r in rows)
     assert rows[-1]["env_steps"] == 2 * 16 * 8
     logged = [json.loads(line) for line in open(tmp_path / "metrics.jsonl")]
-    assert set(logged[-1]) >= {"generation", "fitness", "eval_fitness", "env_steps", "wall_s"}
+    assert set(logged[-1]) >= {"iteration", "fitness", "eval_fitness", "env_steps", "wall_s"}
 
 
 POISSON_PPO = """
@@ -123,10 +132,10 @@ def test_ppo_replays_the_collected_network_exactly(tmp_path):
     """With a random (Poisson) encoder, the BPTT replay must see the spikes the rollout saw: before
     any update the PPO ratio is 1 (same keys, same state resets)."""
     mod = generated(write_spec(tmp_path, POISSON_PPO))
-    trainer = mod.Trainer(mod.CONFIG, seed=0)
+    trainer = trainer_of(mod, seed=0)
     state = trainer.state
     _, _, _, data, _ = trainer.collect(state, jax.random.PRNGKey(3))
-    _, means = mod.policy_means(state["theta"], state["fixed"], state["x"], data["obs"], data["start"],
+    _, means = policy_means(mod, state["theta"], state["fixed"], state["x"], data["obs"], data["start"],
                                 trainer.x_reset, data["net_key"])
-    logp = mod.log_prob(means, state["theta"]["log_std"], data["action"])
+    logp = log_prob(means, state["theta"]["log_std"], data["action"])
     np.testing.assert_allclose(np.asarray(logp), np.asarray(data["logp"]), rtol=1e-5, atol=1e-5)
