@@ -44,19 +44,17 @@ def _learnables(spec: ir.Spec):
 
 @check("E402", "time constants are positive")
 def time_constants_positive(spec: ir.Spec):
-    from .frontend.build_network import time_constant_params
-
     for pop in spec.populations:
         model = spec.neuron(pop.model)
-        for name in time_constant_params(model):
+        for name in ir.time_constant_params(model):
             if pop.params[name] <= 0:
                 where = next((ln.span for ln in pop.learn if ln.param == name), None) or pop.span
                 yield Diagnostic("E402", f"time constant `{name}` of population `{pop.name}` is "
                                          f"{pop.params[name]:g} ms; it must be positive", where,
-                                 f"`{name}` is the decay time of `{time_constant_params(model)[name]}`")
+                                 f"`{name}` is the decay time of `{ir.time_constant_params(model)[name]}`")
     for out in spec.outputs:
         readout = spec.readout(out.readout)
-        for name, var in time_constant_params(readout).items():
+        for name, var in ir.time_constant_params(readout).items():
             if out.params.get(name, 1.0) <= 0:
                 yield Diagnostic("E402", f"time constant `{name}` of output `{out.name}` is {out.params[name]:g} ms; "
                                          "it must be positive", out.span,
@@ -222,9 +220,7 @@ def stop_shared_block_params(spec: ir.Spec):
 
 
 def _names(e):
-    from .frontend.expr import names_in
-
-    return names_in(e)
+    return ir.names_in(e)
 
 
 @check("W601", "STOP treats recurrent spikes as inputs")

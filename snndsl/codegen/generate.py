@@ -103,7 +103,7 @@ def config_of(spec: ir.Spec) -> dict:
     train = {k: v for k, v in train.items() if applies_to(model, k, kind)}
     task = spec.task.model_dump(mode="json", exclude={"span", "kind"})
     if isinstance(spec.task, ir.DatasetTask):
-        from ..frontend.build_network import DATASET_KEYS, dataset_keys
+        from ..ir.tables import DATASET_KEYS, dataset_keys
 
         task = {k: v for k, v in task.items() if k not in DATASET_KEYS or k in dataset_keys(spec.task.dataset)}
     time = spec.time.model_dump(mode="json", exclude={"span"})
@@ -153,7 +153,7 @@ def limits_of(spec: ir.Spec) -> dict:
     limits = walk(RULES[spec.train.rule], "train.", config["train"])
     limits.update(walk(type(spec.task), "task.", config["task"]))
     if isinstance(spec.task, ir.BraxTask):
-        from ..frontend.build_network import BRAX_BACKENDS
+        from ..ir.tables import BRAX_BACKENDS
 
         limits["task.backend"] = {"choices": list(BRAX_BACKENDS)}
     return limits

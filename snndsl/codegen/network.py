@@ -164,7 +164,7 @@ def neuron_code(m: ir.NeuronModel, targets: set[str]) -> ModelCode:
 
 
 def _names_in(e):
-    from ..frontend.expr import names_in
+    from ..ir import names_in
 
     return names_in(e)
 
@@ -341,7 +341,7 @@ def build_network(plan: Plan) -> NetworkCode:
 
 
 def _same(a, b) -> bool:
-    from ..frontend.expr import strip_spans
+    from ..ir import strip_spans
 
     return strip_spans(a) == strip_spans(b)
 

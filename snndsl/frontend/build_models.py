@@ -10,7 +10,8 @@ from .. import ir
 from ..diagnostics import suggest
 from . import ast
 from . import units as U
-from .expr import ExprError, Q, QuietError, err, infer_dims, linear_form, names_in, scale_units
+from ..ir import children, names_in
+from .expr import ExprError, Q, QuietError, err, infer_dims, linear_form, scale_units
 from .scope import ConstScope, Reporter, as_number
 
 INIT_FUNCS = ("uniform", "normal")
@@ -331,7 +332,6 @@ def size_factor(e: ir.Expr) -> int:
         return 1 if e.id == "x" else 0
     if isinstance(e, ir.Call) and e.func == "concat":
         return sum(max(size_factor(a), 1) for a in e.args)
-    from .expr import children
 
     sizes = {size_factor(c) for c in children(e)} - {0}
     if len(sizes) > 1:

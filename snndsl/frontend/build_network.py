@@ -15,6 +15,8 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from .. import ir
+from ..ir import names_in, time_constant_params
+from ..ir.tables import BRAX_ENVS, BRAX_BACKENDS, BRAX_KEYS, DATASET_SIZES, TASK_KINDS, dataset_keys
 from ..diagnostics import Diagnostic, Span, suggest
 from ..settings import RULES, SURROGATE_PARAM, Optimizer, Surrogate
 from . import ast
@@ -24,24 +26,7 @@ from .expr import CallV, ExprError, ListV, Q, StrV, Sym, err, evaluate
 from .loader import LoadedModule
 from .scope import ConstScope, Reporter, as_bool, as_int, as_number, as_symbol
 
-# Brax 0.14 environments: (observation size, action size), read from jitted resets.
-BRAX_ENVS = {
-    "ant": (27, 8), "fast": (2, 1), "halfcheetah": (17, 6), "hopper": (11, 3), "humanoid": (244, 17),
-    "humanoidstandup": (244, 17), "inverted_pendulum": (4, 1), "inverted_double_pendulum": (8, 1),
-    "pusher": (23, 7), "reacher": (11, 2), "swimmer": (8, 2), "walker2d": (17, 6),
-}
-BRAX_BACKENDS = ("generalized", "positional", "spring", "mjx")
-from ..runtime.datasets import DATASETS  # dataset -> (features, classes): one table for checks and runs
-TASK_KINDS = ("brax", *DATASETS)
-
 TIME_KEYS = {"dt": "time step", "substeps": "network steps per environment step", "steps": "time steps per sample"}
-BRAX_KEYS = ("env", "backend", "episode_length", "action_repeat")
-DATASET_KEYS = ("path", "test_fraction")
-
-
-def dataset_keys(dataset: str) -> tuple[str, ...]:
-    """The task settings a dataset takes: digits is built in and split here, the others are files."""
-    return ("test_fraction",) if dataset == "digits" else ("path",)
 
 # EC reference gains (ec.md §1.4): K * scale * sqrt(c / (p * n)); K by source kind
 AUTO_K = {"input": 0.1, "population": 1.0, "output": 5.0}
@@ -137,8 +122,8 @@ class SpecBuilder:
                     if name in BRAX_ENVS:
                         obs, act = BRAX_ENVS[name]
                         self._sizes = {"obs": obs, "action": act, "classes": None, "features": None}
-                elif k in DATASETS:
-                    f, c = DATASETS[k]
+                elif k in DATASET_SIZES:
+                    f, c = DATASET_SIZES[k]
                     self._sizes = {"features": f, "classes": c, "obs": f, "action": None}
         return self._sizes
 
@@ -388,7 +373,7 @@ class SpecBuilder:
                 self.error("E401", "test_fraction must be between 0 and 1", s["test_fraction"][1].value.span)
                 return None
             vals["test_fraction"] = v
-        f, c = DATASETS[kind]
+        f, c = DATASET_SIZES[kind]
         return ir.DatasetTask(dataset=kind, features=f, classes=c, span=blk.span, **vals)
 
     def _build_time(self, blk: ast.Block | None, task) -> ir.Time:
@@ -742,8 +727,6 @@ class SpecBuilder:
         members = self.groups[src.id].members if src.id in self.groups else [src.id]
         model = self.models.get(self.pops[members[0]].model)
         if model is not None:
-            from .expr import names_in
-
             exprs = [ro.value] + [o.rhs for o in ro.odes]
             for n in (n for e in exprs for n in names_in(e) if n.ref == "source"):
                 if model.state(n.id) is None:
@@ -1039,17 +1022,6 @@ class SpecBuilder:
                 else:
                     self.error("E401", f"train.{key}: {msg}", spans.get(key, blk.kind.span))
             return model(rule=rule, span=blk.span)
-
-
-def time_constant_params(model: ir.NeuronModel) -> dict[str, str]:
-    """Parameters that are a state's decay time constant, as in `dv/dt = (... - v) / tau_m`: param -> state."""
-    out = {}
-    for ode in model.odes:
-        lf = ode.linear
-        if lf is not None and ode.method == "exact" and isinstance(lf.d, ir.Name) and lf.d.ref == "param" \
-                and isinstance(lf.a, ir.Num) and lf.a.value < 0:
-            out[lf.d.id] = ode.var
-    return out
 
 
 def decay_times(model: ir.NeuronModel, params: dict[str, float]) -> dict[str, float]:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .. import ir
+from ..ir import children, strip_spans
 from ..diagnostics import Diagnostic, Span, suggest
 from . import units as U
 
@@ -314,25 +315,6 @@ def _mentions(e: ir.Expr, var: str) -> bool:
     return any(_mentions(c, var) for c in children(e))
 
 
-def children(e: ir.Expr) -> list[ir.Expr]:
-    if isinstance(e, ir.Bin) or isinstance(e, ir.Compare):
-        return [e.left, e.right]
-    if isinstance(e, ir.Neg):
-        return [e.operand]
-    if isinstance(e, ir.Call):
-        return list(e.args) + [k.value for k in e.kwargs]
-    if isinstance(e, ir.ListExpr):
-        return list(e.items)
-    return []
-
-
-def names_in(e: ir.Expr) -> list[ir.Name]:
-    out = [e] if isinstance(e, ir.Name) else []
-    for c in children(e):
-        out.extend(names_in(c))
-    return out
-
-
 def simplify(e: ir.Expr) -> ir.Expr:
     """Fold the 0s and 1s that linear_form introduces."""
     if isinstance(e, ir.Bin):
@@ -434,16 +416,3 @@ def fill_spans(e: ir.Expr, span: Span | None) -> ir.Expr:
 
 def _same(x: ir.Expr, y: ir.Expr) -> bool:
     return strip_spans(x) == strip_spans(y)
-
-
-def strip_spans(e) -> object:
-    """An expression as plain data without source positions (for structural comparison)."""
-
-    def drop(d):
-        if isinstance(d, dict):
-            return {k: drop(v) for k, v in d.items() if k != "span"}
-        if isinstance(d, list):
-            return [drop(v) for v in d]
-        return d
-
-    return drop(e.model_dump())
