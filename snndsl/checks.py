@@ -206,7 +206,7 @@ def stop_linear_dynamics(spec: ir.Spec):
 def stop_shared_block_params(spec: ir.Spec):
     if spec.train.rule != "stop":
         return
-    from .lowering import lower
+    from .lower import lower
 
     for block in lower(spec).blocks:
         used = {n.id for o in block.model.odes for n in _names(o.rhs) if n.ref == "param"}
@@ -227,7 +227,7 @@ def _names(e):
 def stop_recurrence(spec: ir.Spec):
     if spec.train.rule != "stop":
         return
-    from .lowering import lower
+    from .lower import lower
 
     plan = lower(spec)
     for pr in plan.projections:

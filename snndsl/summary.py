@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from . import ir
-from .lowering import lower
+from .lower import lower
 from .settings import SURROGATE_PARAM, Surrogate, applies_to
 
 

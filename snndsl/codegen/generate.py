@@ -19,7 +19,7 @@ from pathlib import Path
 import jinja2
 
 from .. import ir
-from ..lowering import lower
+from ..lower import lower
 from ..runtime import INLINE_ORDER
 from ..settings import RULES, applies_to, is_structural
 from .network import build_network

@@ -1,6 +1,6 @@
 """The shared network code: neuron steps, block parameters, one network step, readouts.
 
-This module turns a lowering.Plan into lines of Python that templates/network.py.jinja places.
+This module turns a lower.Plan into lines of Python that templates/network.py.jinja places.
 The generated network works on ONE sample (or one population member); rules vmap it.
 
 Order of a neuron step (the language's semantics, docs/language.md):
@@ -16,7 +16,7 @@ import keyword
 from dataclasses import dataclass, field
 
 from .. import ir
-from ..lowering import Block, Plan, Projection
+from ..lower import Block, Plan, Projection
 from .printer import Printer, num
 
 

@@ -11,7 +11,7 @@ from .. import ir
 from ..checks import run_checks
 from ..diagnostics import Diagnostic, Sources
 from .build_network import SpecBuilder, parse_overrides
-from .loader import load_program
+from ..syntax.loader import load_program
 
 
 def compile_spec(path: str | Path, overrides: list[str] = ()) -> tuple[ir.Spec | None, list[Diagnostic], Sources]:
@@ -25,7 +25,6 @@ def compile_spec(path: str | Path, overrides: list[str] = ()) -> tuple[ir.Spec |
     diags += load_diags
     if main is None:
         return None, diags, sources
-    from .loader import Loader  # noqa: F401  (modules are cached on the loader)
 
     modules = _modules(main)
     builder = SpecBuilder(main, modules, ovs)

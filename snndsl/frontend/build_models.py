@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from .. import ir
 from ..diagnostics import suggest
-from . import ast
+from ..syntax import ast
 from . import units as U
 from ..ir import children, names_in
 from .expr import ExprError, Q, QuietError, err, infer_dims, linear_form, scale_units

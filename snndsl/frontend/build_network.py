@@ -19,11 +19,11 @@ from ..ir import names_in, time_constant_params
 from ..ir.tables import BRAX_ENVS, BRAX_BACKENDS, BRAX_KEYS, DATASET_SIZES, TASK_KINDS, dataset_keys
 from ..diagnostics import Diagnostic, Span, suggest
 from ..settings import RULES, SURROGATE_PARAM, Optimizer, Surrogate
-from . import ast
+from ..syntax import ast
 from . import units as U
 from .build_models import BUILDERS, _zero, resolve, _Names
 from .expr import CallV, ExprError, ListV, Q, StrV, Sym, err, evaluate
-from .loader import LoadedModule
+from ..syntax.loader import LoadedModule
 from .scope import ConstScope, Reporter, as_bool, as_int, as_number, as_symbol
 
 TIME_KEYS = {"dt": "time step", "substeps": "network steps per environment step", "steps": "time steps per sample"}
@@ -44,7 +44,7 @@ class Override:
 def parse_overrides(pairs: list[str]) -> tuple[list[Override], str, list[Diagnostic]]:
     """Parse `KEY=VALUE` strings.  Returns overrides, the command-line text, and diagnostics."""
     from ..diagnostics import SpecError
-    from .parser import parse_expr
+    from ..syntax.parser import parse_expr
 
     text, out, diags = "", [], []
     for pair in pairs:

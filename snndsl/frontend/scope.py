@@ -7,9 +7,9 @@ from typing import Callable
 
 from .. import ir
 from ..diagnostics import Diagnostic, suggest
-from . import ast
+from ..syntax import ast
 from .expr import CallV, ExprError, ListV, Q, QuietError, StrV, Sym, Value, err, evaluate
-from .loader import LoadedModule
+from ..syntax.loader import LoadedModule
 
 BUILTIN_CONSTS = {"pi": math.pi, "e": math.e}
 BOOLEANS = {"true", "false"}
