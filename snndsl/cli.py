@@ -34,12 +34,13 @@ def report(diags: list[Diagnostic], sources, fmt: str = "text", stream=None) -> 
 
 
 def cmd_check(args) -> int:
-    from .frontend import compile_spec
+    from .compiler import compile_program
 
     status = EXIT_OK
     all_json = []
     for path in args.files:
-        spec, diags, sources = compile_spec(path, args.set or [])
+        compiled = compile_program(path, args.set or [])
+        spec, diags, sources = compiled.spec, compiled.diagnostics, compiled.sources
         if args.format == "json":
             all_json.extend(d.to_json() for d in diags)
         else:
@@ -54,7 +55,7 @@ def cmd_check(args) -> int:
         else:
             from .summary import summarize
 
-            print(summarize(spec))
+            print(summarize(spec, compiled.plan))
     if args.format == "json":
         import json
 
@@ -106,7 +107,7 @@ def cmd_run(args) -> int:
     import time
     from pathlib import Path
 
-    from .driver.build import import_module, load_spec, module_text
+    from .driver.build import import_module, load_plan, load_spec, module_text
     from .driver.progress import LiveProgress, console_for_logs, print_summary
 
     new_sets = list(args.set or [])
@@ -119,11 +120,12 @@ def cmd_run(args) -> int:
             return EXIT_BAD_INPUT
     # a resumed run keeps the --set list it was made with; this command's come after it
     recorded = _recorded_sets(out_dir) if args.resume else []
-    spec, sources = load_spec(args.file, recorded + new_sets)
+    plan, sources = load_plan(args.file, recorded + new_sets)
+    spec = plan.spec
     out_dir = out_dir or os.path.join("runs", f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}")
     console = console_for_logs()
     console.print(f"[bold]{spec.file}[/]: {spec.train.rule} -> {out_dir}")
-    text = module_text(spec)
+    text = module_text(spec, plan)
     with console.status("importing JAX and the generated module..."):
         module, _ = import_module(text, spec.name)
     runtime = []  # the run-time settings this command changes on top of the run's own
@@ -154,10 +156,10 @@ def cmd_run(args) -> int:
 
 
 def cmd_emit(args) -> int:
-    from .driver.build import load_spec, module_text
+    from .driver.build import load_plan, module_text
 
-    spec, _ = load_spec(args.file, args.set or [])
-    text = module_text(spec)
+    plan, _ = load_plan(args.file, args.set or [])
+    text = module_text(plan.spec, plan)
     if args.output in (None, "-"):
         sys.stdout.write(text)
     else:

@@ -16,7 +16,7 @@ import pytest
 
 from snndsl.diagnostics.codes import CODES
 from snndsl.diagnostics import render_all
-from snndsl.frontend import compile_spec
+from snndsl import compile_spec
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 VALID, INVALID = FIXTURES / "valid", FIXTURES / "invalid"

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from snndsl import ir
 from snndsl.diagnostics import render_all
-from snndsl.frontend import compile_spec
+from snndsl import compile_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = sorted((ROOT / "specs").glob("*.snn"))

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from snndsl import ir
 from snndsl.diagnostics import render_all
-from snndsl.frontend import compile_spec
+from snndsl import compile_spec
 from snndsl.summary import summarize
 
 ROOT = Path(__file__).resolve().parent.parent

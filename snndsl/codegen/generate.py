@@ -19,7 +19,7 @@ from pathlib import Path
 import jinja2
 
 from .. import ir
-from ..lower import lower
+from ..lower import Plan, lower
 from ..runtime import INLINE_ORDER
 from ..settings import RULES, applies_to, is_structural
 from .network import build_network
@@ -178,8 +178,8 @@ def _fmt(obj) -> str:
     return pprint.pformat(obj, indent=1, width=110, sort_dicts=False)
 
 
-def generate(spec: ir.Spec) -> str:
-    plan = lower(spec)
+def generate(spec: ir.Spec, plan: Plan | None = None) -> str:
+    plan = plan if plan is not None else lower(spec)  # callers that compiled the spec pass its plan
     net = build_network(plan)
     env = _env()
     task_kind = spec.task.kind

@@ -14,8 +14,9 @@ from types import ModuleType
 
 from .. import ir
 from ..codegen.generate import generate
+from ..compiler import compile_program
 from ..diagnostics import SpecError
-from ..frontend import compile_spec
+from ..lower import Plan
 
 
 def cache_dir() -> Path:
@@ -27,8 +28,15 @@ def cache_dir() -> Path:
 
 def load_spec(path: str, sets: list[str] = ()) -> tuple[ir.Spec, object]:
     """The IR of a spec (with --set overrides) and its sources; raises SpecError with diagnostics."""
-    spec, diags, sources = compile_spec(path, list(sets))
-    if spec is None:
+    plan, sources = load_plan(path, sets)
+    return plan.spec, sources
+
+
+def load_plan(path: str, sets: list[str] = ()) -> tuple[Plan, object]:
+    """The plan of a spec (its IR is `plan.spec`) and its sources; raises SpecError with diagnostics."""
+    compiled = compile_program(path, list(sets))
+    diags, sources = compiled.diagnostics, compiled.sources
+    if compiled.spec is None:
         err = SpecError([d for d in diags])
         err.sources = sources
         raise err
@@ -37,11 +45,11 @@ def load_spec(path: str, sets: list[str] = ()) -> tuple[ir.Spec, object]:
         from ..cli import report
 
         report(warnings, sources)
-    return spec, sources
+    return compiled.plan, sources
 
 
-def module_text(spec: ir.Spec) -> str:
-    return generate(spec)
+def module_text(spec: ir.Spec, plan: Plan | None = None) -> str:
+    return generate(spec, plan)
 
 
 def import_module(text: str, name: str) -> tuple[ModuleType, Path]:
