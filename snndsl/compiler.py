@@ -16,7 +16,8 @@ from pathlib import Path
 from . import ir
 from .checks import run_checks
 from .diagnostics import Diagnostic, Sources
-from .frontend.build_network import SpecBuilder, parse_overrides
+from .elaborate.overrides import parse_overrides
+from .elaborate.spec import elaborate
 from .lower import Plan, lower
 from .syntax.loader import load_program
 
@@ -45,13 +46,10 @@ def compile_program(path: str | Path, overrides: list[str] = ()) -> Compiled:
     diags += load_diags
     if main is None:
         return Compiled(None, None, diags, sources)
-    builder = SpecBuilder(main, _modules(main), ovs)
     loaded_ok = not any(d.is_error for d in diags)
-    spec = plan = None
-    try:
-        spec = builder.build()
-    finally:
-        diags += builder.rep.diags
+    spec, elab_diags = elaborate(main, _modules(main), ovs)
+    diags += elab_diags
+    plan = None
     if spec is not None and loaded_ok:  # whole (at worst with a bad train setting): the checks apply
         plan = lower(spec)
         diags += run_checks(spec, plan)

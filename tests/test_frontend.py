@@ -147,6 +147,26 @@ def test_set_several_and_the_last_wins():
     assert spec.train.population == 32 and spec.train.lr == pytest.approx(0.3)
 
 
+def test_set_leaves_the_ast_untouched():
+    """Overrides are applied to copies of the blocks and to the constants' override table: the
+    parsed program is the same before and after elaboration (a time block is not added to it)."""
+    import copy
+
+    from snndsl.compiler import _modules
+    from snndsl.diagnostics import Sources
+    from snndsl.elaborate.overrides import parse_overrides
+    from snndsl.elaborate.spec import elaborate
+    from snndsl.syntax.loader import load_program
+
+    main, _ = load_program(EC_HOPPER, Sources())
+    before = copy.deepcopy(main.ast)
+    ovs, _, _ = parse_overrides(["train.population=512", "task.episode_length=100", "time.substeps=2"])
+    spec, diags = elaborate(main, _modules(main), ovs)
+    assert spec is not None and not [d for d in diags if d.is_error]
+    assert (spec.train.population, spec.task.episode_length, spec.time.substeps) == (512, 100, 2)
+    assert main.ast == before
+
+
 def test_set_unknown_key_hints_the_right_one():
     spec, diags, sources = _compile(EC_HOPPER, ["train.popsize=3"])
     assert spec is None
@@ -339,7 +359,7 @@ def test_regression_small_ec_is_valid(tmp_path):
     ("dt = 0.5 ms", "dt = 1e300 ms * 1e300", "E401"),
     ("dt = 0.5 ms", "dt = (-8) ** 0.5 * 1 ms", "E401"),
     ("dt = 0.5 ms", "dt = 2 ** 2000 * 1 ms", "E401"),
-    # an empty group crashed the summary (lowering indexed its first member)
+    # an empty group crashed the summary (lower() indexed its first member)
     ("population hidden = CubaLIF(4)", "population hidden = CubaLIF(4)\ngroup g = []", "E503"),
     # settings or `learn` given twice in a body: the last one won silently
     ("CubaLIF(4)", "CubaLIF(4) { tau_m = 10 ms; tau_m = 20 ms }", "E202"),
