@@ -525,3 +525,22 @@ def test_bad_train_values_do_not_hide_rule_compatibility_errors(tmp_path):
     assert spec is None
     codes = sorted(d.code for d in _errors(diags))
     assert codes == ["E201", "E401", "E601", "E602", "E603", "E603"], codes  # values, then the rule's fit
+
+
+@pytest.mark.parametrize("start, warned", [("0.05", True), ("0.1", False), ("4", False), ("5", True)])
+def test_learnable_starting_outside_its_bounds_is_w401(tmp_path, start, warned):
+    """A learned threshold (dimensionless) that starts outside `bounds` warns at the bounds; the
+    ends of the bounds are inside."""
+    text = (ROOT / "tests" / "fixtures" / "valid" / "W401.snn").read_text()
+    text = text.replace("    learn tau_m per neuron { bounds = [1 ms, 30 ms] }",
+                        f"    v_th = {start}\n    learn v_th per neuron {{ bounds = [0.1, 4] }}")
+    path = tmp_path / "spec.snn"
+    path.write_text(text)
+    spec, diags, _ = _compile(path)
+    assert spec is not None and not _errors(diags)
+    w = [d for d in diags if d.code == "W401"]
+    assert len(w) == int(warned)
+    if warned:
+        assert w[0].severity == "warning"
+        assert w[0].message == f"`v_th` of population `hidden` starts at {float(start):g}, outside its bounds [0.1, 4]"
+        assert w[0].span.line == 13 and "bounds" in text.splitlines()[12][: w[0].span.col]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import ir
+from ..diagnostics import Diagnostic
 from ..syntax import ast
 from ..syntax.loader import LoadedModule
 from .scope import ConstScope, Reporter
@@ -37,6 +38,9 @@ class Context:
 
     def error(self, code, msg, span, hint=None):
         self.rep.error(code, msg, span, hint)
+
+    def warn(self, code, msg, span, hint=None):
+        self.rep.diags.append(Diagnostic(code, msg, span, hint, severity="warning"))
 
     def eval(self, e, extra=None):
         """Fold e with the main module's constants; None (reported) if that fails."""

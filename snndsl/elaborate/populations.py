@@ -124,4 +124,18 @@ def elaborate_learnable(ctx: Context, it: ast.LearnDecl, model: ir.NeuronModel,
         ln.bounds = bounds(ctx, s["bounds"], p.dims)
     if role == "time_constant" and pop.params[name] <= 0:
         ctx.error("E402", "a learnable time constant must start positive", it.span)
+    elif ln.bounds is not None:
+        _warn_outside_bounds(ctx, pop, p, ln.bounds, s["bounds"][1].value.span)
     return ln
+
+
+def _warn_outside_bounds(ctx: Context, pop: ir.Population, p: ir.Param, lohi: tuple[float, float], span) -> None:
+    """W401: training clips a learned value into its bounds, so a start outside them is lost at once."""
+    value, (lo, hi) = pop.params[p.name], lohi
+    if lo <= value <= hi:
+        return
+    unit = "" if tuple(p.dims) == U.DIMENSIONLESS else " " + U.base_unit(p.dims)
+    ctx.warn("W401", f"`{p.name}` of population `{pop.name}` starts at {value:g}{unit}, outside its bounds "
+                     f"[{lo:g}, {hi:g}]{unit}", span,
+             f"training clips it to {lo if value < lo else hi:g}{unit}; set `{p.name}` inside the bounds "
+             "in the population's body, or widen them")
