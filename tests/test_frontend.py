@@ -544,3 +544,17 @@ def test_learnable_starting_outside_its_bounds_is_w401(tmp_path, start, warned):
         assert w[0].severity == "warning"
         assert w[0].message == f"`v_th` of population `hidden` starts at {float(start):g}, outside its bounds [0.1, 4]"
         assert w[0].span.line == 13 and "bounds" in text.splitlines()[12][: w[0].span.col]
+
+
+@pytest.mark.parametrize("node, fields", [
+    (ir.Time, {"dt": 0.0}), (ir.Time, {"substeps": 0}), (ir.Time, {"steps": 0}),
+    (ir.Population, {"name": "h", "model": "LIF", "size": 0}),
+    (ir.Bernoulli, {"p": 1.5}), (ir.Bernoulli, {"p": -0.1}),
+    (ir.Sparse, {"p": 2.0, "init": ir.Init(dist="kaiming")}),
+])
+def test_ir_nodes_state_their_invariants(node, fields):
+    """The IR's invariants are field bounds on its nodes: a node that breaks one cannot be made."""
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError):
+        node(**fields)
