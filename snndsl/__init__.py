@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from .diagnostics import Diagnostic as Diagnostic
 from .diagnostics import SpecError as SpecError
-from .frontend import compile_spec as compile_spec
+from .compiler import compile_spec as compile_spec
 from .ir import Spec as Spec
 from .summary import summarize as summarize
 
@@ -29,11 +29,12 @@ def load(path: str, sets: list[str] = ()) -> Spec:
     return load_spec(str(path), list(sets))[0]
 
 
-def generate(spec: Spec) -> str:
-    """The model file of a spec (what `snndsl emit` writes beside a copy of snndsl_runtime)."""
+def generate(spec: Spec, plan=None) -> str:
+    """The model file of a spec (what `snndsl emit` writes beside a copy of snndsl_runtime); `plan`
+    is the spec's lower.Plan if the caller has it."""
     from .codegen.generate import generate as _generate
 
-    return _generate(spec)
+    return _generate(spec, plan)
 
 
 def build(spec: Spec):

@@ -37,12 +37,13 @@ def report(diags: list[Diagnostic], sources, fmt: str = "text", stream=None) -> 
 
 
 def cmd_check(args) -> int:
-    from .frontend import compile_spec
+    from .compiler import compile_program
 
     status = EXIT_OK
     all_json = []
     for path in args.files:
-        spec, diags, sources = compile_spec(path, args.set or [])
+        compiled = compile_program(path, args.set or [])
+        spec, diags, sources = compiled.spec, compiled.diagnostics, compiled.sources
         if args.format == "json":
             all_json.extend(d.to_json() for d in diags)
         else:
@@ -57,7 +58,7 @@ def cmd_check(args) -> int:
         else:
             from .summary import summarize
 
-            print(summarize(spec))
+            print(summarize(spec, compiled.plan))
     if args.format == "json":
         import json
 
@@ -113,7 +114,7 @@ def cmd_run(args) -> int:
     from snndsl_runtime.loop import changed_settings
     from snndsl_runtime.trainers import trainer_class
 
-    from .driver.build import import_module, load_spec, module_text
+    from .driver.build import import_module, load_plan, load_spec, module_text
     from .driver.progress import LiveProgress, console_for_logs, print_summary
 
     new_sets = list(args.set or [])
@@ -126,11 +127,12 @@ def cmd_run(args) -> int:
             return EXIT_BAD_INPUT
     # a resumed run keeps the --set list it was made with; this command's come after it
     recorded = _recorded_sets(out_dir) if args.resume else []
-    spec, sources = load_spec(args.file, recorded + new_sets, on_warnings=report)
+    plan, sources = load_plan(args.file, recorded + new_sets, on_warnings=report)
+    spec = plan.spec
     out_dir = out_dir or os.path.join("runs", f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}")
     console = console_for_logs()
     console.print(f"[bold]{escape(spec.file)}[/]: {spec.train.rule} -> {escape(str(out_dir))}")
-    text = module_text(spec)
+    text = module_text(spec, plan)
     with console.status("importing JAX and the generated model..."):
         model, _ = import_module(text, spec.name)
     unit = trainer_class(model.RULE, model.TASK_KIND).UNIT
@@ -165,10 +167,10 @@ def cmd_emit(args) -> int:
     from snndsl_runtime.errors import RunError
     from snndsl_runtime.io import atomic_write, copy_runtime
 
-    from .driver.build import load_spec, module_text
+    from .driver.build import load_plan, module_text
 
-    spec, _ = load_spec(args.file, args.set or [], on_warnings=report)
-    text = module_text(spec)
+    plan, _ = load_plan(args.file, args.set or [], on_warnings=report)
+    text = module_text(plan.spec, plan)
     if args.output in (None, "-"):
         sys.stdout.write(text)
         return EXIT_OK

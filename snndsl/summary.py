@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from . import ir
-from .lowering import lower
+from .lower import Plan, lower
 from .settings import SURROGATE_PARAM, Surrogate, applies_to
 
 
@@ -18,7 +18,8 @@ def _table(rows: list[list[str]], indent: str = "    ") -> list[str]:
     return [indent + "  ".join(c.ljust(widths[i]) for i, c in enumerate(r)).rstrip() for r in rows]
 
 
-def summarize(spec: ir.Spec) -> str:
+def summarize(spec: ir.Spec, plan: Plan | None = None) -> str:
+    """A readable account of the spec; pass its plan if the caller has it (else it is lowered here)."""
     t = spec.task
     if isinstance(t, ir.BraxTask):
         task = f"brax {t.env} ({t.backend} backend, episodes of {t.episode_length} steps, obs {t.obs}, action {t.action})"
@@ -66,7 +67,7 @@ def summarize(spec: ir.Spec) -> str:
 
     lines.append("  projections")
     rows = []
-    plan = lower(spec)
+    plan = plan if plan is not None else lower(spec)
     for pp in plan.projections:
         pr = pp.ir
         c = pr.connectivity

@@ -196,7 +196,7 @@ def test_check_does_not_import_jax():
 
 
 def test_check_is_fast_in_process():
-    from snndsl.frontend import compile_spec
+    from snndsl import compile_spec
     from snndsl.summary import summarize
 
     compile_spec(str(STOP_DIGITS))  # warm the parser cache
@@ -206,3 +206,25 @@ def test_check_is_fast_in_process():
         summarize(spec)
         assert spec is not None
         assert time.perf_counter() - t0 < 1.0
+
+
+@pytest.mark.parametrize("command", ["check", "emit"])
+def test_the_plan_is_computed_once(command, monkeypatch, capsys, tmp_path):
+    """`snndsl check` (checks + summary) and `snndsl emit` (checks + code) lower the spec once."""
+    import snndsl.codegen.generate
+    import snndsl.compiler
+    import snndsl.summary
+    from snndsl import cli
+
+    calls = []
+    lower = snndsl.compiler.lower
+    monkeypatch.setattr(snndsl.compiler, "lower", lambda spec: calls.append(spec.name) or lower(spec))
+
+    def again(spec):
+        raise AssertionError("the spec was lowered a second time")
+
+    monkeypatch.setattr(snndsl.summary, "lower", again)
+    monkeypatch.setattr(snndsl.codegen.generate, "lower", again)
+    args = [command, str(STOP_DIGITS)] + (["-o", str(tmp_path / "train.py")] if command == "emit" else [])
+    assert cli.main(args) == 0
+    assert calls == ["stop_digits"]

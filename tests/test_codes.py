@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from snndsl.codes import CODES
+from snndsl.diagnostics.codes import CODES
 from snndsl.diagnostics import render_all
-from snndsl.frontend import compile_spec
+from snndsl import compile_spec
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 VALID, INVALID = FIXTURES / "valid", FIXTURES / "invalid"
@@ -114,7 +114,7 @@ def test_every_check_time_code_has_a_pair():
 def test_every_fixture_names_a_known_code():
     for kind in (VALID, INVALID):
         for p in kind.glob("*.snn"):
-            assert p.stem in CODES, f"{p} is not named after a code in snndsl/codes.py"
+            assert p.stem in CODES, f"{p} is not named after a code in snndsl/diagnostics/codes.py"
             assert p.stem not in RUNTIME_CODES, f"{p}: {p.stem} is reported at run time"
             first = p.read_text().splitlines()[0]
             assert first.startswith(f"# {p.stem}"), f"{p}: the first line should say what it tests"

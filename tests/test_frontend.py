@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from snndsl import ir
 from snndsl.diagnostics import render_all
-from snndsl.frontend import compile_spec
+from snndsl import compile_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = sorted((ROOT / "specs").glob("*.snn"))
@@ -145,6 +145,26 @@ def test_set_several_and_the_last_wins():
     spec, diags, _ = _compile(QUICKSTART, ["train.population=64", "train.lr=0.3", "train.population=32"])
     assert not _errors(diags)
     assert spec.train.population == 32 and spec.train.lr == pytest.approx(0.3)
+
+
+def test_set_leaves_the_ast_untouched():
+    """Overrides are applied to copies of the blocks and to the constants' override table: the
+    parsed program is the same before and after elaboration (a time block is not added to it)."""
+    import copy
+
+    from snndsl.compiler import _modules
+    from snndsl.diagnostics import Sources
+    from snndsl.elaborate.overrides import parse_overrides
+    from snndsl.elaborate.spec import elaborate
+    from snndsl.syntax.loader import load_program
+
+    main, _ = load_program(EC_HOPPER, Sources())
+    before = copy.deepcopy(main.ast)
+    ovs, _, _ = parse_overrides(["train.population=512", "task.episode_length=100", "time.substeps=2"])
+    spec, diags = elaborate(main, _modules(main), ovs)
+    assert spec is not None and not [d for d in diags if d.is_error]
+    assert (spec.train.population, spec.task.episode_length, spec.time.substeps) == (512, 100, 2)
+    assert main.ast == before
 
 
 def test_set_unknown_key_hints_the_right_one():
@@ -339,7 +359,7 @@ def test_regression_small_ec_is_valid(tmp_path):
     ("dt = 0.5 ms", "dt = 1e300 ms * 1e300", "E401"),
     ("dt = 0.5 ms", "dt = (-8) ** 0.5 * 1 ms", "E401"),
     ("dt = 0.5 ms", "dt = 2 ** 2000 * 1 ms", "E401"),
-    # an empty group crashed the summary (lowering indexed its first member)
+    # an empty group crashed the summary (lower() indexed its first member)
     ("population hidden = CubaLIF(4)", "population hidden = CubaLIF(4)\ngroup g = []", "E503"),
     # settings or `learn` given twice in a body: the last one won silently
     ("CubaLIF(4)", "CubaLIF(4) { tau_m = 10 ms; tau_m = 20 ms }", "E202"),
@@ -505,3 +525,36 @@ def test_bad_train_values_do_not_hide_rule_compatibility_errors(tmp_path):
     assert spec is None
     codes = sorted(d.code for d in _errors(diags))
     assert codes == ["E201", "E401", "E601", "E602", "E603", "E603"], codes  # values, then the rule's fit
+
+
+@pytest.mark.parametrize("start, warned", [("0.05", True), ("0.1", False), ("4", False), ("5", True)])
+def test_learnable_starting_outside_its_bounds_is_w401(tmp_path, start, warned):
+    """A learned threshold (dimensionless) that starts outside `bounds` warns at the bounds; the
+    ends of the bounds are inside."""
+    text = (ROOT / "tests" / "fixtures" / "valid" / "W401.snn").read_text()
+    text = text.replace("    learn tau_m per neuron { bounds = [1 ms, 30 ms] }",
+                        f"    v_th = {start}\n    learn v_th per neuron {{ bounds = [0.1, 4] }}")
+    path = tmp_path / "spec.snn"
+    path.write_text(text)
+    spec, diags, _ = _compile(path)
+    assert spec is not None and not _errors(diags)
+    w = [d for d in diags if d.code == "W401"]
+    assert len(w) == int(warned)
+    if warned:
+        assert w[0].severity == "warning"
+        assert w[0].message == f"`v_th` of population `hidden` starts at {float(start):g}, outside its bounds [0.1, 4]"
+        assert w[0].span.line == 13 and "bounds" in text.splitlines()[12][: w[0].span.col]
+
+
+@pytest.mark.parametrize("node, fields", [
+    (ir.Time, {"dt": 0.0}), (ir.Time, {"substeps": 0}), (ir.Time, {"steps": 0}),
+    (ir.Population, {"name": "h", "model": "LIF", "size": 0}),
+    (ir.Bernoulli, {"p": 1.5}), (ir.Bernoulli, {"p": -0.1}),
+    (ir.Sparse, {"p": 2.0, "init": ir.Init(dist="kaiming")}),
+])
+def test_ir_nodes_state_their_invariants(node, fields):
+    """The IR's invariants are field bounds on its nodes: a node that breaks one cannot be made."""
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError):
+        node(**fields)

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from snndsl import ir
 from snndsl.diagnostics import render_all
-from snndsl.frontend import compile_spec
+from snndsl import compile_spec
 from snndsl.summary import summarize
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -309,7 +309,7 @@ def test_mutated_modules_never_crash(case):
 @given(st.sampled_from(sorted(SPECS)), overrides())
 @example("ec_hopper.snn", ["train.population=64"])
 # regression: `--set ""` put its caret past the end of the reconstructed command line
-# (build_network.parse_overrides stripped the trailing space)
+# (elaborate.overrides.parse_overrides stripped the trailing space)
 @example("ec_hopper.snn", [""])
 @example("ec_hopper.snn", ["train.popsize=3", "=", "N"])
 def test_overrides_never_crash(name, sets):

@@ -23,7 +23,7 @@ import jinja2
 import snndsl_runtime
 
 from .. import ir
-from ..lowering import lower
+from ..lower import Plan, lower
 from ..settings import RULES, applies_to, is_structural
 from .network import build_network
 
@@ -74,7 +74,7 @@ def config_of(spec: ir.Spec) -> dict:
     train = {k: v for k, v in train.items() if applies_to(model, k, kind)}
     task = spec.task.model_dump(mode="json", exclude={"span", "kind"})
     if isinstance(spec.task, ir.DatasetTask):
-        from ..frontend.build_network import DATASET_KEYS, dataset_keys
+        from ..ir.tables import DATASET_KEYS, dataset_keys
 
         task = {k: v for k, v in task.items() if k not in DATASET_KEYS or k in dataset_keys(spec.task.dataset)}
     time = spec.time.model_dump(mode="json", exclude={"span"})
@@ -124,7 +124,7 @@ def limits_of(spec: ir.Spec) -> dict:
     limits = walk(RULES[spec.train.rule], "train.", config["train"])
     limits.update(walk(type(spec.task), "task.", config["task"]))
     if isinstance(spec.task, ir.BraxTask):
-        from ..frontend.build_network import BRAX_BACKENDS
+        from ..ir.tables import BRAX_BACKENDS
 
         limits["task.backend"] = {"choices": list(BRAX_BACKENDS)}
     return limits
@@ -175,8 +175,8 @@ def _fmt(obj) -> str:
     return pprint.pformat(obj, indent=1, width=110, sort_dicts=False)
 
 
-def generate(spec: ir.Spec, plan=None) -> str:
-    plan = plan or lower(spec)
+def generate(spec: ir.Spec, plan: Plan | None = None) -> str:
+    plan = plan if plan is not None else lower(spec)  # callers that compiled the spec pass its plan
     net = build_network(plan)
     env = _env()
     task_kind = spec.task.kind

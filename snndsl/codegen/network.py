@@ -1,6 +1,6 @@
 """The shared network code: neuron steps, block parameters, one network step, readouts.
 
-This module turns a lowering.Plan into lines of Python that templates/network.py.jinja places.
+This module turns a lower.Plan into lines of Python that templates/network.py.jinja places.
 The generated network works on ONE sample (or one population member); rules vmap it.
 
 Order of a neuron step (the language's semantics, docs/language.md):
@@ -16,7 +16,7 @@ import keyword
 from dataclasses import dataclass, field
 
 from .. import ir
-from ..lowering import Block, Plan, Projection
+from ..lower import Block, Plan, Projection
 from .printer import Printer, num
 
 
@@ -164,7 +164,7 @@ def neuron_code(m: ir.NeuronModel, targets: set[str]) -> ModelCode:
 
 
 def _names_in(e):
-    from ..frontend.expr import names_in
+    from ..ir import names_in
 
     return names_in(e)
 
@@ -341,7 +341,7 @@ def build_network(plan: Plan) -> NetworkCode:
 
 
 def _same(a, b) -> bool:
-    from ..frontend.expr import strip_spans
+    from ..ir import strip_spans
 
     return strip_spans(a) == strip_spans(b)
 

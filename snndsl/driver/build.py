@@ -1,5 +1,4 @@
-"""Compile a spec to its model file, cache it by content hash, and import it; copy the runtime
-beside an emitted model.
+"""Compile a spec to its model file, cache it by content hash, and import it.
 
 `snndsl run` and `snndsl emit` produce the same text, so the two paths cannot diverge.
 """
@@ -17,8 +16,9 @@ from snndsl_runtime.io import atomic_write
 
 from .. import ir
 from ..codegen.generate import generate
+from ..compiler import compile_program
 from ..diagnostics import SpecError
-from ..frontend import compile_spec
+from ..lower import Plan
 
 
 def cache_dir() -> Path:
@@ -29,10 +29,17 @@ def cache_dir() -> Path:
 
 
 def load_spec(path: str, sets: list[str] = (), on_warnings=None) -> tuple[ir.Spec, object]:
-    """The IR of a spec (with --set overrides) and its sources; raises SpecError with diagnostics.
+    """The IR of a spec (with --set overrides) and its sources; raises SpecError with diagnostics."""
+    plan, sources = load_plan(path, sets, on_warnings)
+    return plan.spec, sources
+
+
+def load_plan(path: str, sets: list[str] = (), on_warnings=None) -> tuple[Plan, object]:
+    """The plan of a spec (its IR is `plan.spec`) and its sources; raises SpecError with diagnostics.
     Warnings go to on_warnings(diagnostics, sources), or to Python's warnings module."""
-    spec, diags, sources = compile_spec(path, list(sets))
-    if spec is None:
+    compiled = compile_program(path, list(sets))
+    diags, sources = compiled.diagnostics, compiled.sources
+    if compiled.spec is None:
         err = SpecError([d for d in diags])
         err.sources = sources
         raise err
@@ -44,11 +51,11 @@ def load_spec(path: str, sets: list[str] = (), on_warnings=None) -> tuple[ir.Spe
 
         for d in warnings:
             py_warnings.warn(f"{d.span}: {d.message}" if d.span else d.message, stacklevel=2)
-    return spec, sources
+    return compiled.plan, sources
 
 
-def module_text(spec: ir.Spec) -> str:
-    return generate(spec)
+def module_text(spec: ir.Spec, plan: Plan | None = None) -> str:
+    return generate(spec, plan)
 
 
 def import_module(text: str, name: str) -> tuple[ModuleType, Path]:

@@ -55,5 +55,6 @@ CODES = {
     "E841": "output file or folder cannot be written",
     # warnings
     "W101": "population receives no projection",
+    "W401": "learnable parameter starts outside its bounds",
     "W601": "STOP treats recurrent spikes as inputs",
 }

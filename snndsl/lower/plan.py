@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from . import ir
+from .. import ir
 
 
 @dataclass

@@ -1,107 +1,18 @@
-"""The intermediate representation: typed, serialisable, free of JAX.
+"""The IR's spec nodes: models (neuron, encoder, readout), the network (populations, groups,
+inputs, outputs, projections), time, task and learning rule, with their invariants as field bounds.
 
-One `Spec` describes a whole training job: models (neuron, encoder, readout), the network
-(populations, groups, inputs, outputs, projections), time, task and learning rule.  Every node
-keeps its source span.  `Spec.model_dump_json()` / `Spec.model_validate_json()` round-trip.
-
-Conventions: numbers are in base units (ms, mV, nA; see frontend/units.py); `dims` are
-exponents of (time, voltage, current).
+One `Spec` describes a whole training job.  Every node keeps its source span.
+`Spec.model_dump_json()` / `Spec.model_validate_json()` round-trip.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from .diagnostics import Span
-from .settings import TrainSettings
-
-Dims = tuple[int, int, int]
-
-
-class Node(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    span: Span | None = None
-
-
-# --------------------------------------------------------------------------- expressions
-
-
-class Num(Node):
-    kind: Literal["num"] = "num"
-    value: float
-    dims: Dims = (0, 0, 0)
-    unit: str | None = None  # as written, e.g. "ms"; None for a bare number
-
-
-class Str(Node):
-    kind: Literal["str"] = "str"
-    value: str
-
-
-class Name(Node):
-    kind: Literal["name"] = "name"
-    id: str
-    # What the name resolved to: param, state, port (neuron input), const, builtin (dt, x, s).
-    ref: str | None = None
-
-
-class Dotted(Node):
-    kind: Literal["dotted"] = "dotted"
-    obj: str
-    attr: str
-
-
-class KwArg(Node):
-    name: str
-    value: "Expr"
-
-
-class Call(Node):
-    kind: Literal["call"] = "call"
-    func: str
-    args: list["Expr"] = Field(default_factory=list)
-    kwargs: list[KwArg] = Field(default_factory=list)
-
-    def kwarg(self, name: str) -> "Expr | None":
-        for kw in self.kwargs:
-            if kw.name == name:
-                return kw.value
-        return None
-
-
-class ListExpr(Node):
-    kind: Literal["list"] = "list"
-    items: list["Expr"] = Field(default_factory=list)
-
-
-class Bin(Node):
-    kind: Literal["bin"] = "bin"
-    op: Literal["+", "-", "*", "/", "**"]
-    left: "Expr"
-    right: "Expr"
-
-
-class Neg(Node):
-    kind: Literal["neg"] = "neg"
-    operand: "Expr"
-
-
-class Compare(Node):
-    kind: Literal["compare"] = "compare"
-    op: Literal[">", ">=", "<", "<="]
-    left: "Expr"
-    right: "Expr"
-
-
-Expr = Annotated[
-    Union[Num, Str, Name, Dotted, Call, ListExpr, Bin, Neg, Compare],
-    Field(discriminator="kind"),
-]
-
-for _m in (KwArg, Call, ListExpr, Bin, Neg, Compare):
-    _m.model_rebuild()
+from ..settings import TrainSettings
+from .expr import Dims, Expr, Name, Node, Num
 
 
 # --------------------------------------------------------------------------- models
@@ -208,6 +119,17 @@ class NeuronModel(Node):
         return bool(self.reset) and all(r.op != "=" for r in self.reset)
 
 
+def time_constant_params(model: NeuronModel | ReadoutModel) -> dict[str, str]:
+    """Parameters that are a state's decay time constant, as in `dv/dt = (... - v) / tau_m`: param -> state."""
+    out = {}
+    for ode in model.odes:
+        lf = ode.linear
+        if lf is not None and ode.method == "exact" and isinstance(lf.d, Name) and lf.d.ref == "param" \
+                and isinstance(lf.a, Num) and lf.a.value < 0:
+            out[lf.d.id] = ode.var
+    return out
+
+
 class EncoderModel(Node):
     name: str
     file: str
@@ -243,7 +165,7 @@ class Learnable(Node):
 class Population(Node):
     name: str
     model: str
-    size: int
+    size: int = Field(ge=1)
     sign: Literal[1, -1] = 1
     params: dict[str, float] = Field(default_factory=dict)  # every model param, overrides applied
     inits: dict[str, Expr] = Field(default_factory=dict)  # every state's init, overrides applied
@@ -260,7 +182,7 @@ class Input(Node):
     name: str
     encoder: str
     params: dict[str, float] = Field(default_factory=dict)
-    in_size: int
+    in_size: int = Field(ge=1)
     size: int
     normalize: Literal["none", "running"] = "none"
 
@@ -270,7 +192,7 @@ class Output(Node):
     readout: str
     source: str  # population or group
     params: dict[str, float] = Field(default_factory=dict)
-    size: int
+    size: int = Field(ge=1)
     clip: tuple[float, float] | None = None
 
 
@@ -284,7 +206,7 @@ class Init(Node):
 
 class Bernoulli(Node):
     kind: Literal["bernoulli"] = "bernoulli"
-    p: float
+    p: float = Field(ge=0, le=1)
     learn: bool = False
 
 
@@ -299,7 +221,7 @@ class Sparse(Node):
     """A fixed random mask with probability p, times real weights."""
 
     kind: Literal["sparse"] = "sparse"
-    p: float
+    p: float = Field(ge=0, le=1)
     init: Init
     learn: bool = False
     bounds: tuple[float, float] | None = None
@@ -316,8 +238,8 @@ class Projection(Node):
     connectivity: Connectivity
     gain: float
     gain_rule: str = "constant"  # constant | auto (how `gain` was obtained)
-    n_in: int
-    n_out: int
+    n_in: int = Field(ge=1)
+    n_out: int = Field(ge=1)
 
     @property
     def learnable(self) -> bool:
@@ -325,9 +247,9 @@ class Projection(Node):
 
 
 class Time(Node):
-    dt: float = 1.0  # ms
-    substeps: int = 1
-    steps: int = 1  # time steps per sample (classification)
+    dt: float = Field(1.0, gt=0)  # ms
+    substeps: int = Field(1, ge=1)
+    steps: int = Field(1, ge=1)  # time steps per sample (classification)
 
 
 class BraxTask(Node):
@@ -336,16 +258,16 @@ class BraxTask(Node):
     backend: str = "generalized"
     episode_length: int = Field(1000, ge=1)
     action_repeat: int = Field(1, ge=1)
-    obs: int
-    action: int
+    obs: int = Field(ge=1)
+    action: int = Field(ge=1)
 
 
 class DatasetTask(Node):
     kind: Literal["dataset"] = "dataset"
     dataset: Literal["digits", "mnist", "fashion_mnist", "cifar10"]
     path: str | None = None
-    features: int
-    classes: int
+    features: int = Field(ge=1)
+    classes: int = Field(ge=1)
     test_fraction: float = Field(0.25, gt=0, lt=1)  # digits only: the held-out split
 
 

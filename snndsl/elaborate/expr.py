@@ -13,6 +13,7 @@ from typing import Callable
 
 from .. import ir
 from ..diagnostics import Diagnostic, Span, suggest
+from ..ir import children, strip_spans
 from . import units as U
 
 
@@ -247,10 +248,10 @@ def infer_dims(e: ir.Expr, dims_of: Callable[[ir.Name], U.Dims | None]) -> U.Dim
     if isinstance(e, ir.Bin):
         a, b = infer_dims(e.left, dims_of), infer_dims(e.right, dims_of)
         if e.op in "+-":
-            if a is not None and b is not None and a != b and not _is_zero(e.left) and not _is_zero(e.right):
+            if a is not None and b is not None and a != b and not is_zero(e.left) and not is_zero(e.right):
                 verb = "add" if e.op == "+" else "subtract"
                 raise err("E301", f"cannot {verb} {U.describe(a)} and {U.describe(b)}", e.span, _unit_hint(a, b))
-            return a if a is not None and not _is_zero(e.left) else b
+            return a if a is not None and not is_zero(e.left) else b
         if a is None or b is None:
             return None
         if e.op == "*":
@@ -266,7 +267,7 @@ def infer_dims(e: ir.Expr, dims_of: Callable[[ir.Name], U.Dims | None]) -> U.Dim
         return U.DIMENSIONLESS
     if isinstance(e, ir.Compare):
         a, b = infer_dims(e.left, dims_of), infer_dims(e.right, dims_of)
-        if a is not None and b is not None and a != b and not _is_zero(e.right) and not _is_zero(e.left):
+        if a is not None and b is not None and a != b and not is_zero(e.right) and not is_zero(e.left):
             raise err("E301", f"cannot compare {U.describe(a)} with {U.describe(b)}", e.span, _unit_hint(a, b))
         return U.DIMENSIONLESS
     if isinstance(e, ir.Call):
@@ -283,7 +284,7 @@ def infer_dims(e: ir.Expr, dims_of: Callable[[ir.Name], U.Dims | None]) -> U.Dim
         if e.func == "sqrt":
             return None if ds[0] is None else tuple(d // 2 for d in ds[0])
         if e.func in ("min", "max", "clip", "concat"):
-            known = [d for d, a in zip(ds, e.args) if d is not None and not _is_zero(a)]
+            known = [d for d, a in zip(ds, e.args) if d is not None and not is_zero(a)]
             if any(k != known[0] for k in known):
                 raise err("E301", f"the arguments of {e.func}() need the same units", e.span)
             return known[0] if known else (ds[0] if ds[0] is not None else None)
@@ -291,7 +292,7 @@ def infer_dims(e: ir.Expr, dims_of: Callable[[ir.Name], U.Dims | None]) -> U.Dim
     raise err("E404", "not allowed in an equation", getattr(e, "span", None))
 
 
-def _is_zero(e: ir.Expr) -> bool:
+def is_zero(e: ir.Expr) -> bool:
     return isinstance(e, ir.Num) and e.value == 0 and e.unit is None
 
 
@@ -314,30 +315,11 @@ def _mentions(e: ir.Expr, var: str) -> bool:
     return any(_mentions(c, var) for c in children(e))
 
 
-def children(e: ir.Expr) -> list[ir.Expr]:
-    if isinstance(e, ir.Bin) or isinstance(e, ir.Compare):
-        return [e.left, e.right]
-    if isinstance(e, ir.Neg):
-        return [e.operand]
-    if isinstance(e, ir.Call):
-        return list(e.args) + [k.value for k in e.kwargs]
-    if isinstance(e, ir.ListExpr):
-        return list(e.items)
-    return []
-
-
-def names_in(e: ir.Expr) -> list[ir.Name]:
-    out = [e] if isinstance(e, ir.Name) else []
-    for c in children(e):
-        out.extend(names_in(c))
-    return out
-
-
 def simplify(e: ir.Expr) -> ir.Expr:
     """Fold the 0s and 1s that linear_form introduces."""
     if isinstance(e, ir.Bin):
         l, r = simplify(e.left), simplify(e.right)
-        lz, rz = _is_zero(l), _is_zero(r)
+        lz, rz = is_zero(l), is_zero(r)
         one = lambda x: isinstance(x, ir.Num) and x.value == 1 and x.unit is None  # noqa: E731
         if e.op == "+":
             if lz:
@@ -410,7 +392,7 @@ def linear_form(rhs: ir.Expr, var: str) -> ir.LinearForm | None:
     if r is None:
         return None
     a, b, d = (fill_spans(simplify(x), rhs.span) for x in r)
-    if _is_zero(a):
+    if is_zero(a):
         return None  # does not depend on var: plain accumulation, integrated by Euler (exact)
     return ir.LinearForm(a=a, b=b, d=d, span=rhs.span)
 
@@ -434,16 +416,3 @@ def fill_spans(e: ir.Expr, span: Span | None) -> ir.Expr:
 
 def _same(x: ir.Expr, y: ir.Expr) -> bool:
     return strip_spans(x) == strip_spans(y)
-
-
-def strip_spans(e) -> object:
-    """An expression as plain data without source positions (for structural comparison)."""
-
-    def drop(d):
-        if isinstance(d, dict):
-            return {k: drop(v) for k, v in d.items() if k != "span"}
-        if isinstance(d, list):
-            return [drop(v) for v in d]
-        return d
-
-    return drop(e.model_dump())

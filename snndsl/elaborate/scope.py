@@ -1,4 +1,4 @@
-"""Name scopes for constant folding, shared by the model and network builders."""
+"""Name scopes for constant folding, shared by the elaborators."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from typing import Callable
 
 from .. import ir
 from ..diagnostics import Diagnostic, suggest
-from . import ast
+from ..syntax import ast
+from ..syntax.loader import LoadedModule
 from .expr import CallV, ExprError, ListV, Q, QuietError, StrV, Sym, Value, err, evaluate
-from .loader import LoadedModule
 
 BUILTIN_CONSTS = {"pi": math.pi, "e": math.e}
 BOOLEANS = {"true", "false"}

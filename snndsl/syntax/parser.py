@@ -1,4 +1,4 @@
-"""Parse .snn text into the syntax tree (frontend/ast.py).
+"""Parse .snn text into the syntax tree (syntax/ast.py).
 
 Lark LALR(1) with the grammar in grammars/snn.lark.  A post-lexer drops newlines inside ( ) and
 [ ] so long expressions can span lines.  Syntax errors become E001 diagnostics that name what

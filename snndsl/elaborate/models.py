@@ -1,4 +1,4 @@
-"""Build neuron, encoder and readout models from their definitions.
+"""Elaborate neuron, encoder and readout models from their definitions.
 
 Names in equations are resolved (param, state, port, builtin), module constants are folded in,
 units are checked (E301/E302), and each ODE gets its integration method from its linear form.
@@ -8,16 +8,17 @@ from __future__ import annotations
 
 from .. import ir
 from ..diagnostics import suggest
-from . import ast
+from ..ir import children, names_in
+from ..syntax import ast
 from . import units as U
-from .expr import ExprError, Q, QuietError, err, infer_dims, linear_form, names_in, scale_units
+from .expr import ExprError, Q, QuietError, err, infer_dims, is_zero, linear_form, scale_units
 from .scope import ConstScope, Reporter, as_number
 
 INIT_FUNCS = ("uniform", "normal")
 BUILTINS = {"dt": U.TIME}
 
 
-class _Names:
+class Names:
     """The symbols of one model: name -> (ref kind, dims or None)."""
 
     def __init__(self) -> None:
@@ -30,7 +31,7 @@ class _Names:
         return self.table.get(n.id, (None, None))[1]
 
 
-def resolve(e: ir.Expr, names: _Names, scope: ConstScope, *, funcs=(), unknown_ref: str | None = None,
+def resolve(e: ir.Expr, names: Names, scope: ConstScope, *, funcs=(), unknown_ref: str | None = None,
             where: str = "") -> ir.Expr:
     """Resolve every name in a symbolic expression; fold constants; scale units."""
     e = scale_units(e)
@@ -74,7 +75,7 @@ def resolve(e: ir.Expr, names: _Names, scope: ConstScope, *, funcs=(), unknown_r
     return go(e)
 
 
-def expect_dims(e: ir.Expr, want, names: _Names, ports: set[str]) -> None:
+def expect_dims(e: ir.Expr, want, names: Names, ports: set[str]) -> None:
     """Infer the units of ports from how they are used: push the expected units down the tree."""
     if want is None:
         return
@@ -107,22 +108,18 @@ def _try_dims(e, names):
         return None
 
 
-def _init_dims(init: ir.Expr, names: _Names):
+def init_dims(init: ir.Expr, names: Names):
     if isinstance(init, ir.Call) and init.func in INIT_FUNCS:
         if len(init.args) != 2 or init.kwargs:
             raise err("E305", f"`{init.func}` takes two arguments", init.span)
         a, b = (infer_dims(x, names.dims) for x in init.args)
-        if a is not None and b is not None and a != b and not _zero(init.args[0]) and not _zero(init.args[1]):
+        if a is not None and b is not None and a != b and not is_zero(init.args[0]) and not is_zero(init.args[1]):
             raise err("E301", f"the arguments of {init.func}() need the same units", init.span)
-        return a if not _zero(init.args[0]) else b
+        return a if not is_zero(init.args[0]) else b
     return infer_dims(init, names.dims)
 
 
-def _zero(e) -> bool:
-    return isinstance(e, ir.Num) and e.value == 0 and e.unit is None
-
-
-def _params(defn: ast.ModelDef, scope: ConstScope, rep: Reporter, names: _Names) -> list[ir.Param]:
+def _params(defn: ast.ModelDef, scope: ConstScope, rep: Reporter, names: Names) -> list[ir.Param]:
     out: list[ir.Param] = []
     values: dict[str, Q] = {}
     for item in defn.items:
@@ -160,13 +157,13 @@ def _states(defn, scope, rep, names) -> list[ir.StateVar]:
         if init is None:
             names.add(n, "state", None)
             continue
-        dims = rep.run(_init_dims, init, names)
+        dims = rep.run(init_dims, init, names)
         names.add(n, "state", dims)
         out.append(ir.StateVar(name=n, init=init, dims=dims or (0, 0, 0), span=item.span))
     return out
 
 
-def _redefined(n: str, names: _Names, defn, item, rep: Reporter) -> None:
+def _redefined(n: str, names: Names, defn, item, rep: Reporter) -> None:
     """E202 for a name declared twice in one model, or one that shadows a builtin (`dt`, `x`, `s`)."""
     if names.table[n][0] == "builtin":
         rep.error("E202", f"`{n}` is a builtin of every {defn.kind} ({'the time step' if n == 'dt' else 'its input'}); "
@@ -175,8 +172,8 @@ def _redefined(n: str, names: _Names, defn, item, rep: Reporter) -> None:
         rep.error("E202", f"`{n}` is defined twice in {defn.kind} `{defn.name.name}`", item.name.span)
 
 
-def _only_params(names: _Names) -> _Names:
-    sub = _Names()
+def _only_params(names: Names) -> Names:
+    sub = Names()
     sub.table = {k: v for k, v in names.table.items() if v[0] == "param"}
     return sub
 
@@ -229,7 +226,7 @@ def _reject_learn(defn, rep):
 
 
 def build_neuron(defn: ast.ModelDef, file: str, scope: ConstScope, rep: Reporter) -> ir.NeuronModel | None:
-    names = _Names()
+    names = Names()
     for b, d in BUILTINS.items():
         names.add(b, "builtin", d)
     n_before = len(rep.diags)
@@ -278,7 +275,7 @@ def build_neuron(defn: ast.ModelDef, file: str, scope: ConstScope, rep: Reporter
             if val is None:
                 continue
             got = rep.run(infer_dims, val, names.dims)
-            if got is not None and vdims is not None and tuple(got) != tuple(vdims) and not _zero(val):
+            if got is not None and vdims is not None and tuple(got) != tuple(vdims) and not is_zero(val):
                 rep.error("E301", f"`{a.var.name} {a.op} ...` assigns {U.describe(got)} to a variable of "
                                   f"{U.describe(vdims)}", a.value.span)
                 continue
@@ -331,7 +328,6 @@ def size_factor(e: ir.Expr) -> int:
         return 1 if e.id == "x" else 0
     if isinstance(e, ir.Call) and e.func == "concat":
         return sum(max(size_factor(a), 1) for a in e.args)
-    from .expr import children
 
     sizes = {size_factor(c) for c in children(e)} - {0}
     if len(sizes) > 1:
@@ -340,7 +336,7 @@ def size_factor(e: ir.Expr) -> int:
 
 
 def build_encoder(defn, file, scope, rep) -> ir.EncoderModel | None:
-    names = _Names()
+    names = Names()
     names.add("x", "builtin", U.DIMENSIONLESS)
     names.add("dt", "builtin", U.TIME)
     n0 = len(rep.diags)
@@ -365,7 +361,7 @@ def build_encoder(defn, file, scope, rep) -> ir.EncoderModel | None:
 
 
 def build_readout(defn, file, scope, rep) -> ir.ReadoutModel | None:
-    names = _Names()
+    names = Names()
     names.add("s", "builtin", U.DIMENSIONLESS)
     names.add("dt", "builtin", U.TIME)
     n0 = len(rep.diags)

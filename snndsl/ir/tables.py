@@ -1,0 +1,28 @@
+"""The task tables: what each task provides to a spec (sizes) and which settings it takes.
+
+The front end reads sizes here (for `task.obs`, input and output sizes, the checks); the
+generated program reads the data itself (snndsl_runtime/tasks/datasets.py, whose `DATASETS` holds
+the same sizes; tests/test_tables.py keeps the two, and `BRAX_ENVS` and Brax, in step).
+"""
+
+from __future__ import annotations
+
+# Brax 0.14 environments: (observation size, action size), read from jitted resets.
+BRAX_ENVS = {
+    "ant": (27, 8), "fast": (2, 1), "halfcheetah": (17, 6), "hopper": (11, 3), "humanoid": (244, 17),
+    "humanoidstandup": (244, 17), "inverted_pendulum": (4, 1), "inverted_double_pendulum": (8, 1),
+    "pusher": (23, 7), "reacher": (11, 2), "swimmer": (8, 2), "walker2d": (17, 6),
+}
+BRAX_BACKENDS = ("generalized", "positional", "spring", "mjx")
+BRAX_KEYS = ("env", "backend", "episode_length", "action_repeat")
+
+# dataset -> (features, classes)
+DATASET_SIZES = {"digits": (64, 10), "mnist": (784, 10), "fashion_mnist": (784, 10), "cifar10": (3072, 10)}
+DATASET_KEYS = ("path", "test_fraction")
+
+TASK_KINDS = ("brax", *DATASET_SIZES)
+
+
+def dataset_keys(dataset: str) -> tuple[str, ...]:
+    """The task settings a dataset takes: digits is built in and split here, the others are files."""
+    return ("test_fraction",) if dataset == "digits" else ("path",)

@@ -1,0 +1,40 @@
+"""The IR's task tables agree with the libraries and the runtime that run the tasks."""
+
+from __future__ import annotations
+
+import pytest
+
+from snndsl.ir.tables import BRAX_BACKENDS, BRAX_ENVS, DATASET_SIZES, TASK_KINDS
+
+
+def test_brax_envs_are_braxs_registry():
+    from brax import envs
+
+    assert sorted(BRAX_ENVS) == sorted(envs._envs), "BRAX_ENVS must list exactly Brax's registered environments"
+
+
+def test_brax_backends_are_braxs():
+    import inspect
+
+    from brax.envs.base import PipelineEnv
+
+    # PipelineEnv.__init__ picks the physics pipeline from a table keyed by backend name
+    src = inspect.getsource(PipelineEnv.__init__)
+    for b in BRAX_BACKENDS:
+        assert f"'{b}'" in src or f'"{b}"' in src, f"brax's PipelineEnv knows no backend {b!r}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["fast", "hopper", "inverted_pendulum", "reacher"])
+def test_brax_env_sizes(name):
+    from brax import envs
+
+    env = envs.get_environment(name)
+    assert (env.observation_size, env.action_size) == BRAX_ENVS[name]
+
+
+def test_dataset_sizes_match_the_runtime():
+    from snndsl_runtime.tasks.datasets import DATASETS
+
+    assert DATASET_SIZES == DATASETS
+    assert TASK_KINDS == ("brax", *DATASETS)
