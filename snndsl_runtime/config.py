@@ -1,10 +1,14 @@
-"""`--set KEY=VALUE` for a generated module: typed overrides of its runtime settings."""
+"""`--set KEY=VALUE` on a model's run-time settings, and the check of settings read back from a
+file: both convert the text to the setting's type here and validate with snndsl_runtime.settings,
+the models the compiler checks specs with."""
 
 import difflib
 import json
 import math
+import typing
 
 from .errors import RunError
+from .settings import field_annotation, validate_config
 
 
 def parse_value(text: str):
@@ -20,7 +24,12 @@ def parse_value(text: str):
         return low.strip('"')
 
 
-def _coerce(key: str, value, current, rule: dict):
+def _takes(annotation, kind) -> bool:
+    return annotation is kind or kind in typing.get_args(annotation)
+
+
+def _coerce(key: str, value, current, annotation):
+    """A parsed value in the type of the setting it replaces (its current value, or its annotation)."""
     if isinstance(current, dict):
         fields = ", ".join(f"{key}.{k}" for k in current)
         raise RunError("E404", f"`{key}` is a group of settings; set its fields one by one", f"keys: {fields}")
@@ -35,7 +44,7 @@ def _coerce(key: str, value, current, rule: dict):
         if is_number and float(value) == int(value):
             return int(value)
         raise RunError("E403" if is_number else "E404", f"{key} must be a whole number, not {value!r}")
-    if isinstance(current, float) or (current is None and rule.get("type") == "number"):
+    if isinstance(current, float) or (current is None and _takes(annotation, float)):
         if is_number or (current is None and value is None):
             return None if value is None else float(value)
         raise RunError("E404", f"{key} must be a number, not {value!r}")
@@ -44,21 +53,14 @@ def _coerce(key: str, value, current, rule: dict):
     raise RunError("E404", f"{key} cannot be set from the command line")
 
 
-_BOUNDS = {"gt": (lambda v, b: v > b, ">"), "ge": (lambda v, b: v >= b, ">="),
-           "lt": (lambda v, b: v < b, "<"), "le": (lambda v, b: v <= b, "<=")}
-
-
-def _check(key: str, value, rule: dict) -> None:
-    """A value against its allowed choices and bounds (from the spec's typed settings)."""
-    if "choices" in rule and value not in rule["choices"]:
-        close = difflib.get_close_matches(str(value), [str(c) for c in rule["choices"]], n=1)
-        raise RunError("E404", f"{key} must be one of {', '.join(map(str, rule['choices']))}, not {value!r}",
-                       f"did you mean `{close[0]}`?" if close else None)
-    if value is None:
-        return
-    for bound, (ok, sign) in _BOUNDS.items():
-        if bound in rule and not ok(value, rule[bound]):
-            raise RunError("E401", f"{key} must be {sign} {rule[bound]}, not {value!r}")
+def _validate(config: dict, rule: str, task_kind: str, where: str | None = None) -> None:
+    """RunError for the first problem the settings models find (E822 for settings read from `where`)."""
+    found = validate_config(rule, task_kind, config)
+    if found:
+        _, code, message, hint = found[0]
+        if where:
+            raise RunError("E822", f"{where} holds an invalid setting: {message}", "start a new run in another --out folder")
+        raise RunError(code, message, hint)
 
 
 def _known_keys(config: dict, prefix: str = "") -> list:
@@ -77,15 +79,14 @@ def lookup(config: dict, key: str):
     return config
 
 
-def apply_overrides(config: dict, pairs, structural=(), limits=None) -> dict:
+def apply_overrides(config: dict, pairs, rule: str, task_kind: str, structural=()) -> dict:
     """Return a copy of config with `KEY=VALUE` overrides applied (dotted keys into nested dicts).
 
-    Unknown keys, badly typed values and values outside `limits` (key -> choices, bounds) raise
-    RunError (E203 / E404 / E401); `structural` keys change the generated code and must be set when
-    generating instead.
+    Unknown keys (E203, with a did-you-mean), badly typed values (E403 / E404) and values the
+    settings models refuse (E401 / E404) raise RunError; `structural` keys change the generated
+    code and must be set when generating instead.
     """
     config = json.loads(json.dumps(config))
-    limits = limits or {}
     for pair in pairs or ():
         key, eq, text = pair.partition("=")
         if not eq:
@@ -99,26 +100,28 @@ def apply_overrides(config: dict, pairs, structural=(), limits=None) -> dict:
             close = difflib.get_close_matches(key, _known_keys(config), n=1, cutoff=0.6)
             raise RunError("E203", f"unknown key `{key}`",
                            f"did you mean `{close[0]}`?" if close else "keys look like train.epochs or task.path")
-        rule = limits.get(key, {})
-        value = _coerce(key, parse_value(text), node[leaf], rule)
-        _check(key, value, rule)
-        node[leaf] = value
+        node[leaf] = _coerce(key, parse_value(text), node[leaf], field_annotation(rule, task_kind, key))
+    _validate(config, rule, task_kind)  # once, after all: some rules span two settings
     return config
 
 
-def check_config(config: dict, reference: dict, limits: dict, where: str, prefix: str = "") -> None:
-    """RunError E822 unless `config` (read from a file) has the reference's keys, each with a value
-    of the right type inside its bounds: the same checks as --set."""
+def check_config(config: dict, reference: dict, rule: str, task_kind: str, where: str, prefix: str = "") -> None:
+    """RunError E822 unless `config` (read from a file) has the reference's keys, each of the right
+    type, and the settings models accept it: the same checks as --set."""
+    _check_shape(config, reference, rule, task_kind, where, prefix)
+    _validate(config, rule, task_kind, where)
+
+
+def _check_shape(config, reference, rule, task_kind, where, prefix=""):
     for key, current in reference.items():
         full = prefix + key
         if not isinstance(config, dict) or key not in config:
             raise RunError("E822", f"{where} lacks the setting `{full}`", "start a new run in another --out folder")
         if isinstance(current, dict):
-            check_config(config[key], current, limits, where, full + ".")
+            _check_shape(config[key], current, rule, task_kind, where, full + ".")
             continue
         try:
-            value = _coerce(full, config[key], current, limits.get(full, {}))
-            _check(full, value, limits.get(full, {}))
+            _coerce(full, config[key], current, field_annotation(rule, task_kind, full))
         except RunError as e:
             raise RunError("E822", f"{where} holds an invalid setting: {e.message}",
                            "start a new run in another --out folder") from None

@@ -133,11 +133,11 @@ def train(model, config=None, out_dir=None, seed=0, resume=False, progress_fn=No
         same_network(model, meta)
         seed = meta["seed"]  # the run's own random streams
         base = meta["config"] or base
-        check_config(base, model.CONFIG, model.LIMITS, f"the checkpoint {ckpt}")
+        check_config(base, model.CONFIG, model.RULE, model.TASK_KIND, f"the checkpoint {ckpt}")
     elif os.path.exists(ckpt):
         raise RunError("E823", f"{out_dir} already holds a run (checkpoint.npz)",
                        "continue it with --resume, or choose another --out folder")
-    cfg = apply_overrides(base, sets, model.STRUCTURAL, model.LIMITS)
+    cfg = apply_overrides(base, sets, model.RULE, model.TASK_KIND, model.STRUCTURAL)
     changes = changed_settings(base, cfg) if resume else []
     if changes:
         report({"notice": "resuming with changed settings: " + ", ".join(f"{k} {a!r} -> {b!r}" for k, a, b in changes)})
@@ -200,7 +200,7 @@ def evaluate(model, out_dir, seed=0):
     ckpt = os.path.join(out_dir, "checkpoint.npz")
     saved = read_run_config(out_dir)
     cfg = saved["config"]
-    check_config(cfg, model.CONFIG, model.LIMITS, os.path.join(out_dir, "config.json"))
+    check_config(cfg, model.CONFIG, model.RULE, model.TASK_KIND, os.path.join(out_dir, "config.json"))
     if "population" in cfg["train"]:  # the evaluated network does not depend on the population
         cfg = {**cfg, "train": {**cfg["train"], "population": cfg["train"]["eval_copies"] + 2}}
     enable_compilation_cache()

@@ -17,9 +17,9 @@ class Model(Protocol):
     SPEC_SETS: list           # the --set list the model was generated with
     RUNTIME_VERSION: str      # the snndsl_runtime version it was generated for
     # ---- settings
-    CONFIG: dict              # run-time settings: {"train": ..., "task": ..., "time": ...}
+    CONFIG: dict              # run-time settings: {"train": ..., "task": ..., "time": ...},
+                              # validated by snndsl_runtime.settings
     STRUCTURAL: list          # setting keys that change the generated code (not settable at run time)
-    LIMITS: dict              # allowed values of the run-time settings (choices, bounds)
     # ---- sizes and time
     DT: float                 # ms per network step
     SUBSTEPS: int             # network steps per environment step or per time step of a sample

@@ -314,11 +314,11 @@ def test_atomic_write_replaces_only_when_complete(tmp_path):
 
 # ---------------------------------------------------------------- settings
 
-REFERENCE = {"train": {"epochs": 3, "optimizer": {"name": "adam", "lr": 0.01, "grad_clip": None}, "remat": False},
-             "task": {"dataset": "digits", "path": None}}
-LIMITS = {"train.epochs": {"ge": 1}, "train.optimizer.lr": {"gt": 0},
-          "train.optimizer.name": {"choices": ["adam", "adamw", "sgd"]},
-          "train.optimizer.grad_clip": {"type": "number", "gt": 0}}
+REFERENCE = {"train": {"epochs": 3, "optimizer": {"name": "adam", "lr": 0.01, "weight_decay": 0.0, "momentum": 0.0,
+                                                   "schedule": "constant", "grad_clip": None}, "remat": False},
+             "task": {"dataset": "digits", "path": None, "features": 64, "classes": 10, "test_fraction": 0.25},
+             "time": {"dt": 1.0, "substeps": 1, "steps": 4}}
+RULE = ("surrogate", "dataset")  # the settings models that check REFERENCE
 
 
 def _with(path, value):
@@ -331,20 +331,20 @@ def _with(path, value):
 
 
 def test_check_config_accepts_a_valid_config():
-    check_config(REFERENCE, REFERENCE, LIMITS, "ckpt")
-    check_config(_with(("train", "optimizer", "grad_clip"), 0.5), REFERENCE, LIMITS, "ckpt")
-    check_config(_with(("train", "epochs"), 5.0), REFERENCE, LIMITS, "ckpt")  # JSON may write 5 as 5.0
+    check_config(REFERENCE, REFERENCE, *RULE, "ckpt")
+    check_config(_with(("train", "optimizer", "grad_clip"), 0.5), REFERENCE, *RULE, "ckpt")
+    check_config(_with(("train", "epochs"), 5.0), REFERENCE, *RULE, "ckpt")  # JSON may write 5 as 5.0
 
 
 @pytest.mark.parametrize("path,value,text", [
-    (("train", "optimizer", "lr"), -1, "train.optimizer.lr must be > 0"),
-    (("train", "optimizer", "lr"), 0, "train.optimizer.lr must be > 0"),
-    (("train", "epochs"), 0, "train.epochs must be >= 1"),
+    (("train", "optimizer", "lr"), -1, "train.optimizer.lr: must be greater than 0"),
+    (("train", "optimizer", "lr"), 0, "train.optimizer.lr: must be greater than 0"),
+    (("train", "epochs"), 0, "train.epochs: must be greater than or equal to 1"),
     (("train", "epochs"), "3", "train.epochs must be a whole number"),
     (("train", "epochs"), 2.5, "train.epochs must be a whole number"),
     (("train", "remat"), 1, "train.remat must be true or false"),
     (("train", "optimizer", "lr"), "fast", "train.optimizer.lr must be a number"),
-    (("train", "optimizer", "name"), "adamx", "train.optimizer.name must be one of adam, adamw, sgd"),
+    (("train", "optimizer", "name"), "adamx", "train.optimizer.name: must be 'adam', 'adamw' or 'sgd'"),
     (("train", "optimizer", "grad_clip"), "x", "train.optimizer.grad_clip must be a number"),
     (("train", "optimizer"), 5, "lacks the setting `train.optimizer.name`"),
     (("train", "foo"), 1, "unknown setting `train.foo`"),
@@ -352,7 +352,7 @@ def test_check_config_accepts_a_valid_config():
 ])
 def test_check_config_rejects_a_bad_checkpoint_config(path, value, text):
     with pytest.raises(RunError) as e:
-        check_config(_with(path, value), REFERENCE, LIMITS, "the checkpoint c.npz")
+        check_config(_with(path, value), REFERENCE, *RULE, "the checkpoint c.npz")
     assert e.value.code == "E822" and text in e.value.message and "the checkpoint c.npz" in e.value.message, \
         e.value.message
 
@@ -361,7 +361,7 @@ def test_check_config_names_a_missing_setting():
     cfg = json.loads(json.dumps(REFERENCE))
     del cfg["task"]["path"]
     with pytest.raises(RunError) as e:
-        check_config(cfg, REFERENCE, LIMITS, "ckpt")
+        check_config(cfg, REFERENCE, *RULE, "ckpt")
     assert e.value.code == "E822" and "`task.path`" in e.value.message
 
 
@@ -371,16 +371,16 @@ def test_check_config_names_a_missing_setting():
                                   "train.optimizer.grad_clip=1e400"])
 def test_apply_overrides_refuses_non_finite_numbers(pair):
     with pytest.raises(RunError) as e:
-        apply_overrides(REFERENCE, [pair], (), LIMITS)
+        apply_overrides(REFERENCE, [pair], *RULE)
     assert e.value.code == "E401" and "finite number" in e.value.message, e.value.message
 
 
 def test_apply_overrides_applies_a_copy():
-    cfg = apply_overrides(REFERENCE, ["train.optimizer.lr=1e-4", "train.epochs=7", "task.path=/data"], (), LIMITS)
+    cfg = apply_overrides(REFERENCE, ["train.optimizer.lr=1e-4", "train.epochs=7", "task.path=/data"], *RULE)
     assert cfg["train"]["optimizer"]["lr"] == 1e-4 and cfg["train"]["epochs"] == 7 and cfg["task"]["path"] == "/data"
     assert REFERENCE["train"]["epochs"] == 3 and REFERENCE["task"]["path"] is None
     with pytest.raises(RunError) as e:
-        apply_overrides(REFERENCE, ["train.remat=true"], ["train.remat"], LIMITS)
+        apply_overrides(REFERENCE, ["train.remat=true"], *RULE, ["train.remat"])
     assert e.value.code == "E203" and "changes the generated network" in e.value.message
 
 

@@ -91,45 +91,6 @@ def structural_keys(spec: ir.Spec) -> list[str]:
     return sorted(keys)
 
 
-def limits_of(spec: ir.Spec) -> dict:
-    """Allowed values of every runtime setting (choices, bounds, type where the default is None),
-    read from the pydantic models, for the emitted file's --set checks."""
-    import typing
-
-    from pydantic import BaseModel
-
-    def walk(model, prefix, config):
-        out = {}
-        for name, f in model.model_fields.items():
-            key = prefix + name
-            if name not in config or key in structural:
-                continue
-            ann = f.annotation
-            if isinstance(ann, type) and issubclass(ann, BaseModel):
-                out.update(walk(ann, key + ".", config[name]))
-                continue
-            rule = {}
-            if typing.get_origin(ann) is typing.Literal:
-                rule["choices"] = list(typing.get_args(ann))
-            if config[name] is None and float in typing.get_args(ann):
-                rule["type"] = "number"
-            for m in f.metadata:
-                rule.update({b: getattr(m, b) for b in ("gt", "ge", "lt", "le") if getattr(m, b, None) is not None})
-            if rule:
-                out[key] = rule
-        return out
-
-    structural = set(structural_keys(spec))
-    config = config_of(spec)
-    limits = walk(RULES[spec.train.rule], "train.", config["train"])
-    limits.update(walk(type(spec.task), "task.", config["task"]))
-    if isinstance(spec.task, ir.BraxTask):
-        from ..ir.tables import BRAX_BACKENDS
-
-        limits["task.backend"] = {"choices": list(BRAX_BACKENDS)}
-    return limits
-
-
 def spec_hash(spec: ir.Spec) -> str:
     return hashlib.sha256(spec.model_dump_json(exclude={"span"}).encode()).hexdigest()[:16]
 
@@ -190,7 +151,7 @@ def generate(spec: ir.Spec, plan: Plan | None = None) -> str:
         network_hash=hashlib.sha256((spikes + network).encode()).hexdigest()[:16],
         rule_title=RULE_TITLES["ppo" if (spec.train.rule, task_kind) == ("surrogate", "brax") else spec.train.rule],
         runtime_version=snndsl_runtime.__version__, runtime_imports=_runtime_imports(spikes + network),
-        config=_fmt(config_of(spec)), structural=_fmt(structural_keys(spec)), limits=_fmt(limits_of(spec)),
+        config=_fmt(config_of(spec)), structural=_fmt(structural_keys(spec)),
         input_name=inp.name, in_size=inp.in_size, out_size=out.ir.size,
         normalize=task_kind == "brax" and inp.normalize == "running",
         spike_lines=spikes, network=network,

@@ -8,7 +8,7 @@ import typing
 from pydantic import ValidationError
 
 from ..diagnostics import suggest
-from ..settings import RULES, SURROGATE_PARAM, Optimizer, Surrogate
+from ..settings import RULES, SURROGATE_PARAM, Optimizer, Surrogate, problems
 from ..syntax import ast
 from .bodies import block_kind, settings
 from .context import Context
@@ -42,15 +42,13 @@ def elaborate_train(ctx: Context, blk: ast.Block | None):
             values[group], spans[group] = x, it.value.span
     try:  # a setting that failed to convert was reported and is left at its default
         return model(rule=rule, span=blk.span, **values)
-    except ValidationError as e:
-        for er in e.errors():
-            key = er["loc"][0] if er["loc"] else None
-            msg = er["msg"].replace("Input should be", "must be").replace("Value error, ", "")
+    except ValidationError as e:  # worded as the runtime words the same problem in a --set
+        for key, _, msg, hint in problems(e, "train."):
             if key is None:  # a rule across settings: point at the ones set in the spec
                 span = next((spans[k] for k in ("population", "eval_copies") if k in spans), blk.kind.span)
-                ctx.error("E401", f"train {rule}: {msg}", span)
+                ctx.error("E401", f"train {rule}: {msg}", span, hint)
             else:
-                ctx.error("E401", f"train.{key}: {msg}", spans.get(key, blk.kind.span))
+                ctx.error("E401", msg, spans.get(key.split(".")[1], blk.kind.span), hint)
         return model(rule=rule, span=blk.span)
 
 
@@ -103,9 +101,8 @@ def _set_field(base, name: str, v, span):
     try:
         return Optimizer(**{**base.model_dump(), name: x})
     except ValidationError as e:
-        er = e.errors()[0]
-        raise err("E401", f"optimizer.{name} {er['msg'].replace('Input should be', 'must be')}",
-                  getattr(v, "span", span)) from None
+        _, code, msg, hint = problems(e, "train.optimizer.")[0]
+        raise err(code, msg, getattr(v, "span", span), hint) from None
 
 
 def _surrogate(v) -> Surrogate:

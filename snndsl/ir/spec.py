@@ -11,6 +11,8 @@ from typing import Annotated, Literal, Union
 
 from pydantic import Field
 
+from snndsl_runtime import settings as runtime_settings
+
 from ..settings import TrainSettings
 from .expr import Dims, Expr, Name, Node, Num
 
@@ -246,29 +248,17 @@ class Projection(Node):
         return self.connectivity.learn
 
 
-class Time(Node):
-    dt: float = Field(1.0, gt=0)  # ms
-    substeps: int = Field(1, ge=1)
-    steps: int = Field(1, ge=1)  # time steps per sample (classification)
+# the task and time blocks: their settings and bounds are the runtime's (one validator)
+class Time(runtime_settings.TimeSettings, Node):
+    pass
 
 
-class BraxTask(Node):
-    kind: Literal["brax"] = "brax"
-    env: str
-    backend: str = "generalized"
-    episode_length: int = Field(1000, ge=1)
-    action_repeat: int = Field(1, ge=1)
-    obs: int = Field(ge=1)
-    action: int = Field(ge=1)
+class BraxTask(runtime_settings.BraxTaskSettings, Node):
+    pass
 
 
-class DatasetTask(Node):
-    kind: Literal["dataset"] = "dataset"
-    dataset: Literal["digits", "mnist", "fashion_mnist", "cifar10"]
-    path: str | None = None
-    features: int = Field(ge=1)
-    classes: int = Field(ge=1)
-    test_fraction: float = Field(0.25, gt=0, lt=1)  # digits only: the held-out split
+class DatasetTask(runtime_settings.DatasetTaskSettings, Node):
+    pass
 
 
 Task = Annotated[Union[BraxTask, DatasetTask], Field(discriminator="kind")]

@@ -7,13 +7,14 @@ the same sizes; tests/test_tables.py keeps the two, and `BRAX_ENVS` and Brax, in
 
 from __future__ import annotations
 
+from snndsl_runtime.settings import BRAX_BACKENDS  # noqa: F401  (the runtime's settings hold the choices)
+
 # Brax 0.14 environments: (observation size, action size), read from jitted resets.
 BRAX_ENVS = {
     "ant": (27, 8), "fast": (2, 1), "halfcheetah": (17, 6), "hopper": (11, 3), "humanoid": (244, 17),
     "humanoidstandup": (244, 17), "inverted_pendulum": (4, 1), "inverted_double_pendulum": (8, 1),
     "pusher": (23, 7), "reacher": (11, 2), "swimmer": (8, 2), "walker2d": (17, 6),
 }
-BRAX_BACKENDS = ("generalized", "positional", "spring", "mjx")
 BRAX_KEYS = ("env", "backend", "episode_length", "action_repeat")
 
 # dataset -> (features, classes)
