@@ -188,3 +188,26 @@ def test_a_run_is_never_overwritten_and_either_tool_resumes_it(tmp_path):
     r = snndsl("run", str(SPECS / "surrogate_digits.snn"), "--out", str(out), "--resume")
     assert r.returncode == 2 and "error[E822]" in r.stderr and "stop_digits" in r.stderr
 
+
+@pytest.mark.slow
+def test_resume_after_a_gain_change_names_the_projection(tmp_path):
+    """A resumed run must be the network that made it: a changed gain (in the spec, not a --set) is
+    E822 naming the projection, before anything in the run folder is written."""
+    spec = tmp_path / "stop_digits.snn"
+    original = (SPECS / "stop_digits.snn").read_text()
+    spec.write_text(original)
+    out = tmp_path / "run"
+    r = snndsl("run", str(spec), "--set", "train.epochs=1", "--set", "train.batch_size=256", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    program = (out / "train.py").read_bytes()
+    checkpoint = (out / "checkpoint.npz").read_bytes()
+    metrics = (out / "metrics.jsonl").read_text()
+    edited = original.replace("weights = dense(init = kaiming); learn w", "weights = dense(init = kaiming); gain = 2; learn w")
+    assert edited != original
+    spec.write_text(edited)
+    r = snndsl("run", str(spec), "--resume", "--set", "train.epochs=2", "--out", str(out))
+    assert r.returncode == 2, r.stderr
+    assert "error[E822]" in r.stderr and "the network changed" in r.stderr, r.stderr
+    assert "projection pixels->hidden.v" in r.stderr and "hidden->logits" not in r.stderr, r.stderr
+    assert (out / "train.py").read_bytes() == program  # the run's own program was not overwritten
+    assert (out / "checkpoint.npz").read_bytes() == checkpoint and (out / "metrics.jsonl").read_text() == metrics
