@@ -90,7 +90,7 @@ def test_emitted_file_set_errors(tmp_path):
     assert snndsl("emit", str(SPECS / "stop_digits.snn"), "-o", str(train_py)).returncode == 0
     for args, text in ((["--set", "train.epoch=3"], "did you mean `train.epochs`"),
                        (["--set", "train.epochs=many"], "whole number"),
-                       (["--set", "train.loss=average"], "must be one of"),
+                       (["--set", "train.loss=average"], "must be 'per_step' or 'final'"),
                        (["--set", "time.dt=0.5"], "snndsl emit")):
         r = subprocess.run([PYTHON, str(train_py), *args, "--out", str(tmp_path / "x")], capture_output=True,
                            text=True, timeout=600)
@@ -106,12 +106,12 @@ def test_environment_sizes_checked_before_compiling(monkeypatch):
 
 
 @pytest.mark.parametrize("pair,code,text", [
-    ("train.epochs=0", "E401", "train.epochs must be >= 1"),
+    ("train.epochs=0", "E401", "train.epochs: must be greater than or equal to 1"),
     ("train.epochs=1.5", "E403", "whole number"),  # as `snndsl check` says it
-    ("train.batch_size=-3", "E401", "train.batch_size must be >= 1"),
-    ("task.test_fraction=2", "E401", "task.test_fraction must be < 1"),
-    ("train.optimizer.name=adamx", "E404", "must be one of adam, adamw, sgd"),
-    ("train.optimizer.schedule=cosin", "E404", "must be one of constant, cosine"),
+    ("train.batch_size=-3", "E401", "train.batch_size: must be greater than or equal to 1"),
+    ("task.test_fraction=2", "E401", "task.test_fraction: must be less than 1"),
+    ("train.optimizer.name=adamx", "E404", "train.optimizer.name: must be 'adam', 'adamw' or 'sgd'"),
+    ("train.optimizer.schedule=cosin", "E404", "must be 'constant' or 'cosine'"),
     ("train.optimizer.grad_clip=abc", "E404", "must be a number"),
     ("train.optimizer=adam(lr=1e-2)", "E404", "group of settings"),
     ("train.num_envs=64", "E203", "unknown key"),  # a PPO setting means nothing on a dataset
@@ -120,11 +120,24 @@ def test_environment_sizes_checked_before_compiling(monkeypatch):
 def test_emitted_file_checks_values_like_the_spec_does(pair, code, text):
     mod = generated(SPECS / "stop_digits.snn")
     with pytest.raises(RunError) as e:
-        apply_overrides(mod.CONFIG, [pair], mod.STRUCTURAL, mod.LIMITS)
+        apply_overrides(mod.CONFIG, [pair], mod.RULE, mod.TASK_KIND, mod.STRUCTURAL)
     assert e.value.code == code and text in e.value.message, e.value.message
     ok = apply_overrides(mod.CONFIG, ["train.optimizer.grad_clip=0.5", "train.optimizer.name=sgd"],
-                             mod.STRUCTURAL, mod.LIMITS)
+                         mod.RULE, mod.TASK_KIND, mod.STRUCTURAL)
     assert ok["train"]["optimizer"]["grad_clip"] == 0.5 and ok["train"]["optimizer"]["name"] == "sgd"
+
+
+@pytest.mark.parametrize("pair", ["train.epochs=0", "train.batch_size=-3", "train.optimizer.lr=-1",
+                                  "train.optimizer.momentum=1.5"])
+def test_one_validator_one_message(pair):
+    """`snndsl check --set` and the model file's --set refuse a value outside its bounds in the same words."""
+    from snndsl import compile_spec
+
+    mod = generated(SPECS / "stop_digits.snn")
+    with pytest.raises(RunError) as e:
+        apply_overrides(mod.CONFIG, [pair], mod.RULE, mod.TASK_KIND, mod.STRUCTURAL)
+    _, diags, _ = compile_spec(str(SPECS / "stop_digits.snn"), [pair])
+    assert [(d.code, d.message) for d in diags if d.is_error] == [(e.value.code, e.value.message)]
 
 
 def test_unwritable_outputs_are_diagnostics(tmp_path):
