@@ -3,9 +3,9 @@ shared with the model files' `--set`), each with the span of its `train` block."
 
 from __future__ import annotations
 
-from typing import Annotated, Union
+from typing import Annotated, Optional, Union
 
-from pydantic import Field
+from pydantic import Field, create_model
 
 from snndsl_runtime import settings as runtime
 from snndsl_runtime.settings import (  # noqa: F401  (the compiler reads them from here)
@@ -15,25 +15,16 @@ from snndsl_runtime.settings import (  # noqa: F401  (the compiler reads them fr
 from .diagnostics import Span
 
 
-class ECSettings(runtime.ECSettings):
-    __doc__ = runtime.ECSettings.__doc__
-    span: Span | None = None
+def _located(model):
+    """The runtime's settings model with the span of the spec's `train` block."""
+    return create_model(model.__name__, __base__=model, __doc__=model.__doc__, __module__=__name__,
+                        span=(Optional[Span], None))
 
 
-class ESSettings(runtime.ESSettings):
-    __doc__ = runtime.ESSettings.__doc__
-    span: Span | None = None
-
-
-class StopSettings(runtime.StopSettings):
-    __doc__ = runtime.StopSettings.__doc__
-    span: Span | None = None
-
-
-class SurrogateSettings(runtime.SurrogateSettings):
-    __doc__ = runtime.SurrogateSettings.__doc__
-    span: Span | None = None
-
+ECSettings = _located(runtime.ECSettings)
+ESSettings = _located(runtime.ESSettings)
+StopSettings = _located(runtime.StopSettings)
+SurrogateSettings = _located(runtime.SurrogateSettings)
 
 TrainSettings = Annotated[
     Union[ECSettings, ESSettings, StopSettings, SurrogateSettings], Field(discriminator="rule")

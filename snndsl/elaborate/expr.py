@@ -118,22 +118,7 @@ def scale_units(e: ir.Expr) -> ir.Expr:
             return e
         q = quantity(e)
         return ir.Num(value=q.value, dims=q.dims, unit=e.unit, span=e.span)
-    if isinstance(e, ir.Bin):
-        return e.model_copy(update={"left": scale_units(e.left), "right": scale_units(e.right)})
-    if isinstance(e, ir.Neg):
-        return e.model_copy(update={"operand": scale_units(e.operand)})
-    if isinstance(e, ir.Compare):
-        return e.model_copy(update={"left": scale_units(e.left), "right": scale_units(e.right)})
-    if isinstance(e, ir.Call):
-        return e.model_copy(
-            update={
-                "args": [scale_units(a) for a in e.args],
-                "kwargs": [k.model_copy(update={"value": scale_units(k.value)}) for k in e.kwargs],
-            }
-        )
-    if isinstance(e, ir.ListExpr):
-        return e.model_copy(update={"items": [scale_units(a) for a in e.items]})
-    return e
+    return ir.map_children(e, scale_units)
 
 
 def _check_same(op: str, a: Q, b: Q, span) -> None:

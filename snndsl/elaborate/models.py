@@ -58,19 +58,9 @@ def resolve(e: ir.Expr, names: Names, scope: ConstScope, *, funcs=(), unknown_re
             if x.func not in SYMBOLIC_FUNCS and x.func not in funcs:
                 raise err("E305", f"unknown function `{x.func}`", x.span,
                           suggest(x.func, [*SYMBOLIC_FUNCS, *funcs]))
-            return x.model_copy(update={
-                "args": [go(a) for a in x.args],
-                "kwargs": [k.model_copy(update={"value": go(k.value)}) for k in x.kwargs],
-            })
-        if isinstance(x, ir.Bin):
-            return x.model_copy(update={"left": go(x.left), "right": go(x.right)})
-        if isinstance(x, ir.Neg):
-            return x.model_copy(update={"operand": go(x.operand)})
-        if isinstance(x, ir.Compare):
-            return x.model_copy(update={"left": go(x.left), "right": go(x.right)})
         if isinstance(x, (ir.Str, ir.ListExpr)):
             raise err("E404", "not allowed in an equation", x.span)
-        return x
+        return ir.map_children(x, go)
 
     return go(e)
 

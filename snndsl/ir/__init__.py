@@ -5,14 +5,14 @@ invariants as field bounds), tables.py the task tables.  Every stage uses the no
 """
 
 from .expr import (Bin, Call, Compare, Dims, Dotted, Expr, KwArg, ListExpr, Name, Neg, Node, Num, Str,
-                   children, names_in, strip_spans)
+                   children, map_children, names_in, strip_spans)
 from .spec import (ODE, Bernoulli, BraxTask, Connectivity, DatasetTask, Dense, EncoderModel, Group, Init, Input,
                    Learnable, LinearForm, NeuronModel, Output, Param, Population, Port, Projection, ReadoutModel,
                    ResetStmt, Spec, SpikeCondition, Sparse, StateVar, Task, Time, time_constant_params)
 
 __all__ = [
     "Bin", "Call", "Compare", "Dims", "Dotted", "Expr", "KwArg", "ListExpr", "Name", "Neg", "Node", "Num", "Str",
-    "children", "names_in", "strip_spans",
+    "children", "map_children", "names_in", "strip_spans",
     "ODE", "Bernoulli", "BraxTask", "Connectivity", "DatasetTask", "Dense", "EncoderModel", "Group", "Init", "Input",
     "Learnable", "LinearForm", "NeuronModel", "Output", "Param", "Population", "Port", "Projection", "ReadoutModel",
     "ResetStmt", "Spec", "SpikeCondition", "Sparse", "StateVar", "Task", "Time", "time_constant_params",

@@ -110,6 +110,20 @@ def children(e: Expr) -> list[Expr]:
     return []
 
 
+def map_children(e: Expr, f) -> Expr:
+    """A copy of e with f applied to each direct subexpression (the one rebuilding walker)."""
+    if isinstance(e, (Bin, Compare)):
+        return e.model_copy(update={"left": f(e.left), "right": f(e.right)})
+    if isinstance(e, Neg):
+        return e.model_copy(update={"operand": f(e.operand)})
+    if isinstance(e, Call):
+        return e.model_copy(update={"args": [f(a) for a in e.args],
+                                    "kwargs": [k.model_copy(update={"value": f(k.value)}) for k in e.kwargs]})
+    if isinstance(e, ListExpr):
+        return e.model_copy(update={"items": [f(a) for a in e.items]})
+    return e
+
+
 def names_in(e: Expr) -> list[Name]:
     """Every name in e, in reading order."""
     out = [e] if isinstance(e, Name) else []
