@@ -77,6 +77,7 @@ train surrogate { epochs = 3; batch_size = 64; optimizer = sgd(lr = 1e38) }
 """
 
 
+@pytest.mark.slow
 def test_nan_stops_the_run_naming_step_and_quantity(tmp_path):
     spec = write_spec(tmp_path, NAN_SPEC)
     r = snndsl("run", str(spec), "--out", str(tmp_path / "run"))
@@ -85,6 +86,7 @@ def test_nan_stops_the_run_naming_step_and_quantity(tmp_path):
     assert not (tmp_path / "run" / "checkpoint.npz").exists()  # nothing non-finite was saved
 
 
+@pytest.mark.slow
 def test_emitted_file_set_errors(tmp_path):
     train_py = tmp_path / "train.py"
     assert snndsl("emit", str(SPECS / "stop_digits.snn"), "-o", str(train_py)).returncode == 0
@@ -127,6 +129,7 @@ def test_emitted_file_checks_values_like_the_spec_does(pair, code, text):
     assert ok["train"]["optimizer"]["grad_clip"] == 0.5 and ok["train"]["optimizer"]["name"] == "sgd"
 
 
+@pytest.mark.slow
 def test_unwritable_outputs_are_diagnostics(tmp_path):
     r = snndsl("emit", str(SPECS / "stop_digits.snn"), "-o", str(tmp_path / "no" / "such" / "train.py"))
     assert r.returncode == 2 and "error[E841]" in r.stderr
