@@ -45,11 +45,13 @@ def bare_brax(env_name: str, backend: str, batch: int, steps: int, episode_lengt
 def generations(spec: str, sets: list[str], n: int) -> tuple[float, float, str, int]:
     """(seconds per generation, env steps per second, env, steps per generation), compile excluded."""
     from snndsl.driver.build import import_module, load_spec, module_text
+    from snndsl_runtime.config import apply_overrides
+    from snndsl_runtime.trainers import trainer_class
 
     ir, _ = load_spec(spec, sets)
     mod, _ = import_module(module_text(ir), ir.name)
-    cfg = mod.apply_overrides(mod.CONFIG, [])
-    trainer = mod.Trainer(cfg, 0)
+    cfg = apply_overrides(mod.CONFIG, [])
+    trainer = trainer_class(mod.RULE, mod.TASK_KIND)(mod, cfg, 0)
     trainer.step(1)  # compiles
     times, steps = [], []
     for g in range(2, n + 2):

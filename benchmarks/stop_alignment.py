@@ -24,6 +24,9 @@ def main():
     args = ap.parse_args()
     import jax
     import jax.numpy as jnp
+    from snndsl_runtime.network import init_parameters
+    from snndsl_runtime.trainers.gradient import cross_entropy, loss_weights, run_sequence
+    from snndsl_runtime.trainers.stop import stop_gradients
 
     learn = " tau_m = 3 ms; v_th = 0.5; learn v_th per neuron; learn tau_m per population "
     print(f"# {device()}; MLP 784-{args.layers}x{args.width}-10, batch {args.batch}; STOP vs jax.grad through time")
@@ -31,17 +34,18 @@ def main():
     for steps in args.steps:
         text = mlp_spec("stop", steps, args.width, args.layers, args.batch, learn)
         mod = module_from_text(text, f"align_{args.layers}_{steps}")
-        theta, fixed = mod.init_parameters(jax.random.PRNGKey(0))
+        theta, fixed = init_parameters(mod, jax.random.PRNGKey(0))
+        weights = loss_weights(mod.CONFIG["train"]["loss"], mod.STEPS)
         key = jax.random.PRNGKey(1)
         xb = jax.random.uniform(key, (args.batch, 784))
         yb = jax.random.randint(key, (args.batch,), 0, 10)
-        g_stop, _, _ = jax.jit(mod.stop_gradients)(theta, fixed, xb, yb, key)
+        g_stop, _, _ = jax.jit(lambda *a: stop_gradients(mod, weights, *a))(theta, fixed, xb, yb, key)
 
         def unrolled(theta):
             keys = jax.random.split(key, args.batch)
-            outs = jax.vmap(mod.run_sequence, (None, None, 0, 0))(theta, fixed, xb, keys)
-            w = jnp.asarray(mod.LOSS_WEIGHTS)
-            return jnp.mean(jax.vmap(lambda o, y: w @ jax.vmap(mod.cross_entropy, (0, None))(o, y))(outs, yb))
+            outs = jax.vmap(lambda image, k: run_sequence(mod, theta, fixed, image, k))(xb, keys)
+            w = jnp.asarray(weights)
+            return jnp.mean(jax.vmap(lambda o, y: w @ jax.vmap(cross_entropy, (0, None))(o, y))(outs, yb))
 
         g_bptt = jax.jit(jax.grad(unrolled))(theta)
         layer = {f"w{i}": i for i in range(args.layers + 1)}

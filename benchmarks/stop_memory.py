@@ -38,20 +38,25 @@ def measure(method: str, steps: int, width: int, layers: int, batch: int, timed:
     import jax
     import jax.numpy as jnp
     import optax
+    from snndsl_runtime.network import init_parameters
+    from snndsl_runtime.trainers.bptt import sequence_loss
+    from snndsl_runtime.trainers.gradient import loss_weights
+    from snndsl_runtime.trainers.stop import stop_gradients, stop_init, stop_time_step
 
     mod = module_from_text(spec_text(method, steps, width, layers, batch), f"mem_{method.replace('+', '_').replace('-', '_').replace(' ', '_')}_{steps}")
-    theta, fixed = mod.init_parameters(jax.random.PRNGKey(0))
+    theta, fixed = init_parameters(mod, jax.random.PRNGKey(0))
+    weights = loss_weights(mod.CONFIG["train"]["loss"], mod.STEPS)
     tx = optax.adam(1e-3) if optimizer == "adam" else optax.sgd(1e-2)
     opt = tx.init(theta)
     rule = METHODS[method][0]
 
     def online_step(theta, opt, xb, yb, key):
         keys = jax.random.split(key, xb.shape[0])
-        x0, traces = mod.stop_init(theta, fixed, xb, keys)
+        x0, traces = stop_init(mod, theta, fixed, xb, keys)
 
         def body(carry, t):
             x, tr, th, op = carry
-            x, tr, grads, loss, _ = mod.stop_time_step(th, fixed, x, tr, xb, yb, keys, t)
+            x, tr, grads, loss, _ = stop_time_step(mod, weights, th, fixed, x, tr, xb, yb, keys, t)
             updates, op = tx.update(grads, op, th)
             return (x, tr, optax.apply_updates(th, updates), op), loss
 
@@ -62,9 +67,11 @@ def measure(method: str, steps: int, width: int, layers: int, batch: int, timed:
         if method == "STOP-W online":
             return online_step(theta, opt, xb, yb, key)
         if rule == "stop":
-            grads, loss, _ = mod.stop_gradients(theta, fixed, xb, yb, key)
-        else:
-            (loss, _), grads = jax.value_and_grad(mod.sequence_loss, has_aux=True)(theta, fixed, xb, yb, key)
+            grads, loss, _ = stop_gradients(mod, weights, theta, fixed, xb, yb, key)
+        else:  # remat as the spec sets it (BPTT+remat)
+            loss_fn = lambda th: sequence_loss(mod, jnp.asarray(weights), th, fixed, xb, yb, key,  # noqa: E731
+                                               mod.CONFIG["train"]["remat"])
+            (loss, _), grads = jax.value_and_grad(loss_fn, has_aux=True)(theta)
         updates, opt = tx.update(grads, opt, theta)
         return optax.apply_updates(theta, updates), opt, loss
 

@@ -41,15 +41,16 @@ train surrogate {{ batch_size = {batch}; surrogate = fast_sigmoid(slope = 25); r
 def ours(neurons: int, steps: int, batch: int, remat: bool):
     import jax
     import jax.numpy as jnp
+    from snndsl_runtime.network import init_parameters, network_weights
 
     tau = -1.0 / math.log(0.9)  # leak 0.9 per 1 ms step
     mod = module_from_text(SPEC.format(tau=tau, steps=steps, neurons=neurons, batch=batch,
                                        remat="true" if remat else "false"), f"speed_{neurons}_{steps}")
-    theta, fixed = mod.init_parameters(jax.random.PRNGKey(0))
+    theta, fixed = init_parameters(mod, jax.random.PRNGKey(0))
     bp, bc = mod.block_params(theta)
 
     def loss(theta, xs):
-        w = mod.network_weights(theta, fixed)
+        w = network_weights(mod, theta, fixed)
 
         def step(x, inp):
             x, _ = jax.vmap(lambda xx, ii: mod.forward_step(w, bp, bc, xx, {"pixels": ii}, jax.random.PRNGKey(0)))(x, inp)

@@ -21,7 +21,7 @@ from .errors import RunError
 from .io import atomic_write, copy_runtime
 from .metrics import MetricsLog, check_finite, plot_curve
 from .model import check_model
-from .network import readable_parameters
+from .network import projection_labels, readable_parameters
 from .trainers import trainer_class
 
 def default_out_dir(model):
@@ -59,8 +59,8 @@ def network_description(model) -> dict:
     """One line per part of the network that a checkpoint depends on, to name what changed."""
     plain = lambda d: {k: v for k, v in d.items() if not callable(v)}  # noqa: E731
     out = {"time": f"dt {model.DT} ms, {model.SUBSTEPS} substeps, {model.STEPS} steps"}
-    for pr in model.PROJECTIONS.values():
-        out[f"projection {pr['name']}"] = json.dumps(plain(pr), sort_keys=True, default=str)
+    for key, label in projection_labels(model).items():
+        out[f"projection {label}"] = json.dumps(plain(model.PROJECTIONS[key]), sort_keys=True, default=str)
     for name, q in model.NEURON_PARAMS.items():
         out[f"learnable {name}"] = json.dumps(q, sort_keys=True, default=str)
     for name, b in model.BLOCKS.items():

@@ -138,13 +138,25 @@ def strong(tree):
     return jax.tree.map(lambda x: jax.lax.convert_element_type(jnp.asarray(x), jnp.asarray(x).dtype), tree)
 
 
+def projection_labels(model) -> dict:
+    """A readable label per projection, unique: its name (`hidden->hidden`), and `#2`, `#3`, ... for
+    further projections between the same two populations."""
+    labels, count = {}, {}
+    for key, pr in model.PROJECTIONS.items():
+        base = pr["name"].replace(" ", "")
+        count[base] = count.get(base, 0) + 1
+        labels[key] = base if count[base] == 1 else f"{base}#{count[base]}"
+    return labels
+
+
 def readable_parameters(model, theta):
     """The learned quantities by name, in their units (time constants in ms), for a checkpoint
     that a user can read with numpy: `weights/<projection>`, `block/<block>/<param>`."""
     out = {}
-    for name, pr in model.PROJECTIONS.items():
+    labels = projection_labels(model)
+    for name in model.PROJECTIONS:
         if name in theta:
-            out[f"weights/{pr['name'].replace(' ', '')}"] = theta[name]
+            out[f"weights/{labels[name]}"] = theta[name]
     for name, q in model.NEURON_PARAMS.items():
         v = theta[name]
         if q["role"] == "time_constant":

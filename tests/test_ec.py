@@ -155,6 +155,7 @@ def test_es_antithetic_gradient_by_hand():
     np.testing.assert_allclose(new["theta"]["w0"], [0.1 * np.sign(g)], atol=1e-6)
 
 
+@pytest.mark.slow
 def test_es_ranks_only_the_antithetic_pairs():
     """An odd number of sampled members leaves one unperturbed: it must not shift the pairs' ranks."""
     mod = generated(SPECS / "es_hopper.snn", ["task.env=inverted_pendulum", "train.population=9",

@@ -77,6 +77,7 @@ train surrogate { epochs = 3; batch_size = 64; optimizer = sgd(lr = 1e38) }
 """
 
 
+@pytest.mark.slow
 def test_nan_stops_the_run_naming_step_and_quantity(tmp_path):
     spec = write_spec(tmp_path, NAN_SPEC)
     r = snndsl("run", str(spec), "--out", str(tmp_path / "run"))
@@ -85,6 +86,7 @@ def test_nan_stops_the_run_naming_step_and_quantity(tmp_path):
     assert not (tmp_path / "run" / "checkpoint.npz").exists()  # nothing non-finite was saved
 
 
+@pytest.mark.slow
 def test_emitted_file_set_errors(tmp_path):
     train_py = tmp_path / "train.py"
     assert snndsl("emit", str(SPECS / "stop_digits.snn"), "-o", str(train_py)).returncode == 0
@@ -140,6 +142,7 @@ def test_one_validator_one_message(pair):
     assert [(d.code, d.message) for d in diags if d.is_error] == [(e.value.code, e.value.message)]
 
 
+@pytest.mark.slow
 def test_unwritable_outputs_are_diagnostics(tmp_path):
     r = snndsl("emit", str(SPECS / "stop_digits.snn"), "-o", str(tmp_path / "no" / "such" / "train.py"))
     assert r.returncode == 2 and "error[E841]" in r.stderr

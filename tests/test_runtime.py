@@ -477,3 +477,27 @@ def test_runtime_never_imports_the_compiler():
             else:
                 continue
             assert not [m for m in mods if m.split(".")[0] == "snndsl"], (f, mods)
+
+
+# ---------------------------------------------------------------- twin projections (found as bugs, now fixed)
+
+TWIN = types.SimpleNamespace(  # `project hidden -> logits` twice: the language accepts it (snndsl check passes)
+    DT=1.0, SUBSTEPS=1, STEPS=4,
+    PROJECTIONS={"w0": {"name": "hidden->logits", "learn": True, "gain": 1.0},
+                 "w1": {"name": "hidden->logits", "learn": True, "gain": 2.0}},
+    NEURON_PARAMS={}, BLOCKS={},
+)
+
+
+def test_readable_parameters_keep_every_learned_projection():
+    out = readable_parameters(TWIN, {"w0": jnp.zeros((2, 3)), "w1": jnp.ones((2, 3))})
+    assert sorted(k for k in out if k.startswith("weights/")) == ["weights/hidden->logits", "weights/hidden->logits#2"]
+
+
+def test_network_description_names_a_change_in_either_twin_projection():
+    from snndsl_runtime.loop import network_description
+
+    before = network_description(TWIN)
+    changed = types.SimpleNamespace(**{**vars(TWIN), "PROJECTIONS": {
+        "w0": {**TWIN.PROJECTIONS["w0"], "gain": 3.0}, "w1": TWIN.PROJECTIONS["w1"]}})
+    assert network_description(changed) != before

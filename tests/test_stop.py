@@ -84,6 +84,7 @@ def _assert_equal(g_stop, g_bptt, keys):
         assert _rel(g_stop[k], g_bptt[k]) < 1e-5, (k, _rel(g_stop[k], g_bptt[k]))
 
 
+@pytest.mark.slow
 def test_stop_exact_T1_any_depth(tmp_path):
     g_stop, g_bptt = _grads(tmp_path, TWO_LAYERS, steps=1)
     _assert_equal(g_stop, g_bptt, g_bptt.keys())

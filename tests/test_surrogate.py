@@ -60,7 +60,7 @@ def _smooth(family, k, primitive):
 
 
 @pytest.mark.parametrize("family,param,primitive", [
-    ("fast_sigmoid", "slope", lambda k: lambda x: x / (1 + k * jnp.abs(x))),
+    pytest.param("fast_sigmoid", "slope", lambda k: lambda x: x / (1 + k * jnp.abs(x)), marks=pytest.mark.slow),
     ("sigmoid", "slope", lambda k: lambda x: jax.nn.sigmoid(k * x)),
 ])
 def test_surrogate_bptt_equals_finite_difference_of_smoothed_network(monkeypatch, family, param, primitive):
@@ -128,6 +128,7 @@ train surrogate { num_envs = 8; unroll_length = 6; minibatches = 2; update_epoch
 """
 
 
+@pytest.mark.slow
 def test_ppo_replays_the_collected_network_exactly(tmp_path):
     """With a random (Poisson) encoder, the BPTT replay must see the spikes the rollout saw: before
     any update the PPO ratio is 1 (same keys, same state resets)."""
