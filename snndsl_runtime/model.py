@@ -38,11 +38,15 @@ class Model(Protocol):
     encode_inputs: Callable[..., dict]       # (inputs, key) -> each input's encoded value
     network_step: Callable[..., dict]        # one dt
     forward_step: Callable[..., tuple]       # one environment step / time step (SUBSTEPS network steps)
-    presynaptic_signals: Callable[..., dict]  # what each projection carried in a step (STOP's traces)
+    presynaptic_signals: Callable[..., dict]  # STOP models only: what each projection carried in a step
+
+
+STOP_ONLY = ("presynaptic_signals",)  # and forward_step's probes= and drives= arguments
 
 
 def check_model(model) -> None:
     """TypeError naming what a module lacks to be a model."""
-    missing = [name for name in Model.__annotations__ if not hasattr(model, name)]
+    missing = [name for name in Model.__annotations__ if not hasattr(model, name)
+               and not (name in STOP_ONLY and getattr(model, "RULE", None) != "stop")]
     if missing:
         raise TypeError(f"{getattr(model, '__name__', model)} is not an snndsl model: it lacks {', '.join(missing)}")

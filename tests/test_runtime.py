@@ -19,7 +19,7 @@ from snndsl_runtime.checkpoint import checkpoint_meta, load_checkpoint, save_che
 from snndsl_runtime.config import apply_overrides, check_config
 from snndsl_runtime.errors import NonFiniteError, RunError
 from snndsl_runtime.io import atomic_write
-from snndsl_runtime.model import Model, check_model
+from snndsl_runtime.model import STOP_ONLY, Model, check_model
 from snndsl_runtime.network import pack_bits, project, readable_parameters, tau_from_raw, tau_to_raw
 from snndsl_runtime.spikes import SURROGATE_DERIVATIVES, heaviside_spike, surrogate_spike
 from snndsl_runtime.trainers import trainer_class
@@ -28,6 +28,8 @@ from snndsl_runtime.trainers.es import antithetic_gradient
 from snndsl_runtime.trainers.evolution import centered_ranks
 from snndsl_runtime.trainers.gradient import loss_weights
 from snndsl_runtime.trainers.ppo import gae, ppo_loss
+
+from .conftest import SPECS
 
 RUNTIME = Path(snndsl_runtime.__file__).resolve().parent
 
@@ -408,7 +410,27 @@ def test_check_model_names_what_a_module_lacks():
     assert set(text.split("it lacks ", 1)[1].split(", ")) == {"forward_step", "NETWORK_HASH"}  # those, only
     with pytest.raises(TypeError) as e:
         check_model(types.ModuleType("empty"))
-    assert all(n in str(e.value) for n in Model.__annotations__)
+    assert all(n in str(e.value) for n in Model.__annotations__ if n not in STOP_ONLY)  # a module without RULE
+
+
+def test_only_a_stop_model_needs_presynaptic_signals():
+    module = _complete_model()
+    del module.presynaptic_signals
+    module.RULE = "ec"
+    check_model(module)
+    module.RULE = "stop"
+    with pytest.raises(TypeError, match="presynaptic_signals"):
+        check_model(module)
+
+
+def test_an_ec_model_file_has_no_stop_probes(tmp_path):
+    """Only what the spec's rule uses is generated: STOP's probes and drives stay out of EC and BPTT models."""
+    from snndsl.driver.build import load_spec, module_text
+
+    for spec, has in (("quickstart.snn", False), ("surrogate_digits.snn", False), ("stop_digits.snn", True)):
+        text = module_text(load_spec(str(SPECS / spec))[0])
+        assert (("probes" in text) and ("drives" in text) and ("def presynaptic_signals" in text)) == has, spec
+        assert has or "probe" not in text, spec
 
 
 # ---------------------------------------------------------------- small pieces

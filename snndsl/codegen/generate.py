@@ -141,7 +141,7 @@ def generate(spec: ir.Spec, plan: Plan | None = None) -> str:
     net = build_network(plan)
     env = _env()
     task_kind = spec.task.kind
-    ctx = dict(spec=spec, plan=plan, net=net, task_kind=task_kind,
+    ctx = dict(spec=spec, plan=plan, net=net, task_kind=task_kind, stop=spec.train.rule == "stop",
                spiking_blocks=[b.name for b in plan.blocks if b.model.spiking])
     network = env.get_template("network.py.jinja").render(**ctx)
     spikes = spike_lines(spec)

@@ -370,6 +370,7 @@ def _place(pp: Projection, expr: str, size: int) -> str:
 
 def _step_code(code: NetworkCode, plan: Plan) -> None:
     spec = plan.spec
+    stop = spec.train.rule == "stop"  # only STOP records drives and takes probes
     # inputs: encoded once per outer step; input projections are held over the substeps
     for n, inp in enumerate(plan.inputs):
         enc = spec.encoder(inp.encoder)
@@ -400,13 +401,15 @@ def _step_code(code: NetworkCode, plan: Plan) -> None:
         drive += [f'"{var}": 0.0' for var in idle]
         code.drive_keys[b.name] = sorted(code.jump_targets[b.model.name]) + [p.name for p in b.model.ports]
         lines.append(f"drive = {{{', '.join(drive)}}}")
-        lines.append(f'if drives is not None:  # recorded for STOP\'s traces')
-        lines.append(f'    drives["{b.name}"] = drive')
+        if stop:
+            lines.append('if drives is not None:  # recorded for STOP\'s traces')
+            lines.append(f'    drives["{b.name}"] = drive')
         args = f'x["{b.name}"], drive, bp["{b.name}"], bc["{b.name}"]'
         if b.model.refractory > 0:
             lines.append(f"state, z = {b.model.name}_step({args})")
         else:
-            lines.append(f"state = probe({b.model.name}_integrate({args}), probes, \"{b.name}\")")
+            integrated = f"{b.model.name}_integrate({args})"
+            lines.append(f'state = probe({integrated}, probes, "{b.name}")' if stop else f"state = {integrated}")
             if b.model.spiking:
                 lines.append(f'state, z = {b.model.name}_fire(state, bp["{b.name}"])')
         if b.model.spiking:
@@ -443,7 +446,8 @@ def _step_code(code: NetworkCode, plan: Plan) -> None:
             code.output_lines.append("out = value")
         if o.ir.clip:
             code.output_lines.append(f"out = jnp.clip(out, {num(o.ir.clip[0])}, {num(o.ir.clip[1])})")
-        code.output_lines.append('out = out if probes is None else out + probes["out"]')
+        if stop:  # STOP's error at the output
+            code.output_lines.append('out = out if probes is None else out + probes["out"]')
 
     # presynaptic signal of every projection, after a step from x to new (for STOP's traces)
     for pp in plan.projections:
