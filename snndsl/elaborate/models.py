@@ -112,13 +112,7 @@ def init_dims(init: ir.Expr, names: Names):
 def _params(defn: ast.ModelDef, scope: ConstScope, rep: Reporter, names: Names) -> list[ir.Param]:
     out: list[ir.Param] = []
     values: dict[str, Q] = {}
-    for item in defn.items:
-        if not isinstance(item, ast.ParamDecl):
-            continue
-        n = item.name.name
-        if n in names.table:
-            _redefined(n, names, defn, item, rep)
-            continue
+    for item, n in _new_names(defn, ast.ParamDecl, names, rep):
         v = rep.run(lambda: scope.eval(item.value, values))
         if v is None:
             names.add(n, "param", None)
@@ -135,13 +129,7 @@ def _params(defn: ast.ModelDef, scope: ConstScope, rep: Reporter, names: Names) 
 
 def _states(defn, scope, rep, names) -> list[ir.StateVar]:
     out = []
-    for item in defn.items:
-        if not isinstance(item, ast.StateDecl):
-            continue
-        n = item.name.name
-        if n in names.table:
-            _redefined(n, names, defn, item, rep)
-            continue
+    for item, n in _new_names(defn, ast.StateDecl, names, rep):
         init = rep.run(resolve, item.init, _only_params(names), scope, funcs=INIT_FUNCS,
                        where=" (an initial value may use parameters)")
         if init is None:
@@ -160,6 +148,17 @@ def _redefined(n: str, names: Names, defn, item, rep: Reporter) -> None:
                           "choose another name", item.name.span)
     else:
         rep.error("E202", f"`{n}` is defined twice in {defn.kind} `{defn.name.name}`", item.name.span)
+
+
+def _new_names(defn, decl_type, names: Names, rep: Reporter):
+    """(item, name) of each declaration of this type whose name is not taken (a taken one is reported)."""
+    for item in defn.items:
+        if isinstance(item, decl_type):
+            n = item.name.name
+            if n in names.table:
+                _redefined(n, names, defn, item, rep)
+            else:
+                yield item, n
 
 
 def _only_params(names: Names) -> Names:
@@ -325,10 +324,16 @@ def size_factor(e: ir.Expr) -> int:
     return sizes.pop() if sizes else 0
 
 
-def build_encoder(defn, file, scope, rep) -> ir.EncoderModel | None:
+def _builtins(signal: str) -> Names:
+    """The names an encoder (`x`, its input) or a readout (`s`, the spikes) sees before its own."""
     names = Names()
-    names.add("x", "builtin", U.DIMENSIONLESS)
+    names.add(signal, "builtin", U.DIMENSIONLESS)
     names.add("dt", "builtin", U.TIME)
+    return names
+
+
+def build_encoder(defn, file, scope, rep) -> ir.EncoderModel | None:
+    names = _builtins("x")
     n0 = len(rep.diags)
     params = _params(defn, scope, rep, names)
     for i in defn.items:
@@ -351,9 +356,7 @@ def build_encoder(defn, file, scope, rep) -> ir.EncoderModel | None:
 
 
 def build_readout(defn, file, scope, rep) -> ir.ReadoutModel | None:
-    names = Names()
-    names.add("s", "builtin", U.DIMENSIONLESS)
-    names.add("dt", "builtin", U.TIME)
+    names = _builtins("s")
     n0 = len(rep.diags)
     params = _params(defn, scope, rep, names)
     states = _states(defn, scope, rep, names)
