@@ -8,7 +8,7 @@ import math
 import typing
 
 from .errors import RunError
-from .settings import field_annotation, validate_config
+from .settings import MAX_COUNT, field_annotation, validate_config
 
 
 def parse_value(text: str):
@@ -42,6 +42,8 @@ def _coerce(key: str, value, current, annotation):
         raise RunError("E401", f"{key} must be a finite number, not {value!r}")
     if isinstance(current, int) and not isinstance(current, bool):
         if is_number and float(value) == int(value):
+            if abs(value) > MAX_COUNT:
+                raise RunError("E403", f"{key} is too large: {value:g} (at most {MAX_COUNT})")
             return int(value)
         raise RunError("E403" if is_number else "E404", f"{key} must be a whole number, not {value!r}")
     if isinstance(current, float) or (current is None and _takes(annotation, float)):

@@ -17,6 +17,9 @@ import difflib
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 
+MAX_COUNT = 2**31 - 1  # a count or size beyond int32 cannot index a JAX array
+
+
 def _f(default, doc: str, structural: bool = False, task: str | None = None, **kw):
     """A setting: its default, its documentation, whether it changes the generated code, and the
     task kind ("brax" or "dataset") it is limited to, if any."""

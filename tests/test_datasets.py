@@ -133,12 +133,21 @@ def _damage(folder: Path, case: str) -> None:
         images.unlink()
     elif case == "shape":
         images.write_bytes(_idx_images(np.zeros((20, 14, 56))))
+    elif case == "zero_images":
+        images.write_bytes(_idx_images(np.zeros((0, 28, 28))))
+        labels.write_bytes(_idx_labels(np.zeros(0)))
+    elif case == "trailing":
+        images.write_bytes(images.read_bytes() + b"\x00")
+    elif case == "gzip_bad_header_first":  # a bad magic number before 64 MB of zeros: refused at the header
+        images.unlink()
+        (folder / f"{IMAGES}.gz").write_bytes(gzip.compress(b"\x00\x00\x08\x01" + bytes(64 << 20)))
 
 
 @pytest.mark.parametrize("case,code", [
     ("magic", "E812"), ("labels_as_images", "E812"), ("truncated_data", "E813"), ("truncated_header", "E813"),
     ("empty", "E813"), ("count", "E814"), ("label_range", "E814"), ("not_gzip", "E812"),
-    ("truncated_gzip", "E813"), ("shape", "E812")])
+    ("truncated_gzip", "E813"), ("shape", "E812"), ("zero_images", "E814"), ("trailing", "E812"),
+    ("gzip_bad_header_first", "E812")])
 def test_mnist_damaged_files(tmp_path, case, code):
     _write_mnist(tmp_path)
     _damage(tmp_path, case)

@@ -6,6 +6,7 @@ CODES = {
     "E001": "syntax error",
     "E002": "not a UTF-8 text file",
     "E003": "spec file missing or unreadable",
+    "E004": "expression nested too deeply",
     # imports
     "E101": "imported module not found",
     "E102": "import cycle",

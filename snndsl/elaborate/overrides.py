@@ -44,7 +44,12 @@ def parse_overrides(pairs: list[str]) -> tuple[list[Override], str, list[Diagnos
             expr = _shift(parse_expr(value), vcol - len("const _ = ") - 1)
             if isinstance(expr, ir.Name) and expr.id not in ("true", "false"):
                 expr = ir.Name(id=expr.id, span=expr.span)
-        except SpecError:
+        except SpecError as e:
+            if e.diagnostics[0].code == "E004":  # too deep to be read as anything: say so, at its place
+                d = e.diagnostics[0]
+                diags.append(dataclasses.replace(d, span=Span(file="<command line>", line=1, col=vcol,
+                                                               end_line=1, end_col=vcol + len(value))))
+                continue
             expr = ir.Str(value=value, span=Span(file="<command line>", line=1, col=vcol, end_line=1,
                                                  end_col=vcol + max(1, len(value))))
         out.append(Override(key, expr, kspan))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from typing import Callable
 
+from snndsl_runtime.settings import MAX_COUNT
+
 from .. import ir
 from ..diagnostics import Diagnostic, suggest
 from ..syntax import ast
@@ -139,6 +141,8 @@ def as_int(v: Value, what: str, names=()) -> int:
     x = as_number(v, what, names=names)
     if x != int(x):
         raise err("E403", f"{what} must be a whole number, not {x:g}", v.span)
+    if abs(x) > MAX_COUNT:
+        raise err("E403", f"{what} is too large: {x:g} (at most {MAX_COUNT})", v.span)
     return int(x)
 
 

@@ -344,8 +344,23 @@ def _syntax_error(err: UnexpectedInput, file: str, text: str, lark: Lark) -> Dia
     return Diagnostic("E001", msg, span, hint)
 
 
+MAX_DEPTH = 200  # nesting of the parse tree; every later stage walks expressions recursively
+
+
+def _check_depth(tree, file: str) -> None:
+    """SpecError E004 at the first place the tree nests deeper than MAX_DEPTH (a chain of 500 `+`
+    or unary signs), measured without recursion."""
+    todo = [(tree, 1)]
+    while todo:
+        node, depth = todo.pop()
+        if depth > MAX_DEPTH:
+            raise SpecError([Diagnostic("E004", f"this expression nests more than {MAX_DEPTH} levels deep",
+                                        _span(file, node.meta), "split it into named constants (`const a = ...`)")])
+        todo.extend((c, depth + 1) for c in node.children if hasattr(c, "children"))
+
+
 def parse(text: str, file: str) -> ast.Module:
-    """Parse one file; raises SpecError(E001) on a syntax error."""
+    """Parse one file; raises SpecError(E001) on a syntax error, E004 on an expression nested too deeply."""
     lark = _lark("start")
     if not text.endswith("\n"):
         text += "\n"
@@ -353,6 +368,7 @@ def parse(text: str, file: str) -> ast.Module:
         tree = lark.parse(text)
     except UnexpectedInput as err:
         raise SpecError([_syntax_error(err, file, text, lark)]) from None
+    _check_depth(tree, file)
     return ast.Module(file=file, stmts=_Build(file).transform(tree))
 
 
@@ -364,5 +380,6 @@ def parse_expr(text: str, file: str = "<command line>") -> ir.Expr:
     except UnexpectedInput as err:
         d = _syntax_error(err, file, text, lark)
         raise SpecError([d]) from None
+    _check_depth(tree, file)
     stmts = _Build(file).transform(tree)
     return stmts[0].value

@@ -89,10 +89,7 @@ def _idx_dataset(name: str, folder: str):
     out = []
     for x, y, part in ((images, labels, "train"), (test_images, test_labels, "t10k")):
         where = f"{name} {part} set in {folder}"
-        _check_counts(len(x), len(y), where)
-        if x.shape[1:] != (28, 28):
-            raise RunError("E812", f"{where}: images are {x.shape[1]}x{x.shape[2]}, expected 28x28",
-                           f"is this {name} data? {REDOWNLOAD}", node="task")
+        _check_counts(len(x), len(y), where)  # each file's own header and size were checked as it was read
         out += [_unit(x), _check_labels(y, where, DATASETS[name][1])]
     return tuple(out)
 
@@ -105,46 +102,53 @@ def _read_idx(folder: str, stem: str) -> np.ndarray:
         raise RunError("E811", f"{stem} (or {stem}.gz) is missing from {folder}",
                        "the folder needs the four IDX files " + ", ".join(IDX_FILES) + " (each plain or .gz)",
                        node="task")
-    return _parse_idx(_file_bytes(path), path, 3 if "images" in stem else 1)
-
-
-def _file_bytes(path: str) -> bytes:
-    """The content of a file, gunzipped when its name ends in .gz."""
+    ndim = 3 if "images" in stem else 1
+    item_shape = (28, 28) if ndim == 3 else ()
+    opener = gzip.open if path.endswith(".gz") else open
     try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        raise _unreadable(path, e) from None
-    if not path.endswith(".gz"):
-        return data
-    try:
-        return gzip.decompress(data)
+        with opener(path, "rb") as f:  # streamed: the header is checked before any data is unpacked
+            return _parse_idx(f, path, ndim, item_shape)
     except EOFError:
         raise RunError("E813", f"{path} is truncated (the gzip stream ends early)", REDOWNLOAD, node="task") from None
-    except (OSError, zlib.error) as e:  # gzip.BadGzipFile is an OSError
+    except zlib.error as e:
         raise RunError("E812", f"{path} is not valid gzip: {e}", REDOWNLOAD, node="task") from None
+    except OSError as e:  # gzip.BadGzipFile is an OSError too
+        if path.endswith(".gz") and not isinstance(e, (PermissionError, FileNotFoundError, IsADirectoryError)):
+            raise RunError("E812", f"{path} is not valid gzip: {e}", REDOWNLOAD, node="task") from None
+        raise _unreadable(path, e) from None
 
 
 def _unreadable(path: str, e: OSError) -> RunError:
     return RunError("E811", f"cannot read {path}: {e.strerror}", "it must be a readable file", node="task")
 
 
-def _parse_idx(data: bytes, path: str, ndim: int) -> np.ndarray:
-    """An IDX array of unsigned bytes: magic 0x0000080N (N = ndim), N big-endian sizes, then the data."""
+def _parse_idx(f, path: str, ndim: int, item_shape: tuple) -> np.ndarray:
+    """An IDX array of unsigned bytes read from a file: magic 0x0000080N (N = ndim), N big-endian sizes,
+    then exactly that many values and nothing after them."""
     kind, magic = ("images" if ndim == 3 else "labels"), 0x800 + ndim
-    if len(data) >= 4 and struct.unpack(">I", data[:4])[0] != magic:
-        raise RunError("E812", f"{path} is not an IDX {kind} file (magic number {data[:4].hex()}, "
-                               f"expected {magic:08x})", REDOWNLOAD, node="task")
     header = 4 + 4 * ndim
-    if len(data) < header:
-        raise RunError("E813", f"{path} is truncated: {len(data)} bytes, shorter than its header", REDOWNLOAD,
+    head = f.read(header)
+    if len(head) >= 4 and struct.unpack(">I", head[:4])[0] != magic:
+        raise RunError("E812", f"{path} is not an IDX {kind} file (magic number {head[:4].hex()}, "
+                               f"expected {magic:08x})", REDOWNLOAD, node="task")
+    if len(head) < header:
+        raise RunError("E813", f"{path} is truncated: {len(head)} bytes, shorter than its header", REDOWNLOAD,
                        node="task")
-    dims = struct.unpack(f">{ndim}I", data[4:header])
+    dims = struct.unpack(f">{ndim}I", head[4:])
+    if dims[0] == 0:
+        raise RunError("E814", f"{path} holds no {kind} (its header says 0)", REDOWNLOAD, node="task")
+    if ndim == 3 and tuple(dims[1:]) != item_shape:
+        raise RunError("E812", f"{path}: images are {dims[1]}x{dims[2]}, expected "
+                               f"{'x'.join(map(str, item_shape))}", REDOWNLOAD, node="task")
     size = math.prod(dims)
-    if len(data) - header < size:
+    data = f.read(size)
+    if len(data) < size:
         raise RunError("E813", f"{path} is truncated: its header promises {'x'.join(map(str, dims))} values, "
-                               f"it holds {len(data) - header}", REDOWNLOAD, node="task")
-    return np.frombuffer(data, np.uint8, size, header).reshape(dims)
+                               f"it holds {len(data)}", REDOWNLOAD, node="task")
+    if f.read(1):
+        raise RunError("E812", f"{path} has bytes after the {'x'.join(map(str, dims))} values its header promises",
+                       REDOWNLOAD, node="task")
+    return np.frombuffer(data, np.uint8).reshape(dims)
 
 
 # ---- CIFAR-10 (python batches)

@@ -1,0 +1,50 @@
+"""Careless and hostile input gets a located diagnostic and exit status 2, never an internal error."""
+
+import subprocess
+import sys
+
+import pytest
+
+from snndsl import compile_spec
+from snndsl_runtime.config import apply_overrides
+from snndsl_runtime.errors import RunError
+
+from .conftest import SPECS, write_spec
+
+DIGITS = (SPECS / "stop_digits.snn").read_text()
+
+
+def _errors(path, sets=()):
+    _, diags, _ = compile_spec(str(path), list(sets))
+    return [d for d in diags if d.is_error]
+
+
+def test_deep_parentheses_alone_just_work(tmp_path):
+    assert _errors(write_spec(tmp_path, DIGITS.replace("epochs = 40", "epochs = " + "(" * 300 + "4" + ")" * 300))) == []
+
+
+@pytest.mark.parametrize("value", [" + ".join(["1"] * 600), "-" * 600 + "1"])
+def test_deeply_nested_expression_in_a_spec_is_E004(tmp_path, value):
+    (err,) = _errors(write_spec(tmp_path, DIGITS.replace("epochs = 40", f"epochs = {value}")))
+    assert err.code == "E004" and err.span.line == DIGITS[: DIGITS.index("epochs = 40")].count("\n") + 1
+
+
+def test_deeply_nested_set_value_is_E004_on_the_command_line():
+    (err,) = _errors(SPECS / "stop_digits.snn", ["train.epochs=" + "+".join(["1"] * 600)])
+    assert err.code == "E004" and err.span.file == "<command line>" and err.span.col == len("--set train.epochs=") + 1
+
+
+def test_a_count_beyond_int32_is_E403(tmp_path):
+    (err,) = _errors(write_spec(tmp_path, DIGITS.replace("epochs = 40", "epochs = 1e308")))
+    assert err.code == "E403" and "too large" in err.message
+    (err,) = _errors(SPECS / "stop_digits.snn", ["train.epochs=3e9"])
+    assert err.code == "E403"
+    with pytest.raises(RunError) as e:
+        apply_overrides({"train": {"epochs": 3}, "task": {}, "time": {}}, ["train.epochs=3e9"], "stop", "dataset")
+    assert e.value.code == "E403" and "too large" in e.value.message
+
+
+def test_cli_exit_status_for_a_deep_expression(tmp_path):
+    spec = write_spec(tmp_path, DIGITS.replace("epochs = 40", "epochs = " + " + ".join(["1"] * 600)))
+    r = subprocess.run([sys.executable, "-m", "snndsl", "check", str(spec)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "error[E004]" in r.stderr and "Traceback" not in r.stderr
