@@ -48,3 +48,15 @@ def test_cli_exit_status_for_a_deep_expression(tmp_path):
     spec = write_spec(tmp_path, DIGITS.replace("epochs = 40", "epochs = " + " + ".join(["1"] * 600)))
     r = subprocess.run([sys.executable, "-m", "snndsl", "check", str(spec)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "error[E004]" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_path_needs_no_quotes_in_a_set():
+    (_, diags, _) = compile_spec(str(SPECS / "stop_mnist.snn"), ["task.path=data/mnist"])
+    assert not [d for d in diags if d.is_error]
+    spec, _, _ = compile_spec(str(SPECS / "stop_mnist.snn"), ["task.path=data/mnist"])
+    assert spec.task.path == "data/mnist"
+
+
+def test_a_line_break_in_a_set_value_is_an_error_not_dropped():
+    (err,) = _errors(SPECS / "stop_digits.snn", ["train.epochs=3\nimport os"])
+    assert err.code == "E404" and "line break" in err.message and err.span.file == "<command line>"

@@ -5,7 +5,10 @@ name goes into its scope's override table, which folding consults first."""
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import dataclass
+
+from snndsl_runtime import settings as runtime_settings
 
 from .. import ir
 from ..diagnostics import Diagnostic, Span, suggest
@@ -24,6 +27,11 @@ class Override:
     key_span: Span
 
 
+# task settings that hold text (a path, an environment's name): a --set value for them is not an expression
+TEXT_KEYS = {f"task.{name}" for model in runtime_settings.TASKS.values() for name, f in model.model_fields.items()
+             if f.annotation is str or str in typing.get_args(f.annotation)}
+
+
 def parse_overrides(pairs: list[str]) -> tuple[list[Override], str, list[Diagnostic]]:
     """Parse `KEY=VALUE` strings.  Returns overrides, the command-line text, and diagnostics."""
     from ..diagnostics import SpecError
@@ -40,18 +48,23 @@ def parse_overrides(pairs: list[str]) -> tuple[list[Override], str, list[Diagnos
                                     "for example `--set train.population=64`"))
             continue
         vcol = start + len(key) + 1
+        vspan = Span(file="<command line>", line=1, col=vcol, end_line=1, end_col=vcol + max(1, len(value)))
+        if "\n" in value or "\r" in value:
+            diags.append(Diagnostic("E404", f"the value of `--set {key}` holds a line break", vspan,
+                                    "a --set value is one line"))
+            continue
+        if key in TEXT_KEYS:  # a path or a name is taken as written: `--set task.path=data/mnist`
+            out.append(Override(key, ir.Str(value=value.strip().strip('"'), span=vspan), kspan))
+            continue
         try:
             expr = _shift(parse_expr(value), vcol - len("const _ = ") - 1)
             if isinstance(expr, ir.Name) and expr.id not in ("true", "false"):
                 expr = ir.Name(id=expr.id, span=expr.span)
         except SpecError as e:
             if e.diagnostics[0].code == "E004":  # too deep to be read as anything: say so, at its place
-                d = e.diagnostics[0]
-                diags.append(dataclasses.replace(d, span=Span(file="<command line>", line=1, col=vcol,
-                                                               end_line=1, end_col=vcol + len(value))))
+                diags.append(dataclasses.replace(e.diagnostics[0], span=vspan))
                 continue
-            expr = ir.Str(value=value, span=Span(file="<command line>", line=1, col=vcol, end_line=1,
-                                                 end_col=vcol + max(1, len(value))))
+            expr = ir.Str(value=value, span=vspan)
         out.append(Override(key, expr, kspan))
     return out, text[:-1], diags  # drop the last separator only: an empty `--set ""` keeps its column
 
