@@ -106,6 +106,23 @@ def _recorded_sets(out_dir: str) -> list[str]:
         return []
 
 
+def _too_big(plan) -> Diagnostic | None:
+    """E851 when the job's estimated peak memory exceeds what this machine has (before compiling)."""
+    from .lower import available_memory, estimate
+    from .lower.memory import human
+
+    need, have = estimate(plan), available_memory()
+    if have is None or need.total <= have[0]:
+        return None
+    rule = plan.spec.train.rule
+    hint = {"ec": "a smaller train.population", "es": "a smaller train.population",
+            "stop": "a smaller train.batch_size", "surrogate": "a smaller train.batch_size (or num_envs), "
+            "train.remat = true, or the stop rule (memory constant in T)"}[rule]
+    return Diagnostic("E851", f"this job needs at least {need.describe()}, more than the {human(have[0])} of "
+                              f"{have[1]}", plan.spec.train.span,
+                      f"try {hint}, fewer neurons, or a machine with more memory")
+
+
 def cmd_run(args) -> int:
     import time
     from pathlib import Path
@@ -129,6 +146,10 @@ def cmd_run(args) -> int:
     recorded = _recorded_sets(out_dir) if args.resume else []
     plan, sources = load_plan(args.file, recorded + new_sets, on_warnings=report)
     spec = plan.spec
+    too_big = _too_big(plan)
+    if too_big:
+        report([too_big], sources)
+        return EXIT_BAD_INPUT
     out_dir = out_dir or os.path.join("runs", f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}")
     console = console_for_logs()
     console.print(f"[bold]{escape(spec.file)}[/]: {spec.train.rule} -> {escape(str(out_dir))}")

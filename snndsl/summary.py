@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from . import ir
-from .lower import Plan, lower
+from .lower import Plan, estimate, lower
 from .settings import SURROGATE_PARAM, Surrogate, applies_to
 
 
@@ -91,6 +91,7 @@ def summarize(spec: ir.Spec, plan: Plan | None = None) -> str:
     shown = [f"{f}={_setting_text(getattr(tr, f))}" for f in type(tr).model_fields
              if f not in ("rule", "span") and applies_to(type(tr), f, spec.task.kind)]
     lines.append(f"  learning rule {tr.rule}: " + ", ".join(shown))
+    lines.append(f"  memory    at its peak at least {estimate(plan).describe()}, estimated")
     return "\n".join(lines)
 
 

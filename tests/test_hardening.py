@@ -60,3 +60,26 @@ def test_a_path_needs_no_quotes_in_a_set():
 def test_a_line_break_in_a_set_value_is_an_error_not_dropped():
     (err,) = _errors(SPECS / "stop_digits.snn", ["train.epochs=3\nimport os"])
     assert err.code == "E404" and "line break" in err.message and err.span.file == "<command line>"
+
+
+def test_memory_estimate_counts_the_biggest_arrays():
+    from snndsl.compiler import compile_program
+    from snndsl.lower import estimate
+
+    ec = estimate(compile_program(str(SPECS / "ec_hopper.snn")).plan)
+    learned = 22 * 256 + 256 * 256 + 256 * 3  # obs doubled [x, -x] -> hidden, hidden -> hidden, hidden -> action
+    assert ec.terms["the population's sampled weights"] == 10240 * learned // 8  # bit-packed masks
+    bptt = estimate(compile_program(str(SPECS / "surrogate_digits.snn")).plan)
+    big = estimate(compile_program(str(SPECS / "surrogate_digits.snn"), ["train.batch_size=3200"]).plan)
+    key = "states kept for BPTT (T x state x batch)"
+    assert big.terms[key] == 100 * bptt.terms[key]  # linear in the batch
+
+
+def test_a_job_too_large_for_the_machine_is_refused_before_compiling(tmp_path):
+    spec = write_spec(tmp_path, DIGITS.replace("LIF(1024)", "LIF(100000000)"))
+    r = subprocess.run([sys.executable, "-m", "snndsl", "run", str(spec), "--out", str(tmp_path / "run")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "error[E851]" in r.stderr and "GB" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "run").exists()
+    r = subprocess.run([sys.executable, "-m", "snndsl", "check", str(spec)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "memory    at its peak at least" in r.stdout

@@ -54,6 +54,7 @@ CODES = {
     "E823": "run folder already holds a run",
     "E831": "NaN or inf during training",
     "E841": "output file or folder cannot be written",
+    "E851": "the job does not fit in this machine's memory",
     # warnings
     "W101": "population receives no projection",
     "W401": "learnable parameter starts outside its bounds",
