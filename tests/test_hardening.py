@@ -83,3 +83,15 @@ def test_a_job_too_large_for_the_machine_is_refused_before_compiling(tmp_path):
     assert not (tmp_path / "run").exists()
     r = subprocess.run([sys.executable, "-m", "snndsl", "check", str(spec)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and "memory    at its peak at least" in r.stdout
+
+
+def test_folding_many_constants_lists_the_names_only_for_a_hint(tmp_path, monkeypatch):
+    """Listing every name for every folded value made a spec of 40,000 constants take 37 s to check."""
+    from snndsl.elaborate import scope
+
+    listed = []
+    monkeypatch.setattr(scope.LazyNames, "__iter__", lambda self: listed.append(1) or iter(()))
+    consts = "".join(f"const c{i} = {i} + 1\n" for i in range(2000))
+    assert _errors(write_spec(tmp_path, consts + DIGITS)) == [] and listed == []
+    errs = _errors(write_spec(tmp_path, consts + DIGITS.replace("epochs = 40", "epochs = c19999"), "typo.snn"))
+    assert [e.code for e in errs] == ["E201"] and len(listed) >= 1  # the hint for the undefined name

@@ -17,6 +17,17 @@ BUILTIN_CONSTS = {"pi": math.pi, "e": math.e}
 BOOLEANS = {"true", "false"}
 
 
+
+class LazyNames:
+    """The defined names, for did-you-mean hints: listed only when a hint iterates them (a list made
+    for every folded value made a spec of many constants quadratic to check)."""
+
+    def __init__(self, *sources):
+        self._sources = sources
+
+    def __iter__(self):
+        return (n for s in self._sources for n in s)
+
 class Reporter:
     def __init__(self) -> None:
         self.diags: list[Diagnostic] = []
@@ -66,8 +77,8 @@ class ConstScope:
         self._busy: set[str] = set()
         self.overrides: dict[str, ir.Expr] = {}
 
-    def names(self) -> list[str]:
-        return [*self.consts, *self.imported, *BUILTIN_CONSTS]
+    def names(self, extra=()) -> "LazyNames":
+        return LazyNames(self.consts, self.imported, BUILTIN_CONSTS, extra)
 
     def const(self, name: str, span) -> Value | None:
         if name in self._values:
@@ -115,8 +126,7 @@ class ConstScope:
         return Sym(e.id, e.span)
 
     def eval(self, e: ir.Expr, extra: dict[str, Value] | None = None) -> Value:
-        names = self.names() + list(extra or {})
-        return evaluate(e, lambda n: self.lookup(n, extra), names)
+        return evaluate(e, lambda n: self.lookup(n, extra), self.names(extra or ()))
 
 
 # ---- converting folded values to Python
