@@ -94,16 +94,17 @@ def _latest_run(spec_name: str) -> str | None:
     return runs[-1] if runs else None
 
 
-def _recorded_sets(out_dir: str) -> list[str]:
-    """The --set list a run's program was generated with (its checkpoint); [] if there is no
-    readable checkpoint (train() then says precisely what is wrong)."""
+def _recorded_run(out_dir: str) -> tuple[str, list[str]]:
+    """The spec name and the --set list a run's program was made with (its checkpoint); ("", []) if
+    there is no readable checkpoint (train() then says precisely what is wrong)."""
     from snndsl_runtime.checkpoint import checkpoint_meta
     from snndsl_runtime.errors import RunError
 
     try:
-        return list(checkpoint_meta(os.path.join(out_dir, "checkpoint.npz"))["spec_sets"])
+        meta = checkpoint_meta(os.path.join(out_dir, "checkpoint.npz"))
+        return meta["spec"], list(meta["spec_sets"])
     except RunError:
-        return []
+        return "", []
 
 
 def _too_big(plan) -> Diagnostic | None:
@@ -143,7 +144,11 @@ def cmd_run(args) -> int:
                                None, "give the run folder with --out DIR")], None)
             return EXIT_BAD_INPUT
     # a resumed run keeps the --set list it was made with; this command's come after it
-    recorded = _recorded_sets(out_dir) if args.resume else []
+    made_by, recorded = _recorded_run(out_dir) if args.resume else ("", [])
+    if made_by and made_by != Path(args.file).stem:  # before its --set list meets a spec it was not made for
+        report([Diagnostic("E822", f"the run in {out_dir} was made by `{made_by}`, not by {args.file}", None,
+                           f"resume it with {made_by}.snn, or start a new run in another --out folder")], None)
+        return EXIT_BAD_INPUT
     plan, sources = load_plan(args.file, recorded + new_sets, on_warnings=report)
     spec = plan.spec
     too_big = _too_big(plan)

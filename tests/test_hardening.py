@@ -95,3 +95,17 @@ def test_folding_many_constants_lists_the_names_only_for_a_hint(tmp_path, monkey
     assert _errors(write_spec(tmp_path, consts + DIGITS)) == [] and listed == []
     errs = _errors(write_spec(tmp_path, consts + DIGITS.replace("epochs = 40", "epochs = c19999"), "typo.snn"))
     assert [e.code for e in errs] == ["E201"] and len(listed) >= 1  # the hint for the undefined name
+
+
+def test_resume_with_another_spec_names_the_run_s_spec_not_its_set_list(tmp_path):
+    import json
+
+    import numpy as np
+
+    run = tmp_path / "run"
+    run.mkdir()
+    meta = {"step": 1, "spec": "stop_digits", "rule": "stop", "spec_sets": ["train.update=online"]}
+    np.savez(run / "checkpoint.npz", meta=np.array(json.dumps(meta)))
+    r = subprocess.run([sys.executable, "-m", "snndsl", "run", str(SPECS / "surrogate_digits.snn"), "--out", str(run),
+                        "--resume"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "E822" in r.stderr and "stop_digits" in r.stderr and "E203" not in r.stderr, r.stderr
