@@ -345,3 +345,10 @@ def test_module_stands_alone():
     with pytest.raises(RunError) as info:
         datasets.load_dataset("mnist", None)
     assert info.value.code == "E811"
+
+
+def test_an_unreadable_folder_is_not_called_missing(tmp_path, monkeypatch):
+    _write_mnist(tmp_path)
+    monkeypatch.setattr(datasets.os, "access", lambda path, mode: False)  # as a non-root user without rights sees it
+    err = _error("E811", "mnist", str(tmp_path))
+    assert "permission denied" in err.message and "missing" not in err.message

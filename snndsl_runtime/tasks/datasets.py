@@ -32,6 +32,9 @@ def load_dataset(name: str, path: str | None = None, test_fraction: float = 0.25
     if not os.path.isdir(path):
         what = "is not a folder" if os.path.exists(path) else "does not exist"
         raise RunError("E811", f"dataset folder {path} {what}", "give the folder with --set task.path=DIR", node="task")
+    if not os.access(path, os.R_OK | os.X_OK):  # its files would all look missing
+        raise RunError("E811", f"cannot read the dataset folder {path} (permission denied)",
+                       "make it readable, or give another folder with --set task.path=DIR", node="task")
     return _cifar10(path) if name == "cifar10" else _idx_dataset(name, path)
 
 
