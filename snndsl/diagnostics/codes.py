@@ -4,8 +4,8 @@ valid/invalid fixture pair (tests/fixtures/{valid,invalid}/<CODE>.snn) where a s
 CODES = {
     # reading and parsing
     "E001": "syntax error",
-    "E002": "not a UTF-8 text file",
-    "E003": "spec file missing or unreadable",
+    "E002": "not a UTF-8 text file named .snn",
+    "E003": "spec file missing, unreadable, not a regular file or too large",
     "E004": "expression nested too deeply",
     # imports
     "E101": "imported module not found",

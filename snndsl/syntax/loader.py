@@ -4,11 +4,15 @@
 standard library (stdlib/).  A path with a slash or the .snn suffix is taken relative to the
 importing file only.  Missing files (E101), import cycles (E102), unknown names (E103) and
 network statements inside an imported module (E104) are reported here.
+
+Only regular files named `.snn`, of at most MAX_SPEC_BYTES, are read; anything else is refused
+before a byte of it is read (E002, E003), so no diagnostic can quote a file that is not a spec.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +26,9 @@ if not STDLIB.exists():  # installed as a wheel
     STDLIB = Path(__file__).resolve().parent.parent / "_data" / "stdlib"
 
 LIBRARY_STATEMENTS = (ast.Import, ast.Const, ast.ModelDef)
+
+# the largest spec or module read (docs/language.md says so): refused before it is read
+MAX_SPEC_BYTES = 10 * 1024 * 1024
 
 
 @dataclass
@@ -52,17 +59,45 @@ def display_name(path: Path) -> str:
 
 
 def read_source(path: Path, shown: str, sources: Sources, span: Span | None = None) -> str:
-    """Read a text file or raise SpecError (E003 missing, E002 not text).  Without a span (the
-    spec named on the command line), a missing or unreadable file is reported at its own 1:1."""
+    """Read a spec or module or raise SpecError: E003 (missing, a directory, not a regular file,
+    larger than MAX_SPEC_BYTES, unreadable), E002 (not named .snn once symlinks are resolved, or not
+    UTF-8 text).  Nothing is read before the file is known to be a regular .snn file of a sane size,
+    and no diagnostic quotes its content.  Without a span (the spec named on the command line), the
+    diagnostic is at the file's own 1:1."""
     span = span or Span(file=shown, line=1, col=1)
-    if not path.exists():
-        raise SpecError([Diagnostic("E003", f"no such file: {shown}", span)])
-    if path.is_dir():
-        raise SpecError([Diagnostic("E003", f"{shown} is a directory, not a .snn file", span)])
+
+    def refuse(code: str, message: str, hint: str | None = None):
+        raise SpecError([Diagnostic(code, message, span, hint)])
+
     try:
-        data = path.read_bytes()
+        real = path.resolve()
+        st = os.stat(real)
+    except FileNotFoundError:
+        refuse("E003", f"no such file: {shown}")
+    except (OSError, RuntimeError) as e:  # a symlink loop, a folder without permission ...
+        refuse("E003", f"cannot read {shown}: {getattr(e, 'strerror', None) or e}")
+    links = f" (it links to {real})" if real != Path(os.path.abspath(path)) else ""
+    if stat.S_ISDIR(st.st_mode):
+        refuse("E003", f"{shown} is a directory, not a .snn file{links}")
+    if not stat.S_ISREG(st.st_mode):
+        refuse("E003", f"{shown} is not a regular file{links}", "a spec is a plain text file; "
+               "a FIFO, device or socket is not read")
+    if real.suffix != ".snn":
+        refuse("E002", f"{shown} is not a .snn file{links}", "a spec or module is a UTF-8 text file named *.snn")
+    if st.st_size > MAX_SPEC_BYTES:
+        refuse("E003", f"{shown} is {st.st_size:,} bytes, more than the limit of {MAX_SPEC_BYTES:,} bytes",
+               "split it into modules")
+    try:
+        # O_NONBLOCK: should the file have been swapped for a FIFO since the stat, opening it does not hang
+        fd = os.open(real, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                refuse("E003", f"{shown} is not a regular file{links}")
+            data = f.read(MAX_SPEC_BYTES + 1)
     except OSError as e:
-        raise SpecError([Diagnostic("E003", f"cannot read {shown}: {e.strerror}", span)]) from None
+        refuse("E003", f"cannot read {shown}: {e.strerror or e}")
+    if len(data) > MAX_SPEC_BYTES:
+        refuse("E003", f"{shown} is more than the limit of {MAX_SPEC_BYTES:,} bytes", "split it into modules")
     bad = data.find(b"\x00")
     try:
         text = data.decode("utf-8")
@@ -98,6 +133,13 @@ def stdlib_modules() -> list[str]:
     return sorted(p.stem for p in STDLIB.glob("*.snn"))
 
 
+def _real(path: Path) -> Path | None:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # a symlink loop
+        return None
+
+
 class Loader:
     def __init__(self, sources: Sources):
         self.sources = sources
@@ -106,12 +148,12 @@ class Loader:
 
     def load(self, path: Path, shown: str | None = None, stack: tuple[Path, ...] = (),
              library: bool = False, span: Span | None = None) -> LoadedModule | None:
-        path = path.resolve()
-        if path in self.modules:
+        named, path = path, _real(path)
+        if path is not None and path in self.modules:
             return self.modules[path]
-        shown = shown or display_name(path)
+        shown = shown or display_name(path or named)
         try:
-            text = read_source(path, shown, self.sources, span)
+            text = read_source(named, shown, self.sources, span)  # E003 if path is None (a symlink loop)
             module_ast = parse(text, shown)
         except SpecError as e:
             self.diags.extend(e.diagnostics)
