@@ -3,6 +3,7 @@
     import snndsl
 
     spec = snndsl.load("specs/stop_digits.snn", sets=["train.epochs=2"])  # the IR, or SpecError
+    # (import_path=["../shared"] lets its imports come from another folder, like --import-path)
     print(snndsl.summarize(spec))
     source = snndsl.generate(spec)          # the standalone training module, as text
     module = snndsl.build(spec)             # ... imported (cached by content hash)
@@ -22,11 +23,13 @@ from .summary import summarize as summarize
 __version__ = "0.1.0"
 
 
-def load(path: str, sets: list[str] = ()) -> Spec:
-    """The IR of a spec with `--set`-style overrides; raises SpecError with every diagnostic."""
+def load(path: str, sets: list[str] = (), import_path: list[str] = ()) -> Spec:
+    """The IR of a spec with `--set`-style overrides; raises SpecError with every diagnostic.
+    Imports come from the spec's folder (and below it) and the standard library; import_path names
+    other folders they may come from, like `--import-path DIR`."""
     from .driver.build import load_spec
 
-    return load_spec(str(path), list(sets))[0]
+    return load_spec(str(path), list(sets), import_path=[str(d) for d in import_path])[0]
 
 
 def generate(spec: Spec, plan=None) -> str:

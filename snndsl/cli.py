@@ -42,7 +42,7 @@ def cmd_check(args) -> int:
     status = EXIT_OK
     all_json = []
     for path in args.files:
-        compiled = compile_program(path, args.set or [])
+        compiled = compile_program(path, args.set or [], args.import_path or [])
         spec, diags, sources = compiled.spec, compiled.diagnostics, compiled.sources
         if args.format == "json":
             all_json.extend(d.to_json() for d in diags)
@@ -149,7 +149,7 @@ def cmd_run(args) -> int:
         report([Diagnostic("E822", f"the run in {out_dir} was made by `{made_by}`, not by {args.file}", None,
                            f"resume it with {made_by}.snn, or start a new run in another --out folder")], None)
         return EXIT_BAD_INPUT
-    plan, sources = load_plan(args.file, recorded + new_sets, on_warnings=report)
+    plan, sources = load_plan(args.file, recorded + new_sets, on_warnings=report, import_path=args.import_path or [])
     spec = plan.spec
     too_big = _too_big(plan)
     if too_big:
@@ -166,7 +166,7 @@ def cmd_run(args) -> int:
     if args.resume and new_sets:
         from .codegen.generate import config_of
 
-        before, _ = load_spec(args.file, recorded)
+        before, _ = load_spec(args.file, recorded, import_path=args.import_path or [])
         changes = [f"{k}={json.dumps(b)}" for k, _, b in changed_settings(config_of(before), model.CONFIG)
                    if k not in model.STRUCTURAL]
     try:
@@ -195,7 +195,7 @@ def cmd_emit(args) -> int:
 
     from .driver.build import load_plan, module_text
 
-    plan, _ = load_plan(args.file, args.set or [], on_warnings=report)
+    plan, _ = load_plan(args.file, args.set or [], on_warnings=report, import_path=args.import_path or [])
     text = module_text(plan.spec, plan)
     if args.output in (None, "-"):
         sys.stdout.write(text)
@@ -274,6 +274,9 @@ def cmd_eval(args) -> int:
 def _add_set(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a setting, e.g. train.population=64, task.episode_length=100, time.dt=0.25ms")
+    p.add_argument("--import-path", action="append", metavar="DIR",
+                   help="a folder imports may also come from (repeatable); by default only the spec's folder "
+                        "(and below it) and the standard library")
 
 
 def build_parser() -> argparse.ArgumentParser:

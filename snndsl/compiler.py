@@ -10,6 +10,7 @@ The plan is computed here once; the summary and the code generator take it from 
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,19 +31,27 @@ class Compiled:
     sources: Sources  # the texts read, for rendering the diagnostics
 
 
-def compile_spec(path: str | Path, overrides: list[str] = ()) -> tuple[ir.Spec | None, list[Diagnostic], Sources]:
-    """The IR (None if there are errors), every diagnostic, and the source texts (for rendering)."""
-    c = compile_program(path, overrides)
+def compile_spec(path: str | Path, overrides: list[str] = (),
+                 import_path: list[str | Path] = ()) -> tuple[ir.Spec | None, list[Diagnostic], Sources]:
+    """The IR (None if there are errors), every diagnostic, and the source texts (for rendering).
+    import_path: folders besides the spec's own and the standard library that imports may come
+    from (`--import-path DIR`)."""
+    c = compile_program(path, overrides, import_path)
     return c.spec, c.diagnostics, c.sources
 
 
-def compile_program(path: str | Path, overrides: list[str] = ()) -> Compiled:
-    """Every stage up to the plan.  Returns the diagnostics instead of raising."""
+def compile_program(path: str | Path, overrides: list[str] = (), import_path: list[str | Path] = ()) -> Compiled:
+    """Every stage up to the plan.  Returns the diagnostics instead of raising.  import_path: the
+    folders, besides the spec's folder and the standard library, that imports may come from."""
     sources = Sources()
     ovs, cmdline, diags = parse_overrides(list(overrides))
     if overrides:
         sources.add("<command line>", cmdline)
-    main, load_diags = load_program(path, sources)
+    for d in import_path:
+        if not os.path.isdir(d):
+            diags.append(Diagnostic("E003", f"--import-path {d}: not a folder", None,
+                                    "name a folder that holds .snn modules"))
+    main, load_diags = load_program(path, sources, [d for d in import_path if os.path.isdir(d)])
     diags += load_diags
     if main is None:
         return Compiled(None, None, diags, sources)

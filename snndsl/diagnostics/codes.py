@@ -12,6 +12,7 @@ CODES = {
     "E102": "import cycle",
     "E103": "imported name not defined in the module",
     "E104": "network statement inside an imported module",
+    "E105": "imported module outside the spec's folder, the standard library and --import-path",
     # names
     "E201": "undefined name",
     "E202": "duplicate definition",

@@ -28,16 +28,17 @@ def cache_dir() -> Path:
     return path
 
 
-def load_spec(path: str, sets: list[str] = (), on_warnings=None) -> tuple[ir.Spec, object]:
+def load_spec(path: str, sets: list[str] = (), on_warnings=None, import_path: list[str] = ()) -> tuple[ir.Spec, object]:
     """The IR of a spec (with --set overrides) and its sources; raises SpecError with diagnostics."""
-    plan, sources = load_plan(path, sets, on_warnings)
+    plan, sources = load_plan(path, sets, on_warnings, import_path)
     return plan.spec, sources
 
 
-def load_plan(path: str, sets: list[str] = (), on_warnings=None) -> tuple[Plan, object]:
+def load_plan(path: str, sets: list[str] = (), on_warnings=None, import_path: list[str] = ()) -> tuple[Plan, object]:
     """The plan of a spec (its IR is `plan.spec`) and its sources; raises SpecError with diagnostics.
-    Warnings go to on_warnings(diagnostics, sources), or to Python's warnings module."""
-    compiled = compile_program(path, list(sets))
+    Warnings go to on_warnings(diagnostics, sources), or to Python's warnings module.  import_path:
+    the folders besides the spec's own and the standard library that imports may come from."""
+    compiled = compile_program(path, list(sets), list(import_path))
     diags, sources = compiled.diagnostics, compiled.sources
     if compiled.spec is None:
         err = SpecError([d for d in diags])

@@ -1,12 +1,15 @@
 """Read a spec and everything it imports.
 
-`from "neurons" import LIF` looks for `neurons.snn` beside the importing file, then in the
-standard library (stdlib/).  A path with a slash or the .snn suffix is taken relative to the
-importing file only.  Missing files (E101), import cycles (E102), unknown names (E103) and
-network statements inside an imported module (E104) are reported here.
+`from "neurons" import LIF` looks for `neurons.snn` beside the importing file, then in each
+`--import-path` folder, then in the standard library (stdlib/).  A path with a slash or the .snn
+suffix is taken relative to the importing file only.  Missing files (E101), import cycles (E102),
+unknown names (E103) and network statements inside an imported module (E104) are reported here.
 
-Only regular files named `.snn`, of at most MAX_SPEC_BYTES, are read; anything else is refused
-before a byte of it is read (E002, E003), so no diagnostic can quote a file that is not a spec.
+Imports stay inside the spec's tree: once symlinks are resolved, a module must lie in the main
+spec's folder (or below it), in the standard library or in an `--import-path` folder (E105, checked
+before the file is opened).  Only regular files named `.snn`, of at most MAX_SPEC_BYTES, are read;
+anything else is refused before a byte of it is read (E002, E003), so no diagnostic can quote a file
+that is not a spec.
 """
 
 from __future__ import annotations
@@ -116,17 +119,14 @@ def read_source(path: Path, shown: str, sources: Sources, span: Span | None = No
     return text
 
 
-def _resolve(spec: str, importer: Path) -> tuple[Path | None, list[Path]]:
-    """The file an import names, and the places looked at."""
+def _candidates(spec: str, importer: Path, import_path: list[Path]) -> tuple[list[Path], bool]:
+    """The places an import may name, in the order they are looked at, and whether the import
+    names one file explicitly (a path with a slash or the .snn suffix, relative to the importer)."""
     name = spec if spec.endswith(".snn") else spec + ".snn"
     here = importer.parent / name
     if "/" in spec or spec.endswith(".snn"):
-        return (here if here.exists() else None), [here]
-    tried = [here, STDLIB / name]
-    for p in tried:
-        if p.exists():
-            return p, tried
-    return None, tried
+        return [here], True
+    return [here, *(d / name for d in import_path), STDLIB / name], False
 
 
 def stdlib_modules() -> list[str]:
@@ -141,10 +141,27 @@ def _real(path: Path) -> Path | None:
 
 
 class Loader:
-    def __init__(self, sources: Sources):
+    def __init__(self, sources: Sources, import_path: list[str | Path] = ()):
         self.sources = sources
         self.diags: list[Diagnostic] = []
         self.modules: dict[Path, LoadedModule] = {}
+        # the folders modules may come from besides the main spec's own (spec_root, set by load_program)
+        self.import_path = [Path(d).resolve() for d in import_path]
+        self.spec_root: Path | None = None
+
+    def allowed(self, real: Path) -> bool:
+        roots = [STDLIB.resolve(), *self.import_path] + ([self.spec_root] if self.spec_root else [])
+        return any(real.is_relative_to(root) for root in roots)
+
+    def _outside(self, st: ast.Import, named: Path, real: Path | None) -> Diagnostic:
+        where = real or Path(os.path.abspath(named))
+        links = f" (it resolves to {where})" if where != Path(os.path.abspath(named)) else ""
+        folder = f" {display_name(self.spec_root)}" if self.spec_root else ""
+        return Diagnostic(
+            "E105", f"module \"{st.path}\" is outside the spec's folder{links}", st.path_span,
+            f"imports are read only from the spec's folder{folder} (and the folders below it), the standard "
+            f"library and the folders named with --import-path DIR; to allow this one, pass "
+            f"--import-path {display_name(where.parent)} (import_path=[...] in the Python API)")
 
     def load(self, path: Path, shown: str | None = None, stack: tuple[Path, ...] = (),
              library: bool = False, span: Span | None = None) -> LoadedModule | None:
@@ -182,7 +199,15 @@ class Loader:
         for st in module_ast.stmts:
             if not isinstance(st, ast.Import):
                 continue
-            target, tried = _resolve(st.path, path)
+            tried, explicit = _candidates(st.path, path, self.import_path)
+            target = next((p for p in tried if p.exists()), None)
+            probe = target or (tried[0] if explicit else None)
+            if probe is not None:  # checked before the file is opened, and whether or not it exists
+                real = _real(probe)  # None: a symlink loop, reported as missing (E101)
+                if real is not None and not self.allowed(real):
+                    self.diags.append(self._outside(st, probe, real))
+                    mod.imports.append((st, None))
+                    continue
             if target is None:
                 hint = suggest(st.path, stdlib_modules()) or (
                     "looked in " + ", ".join(display_name(t) for t in tried)
@@ -191,7 +216,7 @@ class Loader:
                 self.diags.append(Diagnostic("E101", f"cannot find module \"{st.path}\"", st.path_span, hint))
                 mod.imports.append((st, None))
                 continue
-            target = target.resolve()
+            target = real
             if target in stack or target == path:
                 chain_paths = (*stack, path)
                 chain = " -> ".join(display_name(p) for p in chain_paths[chain_paths.index(target):] + (target,))
@@ -199,7 +224,7 @@ class Loader:
                                              "move the shared definitions into a module both can import"))
                 mod.imports.append((st, None))
                 continue
-            child = self.load(target, None, (*stack, path), library=True, span=st.path_span)
+            child = self.load(probe, None, (*stack, path), library=True, span=st.path_span)
             mod.imports.append((st, child))
             if child is not None:
                 defs = child.definitions()
@@ -212,8 +237,13 @@ class Loader:
         return mod
 
 
-def load_program(path: str | Path, sources: Sources) -> tuple[LoadedModule | None, list[Diagnostic]]:
-    loader = Loader(sources)
+def load_program(path: str | Path, sources: Sources,
+                 import_path: list[str | Path] = ()) -> tuple[LoadedModule | None, list[Diagnostic]]:
+    """The main spec and every module it imports.  Imports may come from the spec's folder (after
+    resolving symlinks) and below it, the standard library, and the folders of import_path."""
+    loader = Loader(sources, import_path)
     p = Path(path)
+    real = _real(p)
+    loader.spec_root = real.parent if real is not None else None
     mod = loader.load(p, shown=str(path))
     return mod, loader.diags
