@@ -10,7 +10,7 @@ means something only for that kind (PPO settings on Brax).  docs/language.md lis
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Literal
 
 import difflib
 

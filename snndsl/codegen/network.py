@@ -16,7 +16,7 @@ import keyword
 from dataclasses import dataclass, field
 
 from .. import ir
-from ..lower import Block, Plan, Projection
+from ..lower import Plan, Projection
 from .printer import Printer, num
 
 
