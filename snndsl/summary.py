@@ -11,6 +11,15 @@ def _fmt(x: float) -> str:
     return f"{x:.4g}"
 
 
+def _method(m: ir.NeuronModel) -> str:
+    """`dv/dt, du/dt euler` or `step: i_syn, v`: what advances each state."""
+    if m.integration.method == "step":
+        return "step: " + ", ".join(dict.fromkeys(u.var for u in m.steps))
+    if not m.odes:
+        return "no equations"
+    return ", ".join(f"d{o.var}/dt" for o in m.odes) + " " + m.integration.method.replace("_", " ")
+
+
 def _table(rows: list[list[str]], indent: str = "    ") -> list[str]:
     if not rows:
         return []
@@ -39,10 +48,12 @@ def summarize(spec: ir.Spec, plan: Plan | None = None) -> str:
     for m in spec.neurons:
         if m.name not in used:
             continue
-        odes = ", ".join(f"d{o.var}/dt {o.method.replace('_', ' ')}" for o in m.odes)
         reset = "no spikes" if not m.spiking else ("soft reset" if m.soft_reset else "hard reset")
-        rows.append([m.name, odes, reset] + ([f"refractory {_fmt(m.refractory)} ms"] if m.refractory else []))
+        rows.append([m.name, _method(m), reset] + ([f"refractory {_fmt(m.refractory)} ms"] if m.refractory else []))
     lines += _table(rows)
+    for m in spec.neurons:
+        if m.name in used:
+            lines.append(f"    {m.name}: {m.integration.method.replace('_', ' ')}, {m.integration.reason}")
 
     lines.append("  populations")
     rows = []

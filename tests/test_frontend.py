@@ -90,7 +90,7 @@ def test_spans_point_at_the_declaration():
     proj = next(p for p in spec.projections if p.name == "hidden->hidden.i_syn")
     assert sources.line(proj.span.file, proj.span.line).startswith("project hidden -> hidden.i_syn")
     # stdlib models keep their own file
-    cuba = spec.neuron("CubaLIF")
+    cuba = spec.neuron("CubaLIFStep")
     assert cuba.span.file.endswith("neurons.snn")
 
 
@@ -237,8 +237,9 @@ def test_ec_hopper_counts():
 
 def test_ode_methods():
     spec, _, _ = _compile(EC_HOPPER)
-    cuba = spec.neuron("CubaLIF")
-    assert {o.var: o.method for o in cuba.odes} == {"i_syn": "exact", "v": "exact"}
+    step = spec.neuron("CubaLIFStep")  # the EC reference's discrete form
+    assert step.integration.method == "step" and not step.odes
+    assert [u.var for u in step.steps] == ["i_syn", "v"]
 
 
 def test_izhikevich_is_euler(tmp_path):
@@ -253,8 +254,9 @@ def test_izhikevich_is_euler(tmp_path):
     spec, diags, sources = _compile(p)
     assert not _errors(diags), render_all(diags, sources)
     izh = spec.neuron("Izhikevich")
-    # dv/dt has v ** 2: forward Euler; du/dt is linear in u with parameter coefficients
-    assert {o.var: o.method for o in izh.odes} == {"v": "euler", "u": "exact"}
+    # dv/dt has v ** 2: the whole model is integrated by forward Euler, both equations together
+    assert {o.var: o.method for o in izh.odes} == {"v": "euler", "u": "euler"}
+    assert izh.integration.method == "euler" and "nonlinear" in izh.integration.reason
     assert izh.ode("v").linear is None
 
 
@@ -298,7 +300,7 @@ def test_many_mistakes_in_one_pass(tmp_path):
 
 def test_broken_population_does_not_cascade(tmp_path):
     p = tmp_path / "neg.snn"
-    p.write_text(EC_HOPPER.read_text().replace("CubaLIF(N / 2) { sign = -1 }", "CubaLIF(-4) { sign = -1 }"))
+    p.write_text(EC_HOPPER.read_text().replace("CubaLIFStep(N / 2) { sign = -1 }", "CubaLIFStep(-4) { sign = -1 }"))
     spec, diags, sources = _compile(p)
     errs = _errors(diags)
     assert [d.code for d in errs] == ["E403"], render_all(diags, sources)
@@ -307,7 +309,7 @@ def test_broken_population_does_not_cascade(tmp_path):
 
 def test_broken_model_does_not_cascade(tmp_path):
     p = tmp_path / "model.snn"
-    p.write_text(EC_HOPPER.read_text().replace("CubaLIF", "CubaLIFF"))
+    p.write_text(EC_HOPPER.read_text().replace("CubaLIFStep", "CubaLIFF"))
     spec, diags, sources = _compile(p)
     assert [d.code for d in _errors(diags)] == ["E103"], render_all(diags, sources)
 

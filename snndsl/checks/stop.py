@@ -52,6 +52,11 @@ def stop_linear_dynamics(spec: ir.Spec, plan: Plan):
     if spec.train.rule != "stop":
         return
     for pop, model in _stop_populations(spec):
+        if model.integration.method == "step":
+            yield Diagnostic("E606", f"STOP derives its traces from linear ODEs; `{model.name}` is written as a "
+                                     "`step` block", pop.span,
+                             "write the neuron with exactly integrated equations (as stdlib `LIF`: "
+                             "`dv/dt = -v / tau_m`, whose step is v <- exp(-dt/tau_m) v + input)")
         bad = [o for o in model.odes if o.method != "exact"]
         if bad:
             yield Diagnostic("E606", f"STOP needs linear dynamics with constant coefficients; `d{bad[0].var}/dt` "

@@ -4,9 +4,10 @@ This module turns a lower.Plan into lines of Python that templates/network.py.ji
 The generated network works on ONE sample (or one population member); rules vmap it.
 
 Order of a neuron step (the language's semantics, docs/language.md):
-1. state variables update in declaration order; an ODE sees the variables updated before it;
-2. a projection into a state adds to it right after that state's own update; a projection into an
-   `input` is that input's value for the step;
+1. the ODEs advance together from the state at the start of the step (the model's method), or the
+   `step { }` updates run in the written order;
+2. a projection into a state then adds to it (in a `step` block: right after the state's last
+   update); a projection into an `input` is that input's value for the step;
 3. the spike condition is tested, then `on spike` assignments run (gated by the spike).
 """
 
@@ -39,6 +40,7 @@ class ModelCode:
     states: list[str] = field(default_factory=list)
     spiking: bool = False
     refractory: bool = False
+    rhs_lines: list[str] = field(default_factory=list)  # rhs(x, drive, p) -> dx/dt: rk2 and rk4 only
 
 
 def _names(param="p", state=None, port="drive", extra=None):
@@ -67,25 +69,18 @@ def _unpack(states: list[str]) -> str:
     return ", ".join(ident(s) for s in states) + " = " + ", ".join(f'x["{s}"]' for s in states)
 
 
-def _ode_lines(ode: ir.ODE, pr: Printer, coeff_key: str | None) -> list[str]:
+def _exact_line(ode: ir.ODE, pr: Printer, coeff_key: str) -> str:
+    """x <- lambda*x + (1 - lambda)*x_inf for an equation with constant coefficients and no other ODE state."""
     x = ident(ode.var)
     lf = ode.linear
-    src = f"# d{ode.var}/dt = {_src(ode.rhs)}   ({ode.method.replace('_', ' ')})"
-    if ode.method == "euler":
-        return [src, f"{x} = {x} + DT * ({pr(ode.rhs)})"]
+    if lf is None:  # free of x: a plain accumulation, for which Euler is exact
+        return f"{x} = {x} + DT * ({pr(ode.rhs)})"
     if _is_num(lf.a, -1):
         x_inf = None if _is_num(lf.b, 0) else pr(lf.b)
     else:
         x_inf = None if _is_num(lf.b, 0) else f"-({pr(lf.b)}) / ({pr(lf.a)})"
-    if ode.method == "exact":
-        decay = f'c["{coeff_key}"]'
-        if x_inf is None:
-            return [src, f"{x} = {decay} * {x}"]
-        return [src, f"{x} = {decay} * {x} + (1.0 - {decay}) * ({x_inf})"]
-    # exponential Euler with a state-dependent coefficient: x <- x*e^(k dt) + (e^(k dt) - 1)/k * f
-    k = f"({pr(lf.a)}) / ({pr(lf.d)})"
-    f = f"({pr(lf.b)}) / ({pr(lf.d)})"
-    return [src, f"k_{x} = {k}", f"{x} = jnp.exp(k_{x} * DT) * {x} + jnp.where(k_{x} == 0, DT, jnp.expm1(k_{x} * DT) / jnp.where(k_{x} == 0, 1.0, k_{x})) * {f}"]
+    decay = f'c["{coeff_key}"]'
+    return f"{x} = {decay} * {x}" if x_inf is None else f"{x} = {decay} * {x} + (1.0 - {decay}) * ({x_inf})"
 
 
 def _decay_code(ode: ir.ODE, pr: Printer) -> str:
@@ -102,28 +97,72 @@ def _src(e: ir.Expr) -> str:
     return Printer(name)(e).replace("jnp.", "").replace("jax.nn.", "")
 
 
-def _integrate(model, targets: set[str], pr: Printer) -> tuple[list, list[str]]:
-    """Decay factors, and lines updating each state in order: its ODE, then the projections into it."""
+def _tuple_assign(names: list[str], values: list[str]) -> str:
+    """`a, b = ea, eb`: every value is computed from the old state before any is assigned."""
+    return ", ".join(ident(n) for n in names) + " = " + ", ".join(values)
+
+
+def _integrate(model, targets: set[str], pr: Printer) -> tuple[list, list[str], list[str]]:
+    """Step factors, the lines advancing the state by one step (the model's method, then the
+    projections' jumps), and for rk2/rk4 the lines of the right-hand-side function."""
     states = [s.name for s in model.states]
-    coeffs, lines = [], [_unpack(states)] if states else []
+    integ = model.integration
+    coeffs, rhs_lines = [], []
+    lines = [_unpack(states)] if states else []
+    odes = model.odes
+    if integ.method != "none":
+        lines.append(f"# {integ.method.replace('_', ' ')}: {integ.reason}")
+    jumped = set()
+    if integ.method == "step":
+        last = {u.var: i for i, u in enumerate(model.steps)}
+        for i, u in enumerate(model.steps):
+            lines.append(f"{ident(u.var)} = {pr(u.value)}  # {u.var} <- {_src(u.value)}")
+            if last[u.var] == i and u.var in targets:
+                lines.append(f'{ident(u.var)} = {ident(u.var)} + drive["{u.var}"]')
+                jumped.add(u.var)
+    elif integ.method == "exact" and integ.system is not None and integ.system.coupled:
+        sysm = integ.system
+        rows = "[" + ", ".join("[" + ", ".join(pr(a) for a in row) + "]" for row in sysm.a) + "]"
+        coeffs.append(("**", f"linear_propagator({rows}, DT)"))
+        lines += [f"# d{o.var}/dt = {_src(o.rhs)}" for o in odes]
+        xs = ", ".join(ident(v) for v in sysm.states)
+        bs = ", ".join(pr(b) for b in sysm.b)
+        lines.append(_tuple_assign(sysm.states, [f'linear_step(c["P"], c["Q"], [{xs}], [{bs}])']) +
+                     "  # x <- P x + Q b, b: the drive")
+    elif integ.method == "exact":
+        for o in odes:
+            key = f"decay_{o.var}"
+            if o.linear is not None:
+                coeffs.append((key, _decay_code(o, pr)))
+            lines += [f"# d{o.var}/dt = {_src(o.rhs)}", _exact_line(o, pr, key)]
+    elif integ.method == "euler":
+        lines += [f"# d{o.var}/dt = {_src(o.rhs)}" for o in odes]
+        lines.append(_tuple_assign([o.var for o in odes], [f"{ident(o.var)} + DT * ({pr(o.rhs)})" for o in odes]))
+    elif integ.method == "exponential_euler":
+        new = []
+        for o in odes:
+            x, lf = ident(o.var), o.linear
+            lines += [f"# d{o.var}/dt = {_src(o.rhs)}", f"k_{x} = ({pr(lf.a)}) / ({pr(lf.d)})",
+                      f"f_{x} = ({pr(lf.b)}) / ({pr(lf.d)})"]
+            new.append(f"exponential_euler(k_{x}, f_{x}, {x}, DT)")
+        lines.append(_tuple_assign([o.var for o in odes], new))
+    elif integ.method in ("rk2", "rk4"):
+        rhs_lines = [_unpack(states)] + [f"# d{o.var}/dt = {_src(o.rhs)}" for o in odes]
+        rhs_lines.append("return {" + ", ".join(f'"{o.var}": {pr(o.rhs)}' for o in odes) + "}")
+        lines.append(f"x = {{**x, **{integ.method}({model.name}_rhs, x, drive, p, DT)}}")
+        lines.append(_unpack(states))
     for s in states:
-        ode = model.ode(s)
-        if ode is not None:
-            key = f"decay_{s}"
-            if ode.method == "exact":
-                coeffs.append((key, _decay_code(ode, pr)))
-            lines += _ode_lines(ode, pr, key)
-        if s in targets:
-            lines.append(f'{ident(s)} = {ident(s)} + drive["{s}"]')
+        if s in targets and s not in jumped:
+            lines.append(f'{ident(s)} = {ident(s)} + drive["{s}"]  # projections into {s}')
     lines.append("return {" + ", ".join(f'"{s}": {ident(s)}' for s in states) + "}")
-    return coeffs, lines
+    return coeffs, lines, rhs_lines
 
 
 def neuron_code(m: ir.NeuronModel, targets: set[str]) -> ModelCode:
     """integrate(x, drive, p, c): equations in order, jumps; fire(x, p): spike test and reset."""
     pr = Printer(_names())
     states = [s.name for s in m.states]
-    coeffs, lines = _integrate(m, targets, pr)
+    coeffs, lines, rhs_lines = _integrate(m, targets, pr)
 
     fire = []
     if m.spike is not None:
@@ -150,17 +189,22 @@ def neuron_code(m: ir.NeuronModel, targets: set[str]) -> ModelCode:
 
     step = []
     if m.refractory > 0:
+        # a spike in step k sets the count to n = round(refractory / dt); steps k+1 .. k+n-1 hold the
+        # reset variables, and step k+n integrates again: refractory ms after the spike step's start
         held = list(dict.fromkeys(r.var for r in m.reset))
         step += [
-            'active = x["refractory"] <= 0  # not refractory',
+            'count = jnp.maximum(x["refractory"] - 1.0, 0.0)',
+            "active = count <= 0  # not refractory",
             f"state = {m.name}_integrate(x, drive, p, c)",
             "state = {**state, " + ", ".join(f'"{v}": jnp.where(active, state["{v}"], x["{v}"])' for v in held) + "}",
             f"state, z = {m.name}_fire(state, p, active)",
-            f'state["refractory"] = jnp.where(z > 0, N_REFRACTORY_{m.name}, jnp.maximum(x["refractory"] - 1.0, 0.0))',
+            f'state["refractory"] = jnp.where(z > 0, N_REFRACTORY_{m.name}, count)',
             "return state, z",
         ]
     doc = f"{m.name} from {m.file}"
-    return ModelCode(m.name, doc, coeffs, lines, fire, step, states, m.spiking, m.refractory > 0)
+    code = ModelCode(m.name, doc, coeffs, lines, fire, step, states, m.spiking, m.refractory > 0)
+    code.rhs_lines = rhs_lines
+    return code
 
 
 def _names_in(e):
@@ -170,8 +214,10 @@ def _names_in(e):
 
 
 def readout_code(r: ir.ReadoutModel) -> ModelCode:
-    coeffs, lines = _integrate(r, set(), Printer(_names()))
-    return ModelCode(r.name, f"readout {r.name} from {r.file}", coeffs, lines, states=[s.name for s in r.states])
+    coeffs, lines, rhs_lines = _integrate(r, set(), Printer(_names()))
+    code = ModelCode(r.name, f"readout {r.name} from {r.file}", coeffs, lines, states=[s.name for s in r.states])
+    code.rhs_lines = rhs_lines
+    return code
 
 
 @dataclass

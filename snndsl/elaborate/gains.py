@@ -101,4 +101,7 @@ def decay_times(model: ir.NeuronModel, params: dict[str, float]) -> dict[str, fl
             continue
         if a.value < 0 and d.value != 0:
             out[ode.var] = -d.value / a.value
+    for tau, state in ir.time_constant_params(model).items():  # `x <- exp(-dt / tau) * x + ...`
+        if model.ode(state) is None and tau in params:
+            out[state] = params[tau]
     return out

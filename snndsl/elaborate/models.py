@@ -12,6 +12,7 @@ from ..ir import children, names_in
 from ..syntax import ast
 from . import units as U
 from .expr import ExprError, Q, QuietError, err, infer_dims, is_zero, linear_form, scale_units
+from .integration import choose
 from .scope import ConstScope, Reporter, as_number
 
 INIT_FUNCS = ("uniform", "normal")
@@ -196,14 +197,48 @@ def _odes(defn, scope, rep, names, ports: set[str]) -> list[ir.ODE]:
             rep.error("E302", f"the right side of `d{var}/dt` has units of {U.describe(got)}, "
                               f"expected {U.describe(want)}", item.rhs.span, hint)
             continue
-        lf = linear_form(rhs, var)
-        if lf is None:
-            method = "euler"
-        else:
-            coeff_names = {n.ref for n in names_in(lf.a)} | {n.ref for n in names_in(lf.d)}
-            method = "exact" if coeff_names <= {"param", "builtin", None} else "exponential_euler"
-        out.append(ir.ODE(var=var, rhs=rhs, method=method, linear=lf, span=item.span))
+        # the method is the model's, chosen once all equations are known (integration.choose)
+        out.append(ir.ODE(var=var, rhs=rhs, method="euler", linear=linear_form(rhs, var), span=item.span))
     return out
+
+
+def _steps(defn, scope, rep, names) -> list[ir.StepUpdate]:
+    """The `step { x <- value }` updates, in the written order; each value has its variable's units."""
+    blocks = [i for i in defn.items if isinstance(i, ast.StepBlock)]
+    for extra in blocks[1:]:
+        rep.error("E202", "a model has one `step` block", extra.span, "put all updates in one block, in order")
+    if blocks and any(isinstance(i, ast.OdeDecl) for i in defn.items):
+        rep.error("E205", f"`{defn.name.name}` has both equations and a `step` block", blocks[0].span,
+                  "write the model either in continuous time (`dv/dt = ...`, integrated together) or in "
+                  "discrete time (`step { v <- ... }`, run in order), not both")
+        return []
+    out = []
+    for a in blocks[0].assigns if blocks else []:
+        kind, vdims = names.table.get(a.var.name, (None, None))
+        if kind != "state":
+            rep.error("E201", f"`{a.var.name} <- ...`: `{a.var.name}` is not a state variable of `{defn.name.name}`",
+                      a.var.span, suggest(a.var.name, [k for k, v in names.table.items() if v[0] == "state"])
+                      or f"declare it: `state {a.var.name} = 0`")
+            continue
+        val = rep.run(resolve, a.value, names, scope)
+        if val is None:
+            continue
+        expect_dims(val, vdims, names, {k for k, v in names.table.items() if v[0] == "port"})
+        got = rep.run(infer_dims, val, names.dims)
+        if got is not None and vdims is not None and tuple(got) != tuple(vdims) and not is_zero(val):
+            rep.error("E301", f"`{a.var.name} <- ...` assigns {U.describe(got)} to a variable of "
+                              f"{U.describe(vdims)}", a.value.span)
+            continue
+        out.append(ir.StepUpdate(var=a.var.name, value=val, span=a.span))
+    return out
+
+
+def _integration(defn, odes, rep) -> tuple[ir.Integration, list[ir.ODE]] | None:
+    """integration.choose with the model's `method = ...` setting."""
+    given = [i for i in defn.items if isinstance(i, ast.Setting) and i.key.name == "method"]
+    for extra in given[1:]:
+        rep.error("E202", "`method` is given twice", extra.key.span)
+    return rep.run(choose, odes, given[0].value if given else None, defn.name.name)
 
 
 def _reject_learn(defn, rep):
@@ -230,6 +265,13 @@ def build_neuron(defn: ast.ModelDef, file: str, scope: ConstScope, rep: Reporter
             names.add(item.name.name, "port", None)
     port_names = {k for k, v in names.table.items() if v[0] == "port"}
     odes = _odes(defn, scope, rep, names, port_names)
+    steps = _steps(defn, scope, rep, names)
+    integration = ir.Integration(method="none", reason="no equations")
+    chosen = _integration(defn, odes, rep)
+    if chosen is not None:
+        integration, odes = chosen
+        if steps:
+            integration = ir.Integration(method="step", reason="a `step` block: its updates run in the written order")
     for item in defn.items:
         if isinstance(item, ast.PortDecl) and item.name.name in port_names:
             d = names.table[item.name.name][1]
@@ -282,17 +324,19 @@ def build_neuron(defn: ast.ModelDef, file: str, scope: ConstScope, rep: Reporter
                     if r < 0:
                         rep.error("E402", "a refractory period cannot be negative", item.value.span)
                     refractory = r
-            else:
+            elif item.key.name != "method":
                 rep.error("E203", f"unknown neuron setting `{item.key.name}`", item.key.span,
-                          suggest(item.key.name, ["refractory"]) or "a neuron body holds param, state, input, "
-                          "equations `dx/dt = ...`, `spike when ...`, `on spike { }` and `refractory = ...`")
+                          suggest(item.key.name, ["refractory", "method"]) or "a neuron body holds param, state, "
+                          "input, equations `dx/dt = ...` or a `step { }` block, `spike when ...`, `on spike { }`, "
+                          "`refractory = ...` and `method = ...`")
     _reject_learn(defn, rep)
     if not any(isinstance(i, ast.StateDecl) for i in defn.items):  # (a state whose init failed is reported)
         rep.error("E206", f"neuron `{defn.name.name}` has no state variable", defn.name.span, "add `state v = 0`")
     if len(rep.diags) > n_before and any(d.is_error for d in rep.diags[n_before:]):
         return None
     return ir.NeuronModel(name=defn.name.name, file=file, params=params, states=states, ports=ports, odes=odes,
-                          spike=spike, reset=reset, refractory=refractory, span=defn.span)
+                          steps=steps, integration=integration, spike=spike, reset=reset, refractory=refractory,
+                          span=defn.span)
 
 
 def _value_item(defn, rep) -> ast.Setting | None:
@@ -301,7 +345,7 @@ def _value_item(defn, rep) -> ast.Setting | None:
         if isinstance(i, ast.Setting) and i.key.name != "value":
             rep.error("E203", f"unknown {defn.kind} setting `{i.key.name}`", i.key.span,
                       suggest(i.key.name, ["value"]) or f"an {defn.kind} body holds `param`s and `value = ...`")
-        elif isinstance(i, (ast.PortDecl, ast.SpikeDecl, ast.OnSpike)):
+        elif isinstance(i, (ast.PortDecl, ast.SpikeDecl, ast.OnSpike, ast.StepBlock)):
             rep.error("E205", f"not allowed in {defn.kind} `{defn.name.name}`", i.span)
     if not vals:
         rep.error("E206", f"{defn.kind} `{defn.name.name}` has no `value = ...`", defn.name.span)
@@ -361,15 +405,17 @@ def build_readout(defn, file, scope, rep) -> ir.ReadoutModel | None:
     params = _params(defn, scope, rep, names)
     states = _states(defn, scope, rep, names)
     odes = _odes(defn, scope, rep, names, set())
+    chosen = rep.run(choose, odes, None, defn.name.name)
     _reject_learn(defn, rep)
     item = _value_item(defn, rep)
     value = item and rep.run(resolve, item.value, names, scope, unknown_ref="source")
     if value is not None:
         rep.run(infer_dims, value, names.dims)
-    if value is None or any(x.is_error for x in rep.diags[n0:]):
+    if value is None or chosen is None or any(x.is_error for x in rep.diags[n0:]):
         return None
+    integration, odes = chosen
     return ir.ReadoutModel(name=defn.name.name, file=file, params=params, states=states, odes=odes,
-                           value=value, span=defn.span)
+                           integration=integration, value=value, span=defn.span)
 
 
 BUILDERS = {"neuron": build_neuron, "encoder": build_encoder, "readout": build_readout}

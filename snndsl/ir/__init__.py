@@ -8,7 +8,8 @@ from .expr import (Bin, Call, Compare, Dims, Dotted, Expr, KwArg, ListExpr, Name
                    children, map_children, names_in, strip_spans)
 from .spec import (ODE, Bernoulli, BraxTask, Connectivity, DatasetTask, Dense, EncoderModel, Group, Init, Input,
                    Learnable, LinearForm, NeuronModel, Output, Param, Population, Port, Projection, ReadoutModel,
-                   ResetStmt, Spec, SpikeCondition, Sparse, StateVar, Task, Time, time_constant_params)
+                   ResetStmt, Spec, SpikeCondition, Sparse, StateVar, Task, Time, time_constant_params,
+                   METHODS, Integration, LinearSystem, StepUpdate, step_decay_param)
 
 __all__ = [
     "Bin", "Call", "Compare", "Dims", "Dotted", "Expr", "KwArg", "ListExpr", "Name", "Neg", "Node", "Num", "Str",
@@ -16,4 +17,5 @@ __all__ = [
     "ODE", "Bernoulli", "BraxTask", "Connectivity", "DatasetTask", "Dense", "EncoderModel", "Group", "Init", "Input",
     "Learnable", "LinearForm", "NeuronModel", "Output", "Param", "Population", "Port", "Projection", "ReadoutModel",
     "ResetStmt", "Spec", "SpikeCondition", "Sparse", "StateVar", "Task", "Time", "time_constant_params",
+    "METHODS", "Integration", "LinearSystem", "StepUpdate", "step_decay_param",
 ]

@@ -14,7 +14,7 @@ from pydantic import Field
 from snndsl_runtime import settings as runtime_settings
 
 from ..settings import TrainSettings
-from .expr import Dims, Expr, Name, Node, Num
+from .expr import Bin, Call, Dims, Expr, Name, Neg, Node, Num
 
 
 # --------------------------------------------------------------------------- models
@@ -47,13 +47,41 @@ class LinearForm(Node):
     d: Expr
 
 
+METHODS = ("exact", "exponential_euler", "euler", "rk2", "rk4")
+Method = Literal["exact", "exponential_euler", "euler", "rk2", "rk4"]
+
+
 class ODE(Node):
     var: str
     rhs: Expr
-    # exact: linear in `var` with a coefficient of parameters only (exponential integrator, exact for
-    # constant drive); exponential_euler: linear with a state-dependent coefficient; euler: nonlinear.
-    method: Literal["exact", "exponential_euler", "euler"]
-    linear: LinearForm | None = None
+    method: Method  # the model's method (all its ODEs are integrated together)
+    linear: LinearForm | None = None  # rhs as (a*var + b)/d, if it is linear in its own variable
+
+
+class LinearSystem(Node):
+    """A model's ODEs as dx/dt = A x + b, linear in the states with coefficients A over parameters,
+    constants and dt; b is the drive (the right sides with the ODE states at 0): parameters, inputs,
+    states without an equation.  `coupled`: some equation has another ODE state in it."""
+
+    states: list[str]
+    a: list[list[Expr]]
+    b: list[Expr]
+    coupled: bool
+
+
+class StepUpdate(Node):
+    """`var <- value` in a `step { }` block: discrete-time updates, run in the written order."""
+
+    var: str
+    value: Expr
+
+
+class Integration(Node):
+    """How a model's state advances by one step, and why (what `snndsl check` prints)."""
+
+    method: Literal["exact", "exponential_euler", "euler", "rk2", "rk4", "step", "none"]
+    reason: str
+    system: LinearSystem | None = None
 
 
 class ResetStmt(Node):
@@ -75,6 +103,8 @@ class NeuronModel(Node):
     states: list[StateVar] = Field(default_factory=list)
     ports: list[Port] = Field(default_factory=list)
     odes: list[ODE] = Field(default_factory=list)
+    steps: list[StepUpdate] = Field(default_factory=list)  # a discrete-time model (no ODEs)
+    integration: Integration = Integration(method="none", reason="no equations")
     spike: SpikeCondition | None = None
     reset: list[ResetStmt] = Field(default_factory=list)
     refractory: float = 0.0  # ms
@@ -122,14 +152,45 @@ class NeuronModel(Node):
 
 
 def time_constant_params(model: NeuronModel | ReadoutModel) -> dict[str, str]:
-    """Parameters that are a state's decay time constant, as in `dv/dt = (... - v) / tau_m`: param -> state."""
+    """Parameters that are a state's decay time constant: param -> state.  As in `dv/dt = (... - v) / tau_m`
+    (exactly integrated), or `v <- exp(-dt / tau_m) * v + ...` in a `step` block."""
     out = {}
     for ode in model.odes:
         lf = ode.linear
         if lf is not None and ode.method == "exact" and isinstance(lf.d, Name) and lf.d.ref == "param" \
                 and isinstance(lf.a, Num) and lf.a.value < 0:
             out[lf.d.id] = ode.var
+    for st in getattr(model, "steps", []):
+        tau = step_decay_param(st)
+        if tau is not None:
+            out[tau] = st.var
     return out
+
+
+def step_decay_param(st: StepUpdate) -> str | None:
+    """The parameter P of a step update `x <- exp(-dt / P) * x + ...`, if it has that form."""
+    def decay(e):
+        if isinstance(e, Call) and e.func == "exp" and len(e.args) == 1:
+            arg = e.args[0]
+            neg = isinstance(arg, Neg)
+            inner = arg.operand if neg else arg
+            if isinstance(inner, Bin) and inner.op == "/":
+                top, bottom = inner.left, inner.right
+                if isinstance(top, Neg):
+                    neg, top = not neg, top.operand
+                if neg and isinstance(top, Name) and top.id == "dt" and isinstance(bottom, Name) \
+                        and bottom.ref == "param":
+                    return bottom.id
+        return None
+
+    e = st.value
+    terms = [e.left, e.right] if isinstance(e, Bin) and e.op in "+-" else [e]
+    for t in terms:
+        if isinstance(t, Bin) and t.op == "*":
+            for f, other in ((t.left, t.right), (t.right, t.left)):
+                if isinstance(other, Name) and other.id == st.var and decay(f):
+                    return decay(f)
+    return None
 
 
 class EncoderModel(Node):
@@ -146,6 +207,7 @@ class ReadoutModel(Node):
     params: list[Param] = Field(default_factory=list)
     states: list[StateVar] = Field(default_factory=list)
     odes: list[ODE] = Field(default_factory=list)
+    integration: Integration = Integration(method="none", reason="no equations")
     value: Expr  # over `s` (signed spikes this step), the source's states, readout states, params
 
     def ode(self, var: str) -> ODE | None:

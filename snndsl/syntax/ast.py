@@ -68,6 +68,21 @@ class OnSpike:
 
 
 @dataclass
+class StepAssign:
+    """`var <- value` in a `step { }` block."""
+
+    var: Ident
+    value: Expr
+    span: Span
+
+
+@dataclass
+class StepBlock:
+    assigns: list[StepAssign]
+    span: Span
+
+
+@dataclass
 class Setting:
     key: Ident
     value: Expr
@@ -83,7 +98,7 @@ class LearnDecl:
     span: Span
 
 
-Item = ParamDecl | StateDecl | PortDecl | OdeDecl | SpikeDecl | OnSpike | Setting | LearnDecl
+Item = ParamDecl | StateDecl | PortDecl | OdeDecl | SpikeDecl | OnSpike | StepBlock | Setting | LearnDecl
 
 
 # ---- statements

@@ -207,6 +207,14 @@ class _Build(Transformer):
         return ast.Assign(self._id(ch[0]), str(ch[1]), ch[2], self._s(meta))
 
     @v_args(meta=True)
+    def step_block(self, meta, ch):
+        return ast.StepBlock([c for c in ch if c is not None], self._s(meta))
+
+    @v_args(meta=True)
+    def step_assign(self, meta, ch):
+        return ast.StepAssign(self._id(ch[0]), ch[1], self._s(meta))
+
+    @v_args(meta=True)
     def setting(self, meta, ch):
         return ast.Setting(self._id(ch[0]), ch[1], self._s(meta))
 
