@@ -40,6 +40,8 @@ def summarize(spec: ir.Spec, plan: Plan | None = None) -> str:
     time = f"dt {_fmt(tm.dt)} ms, {tm.substeps} network step{'s' if tm.substeps > 1 else ''} per {per}"
     if isinstance(t, ir.DatasetTask):
         time += f", {tm.steps} time step{'s' if tm.steps > 1 else ''} per sample"
+    if tm.precision != "float32":
+        time += f", {tm.precision}"
     lines.append(f"  time      {time}")
 
     lines.append("  neuron models")

@@ -114,6 +114,18 @@ def same_network(model, meta):
 
 
 def train(model, config=None, out_dir=None, seed=0, resume=False, progress_fn=None, sets=()):
+    with precision(model):
+        return _train(model, config, out_dir, seed, resume, progress_fn, sets)
+
+
+def precision(model):
+    """JAX's x64 mode while a float64 model (`time.precision = float64`) runs; float32 otherwise."""
+    import jax
+
+    return jax.enable_x64(getattr(model, "PRECISION", "float32") == "float64")
+
+
+def _train(model, config=None, out_dir=None, seed=0, resume=False, progress_fn=None, sets=()):
     """Train the model with its settings (or `config`), `--set`-style overrides in `sets`.
 
     progress_fn(row) is called with every metrics row, with {"phase": ...} updates during

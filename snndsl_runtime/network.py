@@ -5,6 +5,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .spikes import real
+
 
 def project(signal, weights):
     """A presynaptic signal times a weight matrix, accumulated in float32.  EC's boolean masks may
@@ -13,10 +15,10 @@ def project(signal, weights):
     if weights.dtype == jnp.uint32:
         pos, neg = _pack_spikes(signal > 0, weights.shape[-2]), _pack_spikes(signal < 0, weights.shape[-2])
         count = lambda bits: jnp.sum(jax.lax.population_count(bits[:, None] & weights), 0, dtype=jnp.int32)  # noqa: E731
-        return (count(pos) - count(neg)).astype(jnp.float32)
+        return (count(pos) - count(neg)).astype(real())
     if weights.dtype == jnp.int8:
-        return jnp.dot(signal.astype(jnp.int8), weights, preferred_element_type=jnp.int32).astype(jnp.float32)
-    return jnp.dot(signal.astype(weights.dtype), weights, preferred_element_type=jnp.float32)
+        return jnp.dot(signal.astype(jnp.int8), weights, preferred_element_type=jnp.int32).astype(real())
+    return jnp.dot(signal.astype(weights.dtype), weights, preferred_element_type=real())
 
 
 _BIT = np.left_shift(np.uint32(1), np.arange(32, dtype=np.uint32))
@@ -62,7 +64,7 @@ def sample_init(key, init, shape):
         return jax.random.normal(key, shape) * np.sqrt(2.0 / shape[0])
     if dist == "lecun":
         return jax.random.normal(key, shape) * np.sqrt(1.0 / shape[0])
-    return jnp.full(shape, a, jnp.float32)
+    return jnp.full(shape, a, real())
 
 
 def init_parameters(model, key):
@@ -78,7 +80,7 @@ def init_parameters(model, key):
         shape = pr["shape"]
         if pr["kind"] == "bernoulli":
             if pr["learn"]:
-                theta[name] = jnp.full(shape, pr["p"], jnp.float32)
+                theta[name] = jnp.full(shape, pr["p"], real())
             else:
                 fixed[name] = jax.random.bernoulli(keys[i], pr["p"], shape)
             continue
@@ -88,7 +90,7 @@ def init_parameters(model, key):
             fixed["m" + name[1:]] = jax.random.bernoulli(jax.random.fold_in(keys[i], 1), pr["p"], shape)
     for name, q in model.NEURON_PARAMS.items():
         raw = tau_to_raw(q["init"], model.DT) if q["role"] == "time_constant" else np.float32(q["init"])
-        theta[name] = jnp.full(q["shape"], raw, jnp.float32)
+        theta[name] = jnp.full(q["shape"], raw, real())
     return theta, fixed
 
 
@@ -100,7 +102,7 @@ def network_weights(model, theta, fixed, dtypes=None):
         v = theta[name] if name in theta else fixed[name]
         if pr["kind"] == "sparse":
             v = v * fixed["m" + name[1:]]
-        dtype = (dtypes or {}).get(name, jnp.float32)
+        dtype = (dtypes or {}).get(name, real())
         w[name] = v if v.dtype == dtype else pack_bits(v) if dtype == jnp.uint32 else v.astype(dtype)
     return w
 

@@ -200,6 +200,7 @@ class TimeSettings(BaseModel):
     dt: float = Field(1.0, gt=0)  # ms
     substeps: int = Field(1, ge=1)
     steps: int = Field(1, ge=1)  # time steps per sample (classification)
+    precision: Literal["float32", "float64"] = "float32"  # float64: for validation runs
 
 
 class BraxTaskSettings(BaseModel):

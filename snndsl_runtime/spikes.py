@@ -3,19 +3,26 @@
 import jax
 import jax.numpy as jnp
 
+
+def real():
+    """The floating dtype arrays are made in: float32, or float64 while JAX's x64 mode is on
+    (`time.precision = float64`)."""
+    return jnp.result_type(float)
+
+
 # x = (membrane - threshold); k = the family's scale (slope or width)
 SURROGATE_DERIVATIVES = {
     "fast_sigmoid": lambda x, k: 1.0 / (1.0 + k * jnp.abs(x)) ** 2,
     "arctan": lambda x, k: (k / 2.0) / (1.0 + (jnp.pi * k * x / 2.0) ** 2),
     "sigmoid": lambda x, k: k * jax.nn.sigmoid(k * x) * (1.0 - jax.nn.sigmoid(k * x)),
     "triangle": lambda x, k: jnp.maximum(0.0, 1.0 - jnp.abs(x) / k) / k,
-    "boxcar": lambda x, k: (jnp.abs(x) < k / 2.0).astype(jnp.float32) / k,
+    "boxcar": lambda x, k: (jnp.abs(x) < k / 2.0).astype(real()) / k,
 }
 
 
 def heaviside_spike(x, inclusive=False):
     """Heaviside step: 1.0 where the spike condition holds (evolution needs no gradient)."""
-    return (x >= 0 if inclusive else x > 0).astype(jnp.float32)
+    return (x >= 0 if inclusive else x > 0).astype(real())
 
 
 def surrogate_spike(family, scale):
@@ -27,8 +34,8 @@ def surrogate_spike(family, scale):
         f.defjvp(lambda primals, tangents: (step(primals[0]), derivative(primals[0], scale) * tangents[0]))
         return f
 
-    strict = with_surrogate(lambda x: (x > 0).astype(jnp.float32))
-    inclusive_step = with_surrogate(lambda x: (x >= 0).astype(jnp.float32))
+    strict = with_surrogate(lambda x: (x > 0).astype(real()))
+    inclusive_step = with_surrogate(lambda x: (x >= 0).astype(real()))
     return lambda x, inclusive=False: inclusive_step(x) if inclusive else strict(x)
 
 

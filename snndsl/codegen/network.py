@@ -261,7 +261,7 @@ def _init_code(e: ir.Expr, size: int, key: str, param: str = "p") -> str:
         if e.func == "uniform":
             return f"jax.random.uniform({key}, ({size},), minval={a}, maxval={b})"
         return f"{a} + {b} * jax.random.normal({key}, ({size},))"
-    return f"jnp.full(({size},), {pr(e)}, dtype=jnp.float32)"
+    return f"jnp.full(({size},), {pr(e)}, dtype=jnp.result_type(float))"
 
 
 def _neuron_param_raw_to_value(role: str, raw: str) -> str:
@@ -276,6 +276,8 @@ def build_network(plan: Plan) -> NetworkCode:
     code.constants.append(f"DT = {num(spec.time.dt)}  # ms")
     code.constants.append(f"SUBSTEPS = {spec.time.substeps}  # network steps per {'environment' if isinstance(spec.task, ir.BraxTask) else 'time'} step")
     code.constants.append(f"STEPS = {spec.time.steps}  # time steps per sample")
+    code.constants.append(f"PRECISION = {spec.time.precision!r}  # snndsl_runtime runs the model with JAX's x64 "
+                          "on for float64")
 
     # ---- neuron models used, with the state variables some projection jumps into
     for model in {b.model.name: b.model for b in plan.blocks}.values():

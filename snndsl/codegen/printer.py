@@ -52,7 +52,7 @@ class Printer:
         if isinstance(e, ir.Call):
             args = [self.p(a, 0) for a in e.args]
             if e.func == "bernoulli":
-                return f"jax.random.bernoulli({self.key}, {args[0]}).astype(jnp.float32)"
+                return f"jax.random.bernoulli({self.key}, {args[0]}).astype(jnp.result_type(float))"
             if e.func == "concat":
                 return f"jnp.concatenate([{', '.join(args)}], axis=-1)"
             return f"{_FUNCS[e.func]}({', '.join(args)})"
