@@ -35,6 +35,7 @@ class Context:
         self.groups: dict[str, ir.Group] = {}
         self.inputs: dict[str, ir.Input] = {}
         self.outputs: dict[str, ir.Output] = {}
+        self.dt = 1.0  # ms, the time block's once it is elaborated
 
     def error(self, code, msg, span, hint=None):
         self.rep.error(code, msg, span, hint)

@@ -30,8 +30,12 @@ def elaborate_projection(ctx: Context, d: ast.ProjectDecl) -> ir.Projection | No
             ok = False
     if not ok or body is None:
         return None
-    conn, gain_v, gain_span = body
+    conn, gain_v, gain_span, delay = body
     sk, tk = kinds[sname], kinds[tname]
+    if delay is not None and sk == "input":
+        ctx.error("E205", "`delay` applies to spikes; an input's projection is held over the environment step "
+                          "or time step", d.span, "drop `delay` here")
+        return None
     if sk == "output":
         ctx.error("E502", f"`{sname}` is an output; projections start at an input or a population", s.node.span)
         return None
@@ -58,7 +62,7 @@ def elaborate_projection(ctx: Context, d: ast.ProjectDecl) -> ir.Projection | No
     n_in, n_out = ctx.size(sname), ctx.size(tname)
     name = f"{sname}->{tname}" + (f".{target_var}" if target_var else "")
     proj = ir.Projection(name=name, source=sname, target=tname, target_var=target_var, connectivity=conn,
-                         gain=1.0, n_in=n_in, n_out=n_out, span=d.span)
+                         gain=1.0, n_in=n_in, n_out=n_out, delay=delay, span=d.span)
     set_gain(ctx, proj, gain_v, gain_span, sk)
     return proj
 
@@ -82,7 +86,7 @@ def _target_var(ctx: Context, t: ast.Endpoint, tname: str) -> str | None:
 
 def _body(ctx: Context, d: ast.ProjectDecl):
     """weights, gain and learn of a projection: (connectivity, gain value, gain span) or None."""
-    conn, gain_v, gain_span, learn = None, None, None, []
+    conn, gain_v, gain_span, learn, delay = None, None, None, [], None
     for it in unique_items(ctx, d.items, f"projection `{d.source.node.name} -> {d.target.node.name}`"):
         if isinstance(it, ast.LearnDecl):
             learn.append(it)
@@ -98,9 +102,14 @@ def _body(ctx: Context, d: ast.ProjectDecl):
             gain_v, gain_span = ctx.eval(it.value), it.value.span
             if gain_v is None:
                 return None
+        elif it.key.name == "delay":
+            delay = _delay(ctx, it)
+            if delay is None:
+                return None
         else:
             ctx.error("E203", f"unknown projection setting `{it.key.name}`", it.key.span,
-                      suggest(it.key.name, ["weights", "gain"]) or "a projection sets `weights`, `gain`, `learn`")
+                      suggest(it.key.name, ["weights", "gain", "delay"]) or
+                      "a projection sets `weights`, `gain`, `delay`, `learn`")
             return None
     if conn is None:
         ctx.error("E206", f"projection `{d.source.node.name} -> {d.target.node.name}` needs `weights = ...`",
@@ -119,7 +128,33 @@ def _body(ctx: Context, d: ast.ProjectDecl):
         s_ = settings(ctx, ln.body, ["bounds"] if want == "w" else [], f"learn {want}")
         if "bounds" in s_:
             conn.bounds = bounds(ctx, s_["bounds"], U.DIMENSIONLESS)
-    return conn, gain_v, gain_span
+    return conn, gain_v, gain_span, delay
+
+
+def _delay(ctx: Context, it: ast.Setting) -> int | None:
+    """`delay = 1` (network steps) or a time that is a whole number of steps: 0 or 1 step."""
+    v = ctx.eval(it.value)
+    if v is None:
+        return None
+    dims = v.dims if isinstance(v, Q) else None
+    if dims == U.TIME:
+        steps = v.value / ctx.dt
+        if abs(steps - round(steps)) > 1e-6:
+            ctx.error("E401", f"a delay of {v.value:g} ms is not a whole number of steps of {ctx.dt:g} ms",
+                      it.value.span, f"write `delay = {max(round(steps), 0)}` (steps)")
+            return None
+    elif isinstance(v, Q) and dims == U.DIMENSIONLESS:
+        steps = v.value
+    else:
+        ctx.error("E404", "a delay is a number of network steps (`delay = 1`) or a time (`delay = 0.5 ms`)",
+                  it.value.span)
+        return None
+    if steps not in (0, 1):
+        ctx.error("E401", f"delay is 0 or 1 network step, not {steps:g}", it.value.span,
+                  "0: a feed-forward projection delivers this step's spikes; 1: the previous step's "
+                  "(what every recurrent loop does); longer delays are not supported yet")
+        return None
+    return int(steps)
 
 
 def _connectivity(ctx: Context, it: ast.Setting):

@@ -42,6 +42,7 @@ def _elaborate(ctx: Context, overrides: list[Override]) -> ir.Spec | None:
     ctx.task_block = blocks.get("task")
     task = elaborate_task(ctx, ctx.task_block)
     time = elaborate_time(ctx, blocks.get("time"))
+    ctx.dt = time.dt  # a projection's `delay = 0.5 ms` is counted in steps
     consts = _constants(ctx)
     elaborate_models(ctx)
     pops = [p for p in (ctx.built(d, elaborate_population) for d in ctx.decls("population")) if p]

@@ -304,6 +304,8 @@ class Projection(Node):
     gain_rule: str = "constant"  # constant | auto (how `gain` was obtained)
     n_in: int = Field(ge=1)
     n_out: int = Field(ge=1)
+    # network steps from a spike to its delivery; None: 0 feed-forward, 1 where a loop needs it
+    delay: int | None = Field(None, ge=0, le=1)
 
     @property
     def learnable(self) -> bool:

@@ -124,13 +124,13 @@ def lower(spec: ir.Spec) -> Plan:
         return Endpoint("block", b, s, e, whole)
 
     raw = [(pr, endpoint(pr.source), endpoint(pr.target)) for pr in spec.projections]
-    order = _topological([b.name for b in blocks],
-                         [(s.name, t.name) for _, s, t in raw if s.kind == "block" and t.kind == "block"])
+    order = _topological([b.name for b in blocks], [(s.name, t.name) for pr, s, t in raw
+                                                    if s.kind == "block" and t.kind == "block" and pr.delay != 1])
     rank = {n: i for i, n in enumerate(order)}
     blocks.sort(key=lambda b: rank[b.name])
     projections = []
     for i, (pr, s, t) in enumerate(raw):
-        delayed = s.kind == "block" and t.kind == "block" and rank[s.name] >= rank[t.name]
+        delayed = s.kind == "block" and t.kind == "block" and (pr.delay == 1 or rank[s.name] >= rank[t.name])
         projections.append(Projection(pr, i, s, t, pr.target_var, delayed))
     outputs = []
     for o in spec.outputs:
