@@ -56,3 +56,21 @@ def test_exponential_model_recovers_after_overflow(tmp_path):
         assert np.all(np.isfinite(np.asarray(x["hidden"]["v"]))), (t, x["hidden"]["v"])
         spikes.append(np.asarray(x["hidden"]["s"]))
     assert np.asarray(spikes).sum() >= 4  # it overflowed, spiked and was reset (not stuck at NaN)
+
+
+def test_step_form_model_recovers_after_overflow(tmp_path):
+    """The same overflow written as a discrete-time `step` update: its reset is the same select."""
+    spec = OVERSHOOT.replace("    dv/dt = (exp(200 * v) + i_ext) / tau\n",
+                             "    step {\n        v <- v + dt * (exp(200 * v) + i_ext) / tau\n    }\n")
+    model = generated(write_spec(tmp_path, spec))
+    text = open(model.__file__).read()
+    assert "v <- v + dt" in text and "hard_reset(" in text
+    theta, fixed = init_parameters(model, jax.random.PRNGKey(0))
+    w, bp, bc = network(model, theta, fixed)
+    x = model.init_state(jax.random.PRNGKey(1), bp)
+    spikes = []
+    for t in range(6):
+        x, out = model.forward_step(w, bp, bc, x, {model.INPUT: jnp.zeros(model.IN_SIZE)}, jax.random.PRNGKey(t))
+        assert np.all(np.isfinite(np.asarray(x["hidden"]["v"]))), (t, x["hidden"]["v"])
+        spikes.append(np.asarray(x["hidden"]["s"]))
+    assert np.asarray(spikes).sum() >= 4
