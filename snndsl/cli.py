@@ -124,6 +124,17 @@ def _too_big(plan) -> Diagnostic | None:
                       f"try {hint}, fewer neurons, or a machine with more memory")
 
 
+def _untrainable(spec, command: str) -> Diagnostic | None:
+    """E206 when `snndsl run`/`emit` is given a spec without a `task` or `train` block."""
+    if spec.trainable:
+        return None
+    missing = " and no ".join(f"`{b}` block" for b in ("task", "train") if getattr(spec, b) is None)
+    return Diagnostic("E206", f"training needs a `task` and a `train` block; this spec has no {missing}",
+                      Span(file=spec.file, line=1, col=1),
+                      f"`snndsl sim {spec.file}` simulates it as it is; to {command} it, add e.g. "
+                      "`task digits { }` and `train surrogate { epochs = 10 }`")
+
+
 def cmd_run(args) -> int:
     import time
     from pathlib import Path
@@ -151,6 +162,10 @@ def cmd_run(args) -> int:
         return EXIT_BAD_INPUT
     plan, sources = load_plan(args.file, recorded + new_sets, on_warnings=report, import_path=args.import_path or [])
     spec = plan.spec
+    untrainable = _untrainable(spec, "train")
+    if untrainable:
+        report([untrainable], sources)
+        return EXIT_BAD_INPUT
     too_big = _too_big(plan)
     if too_big:
         report([too_big], sources)
@@ -195,7 +210,11 @@ def cmd_emit(args) -> int:
 
     from .driver.build import load_plan, module_text
 
-    plan, _ = load_plan(args.file, args.set or [], on_warnings=report, import_path=args.import_path or [])
+    plan, sources = load_plan(args.file, args.set or [], on_warnings=report, import_path=args.import_path or [])
+    untrainable = _untrainable(plan.spec, "emit the training program for")
+    if untrainable:
+        report([untrainable], sources)
+        return EXIT_BAD_INPUT
     text = module_text(plan.spec, plan)
     if args.output in (None, "-"):
         sys.stdout.write(text)
