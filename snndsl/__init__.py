@@ -55,4 +55,19 @@ def train(model, config=None, out_dir=None, seed=0, resume=False, progress_fn=No
     return snndsl_runtime.train(model, config, out_dir, seed, resume, progress_fn, sets)
 
 
-__all__ = ["Diagnostic", "SpecError", "Spec", "compile_spec", "load", "generate", "build", "train", "summarize"]
+def simulate(spec_or_run, inputs=None, duration="100 ms", record=None, sets=(), seed=0, sample=None,
+             import_path=()):
+    """Simulate a spec (or a trained run folder, with its learned parameters) and return the
+    recording: numpy arrays keyed `population.variable`, `population.spikes`, `output.value`, `t`.
+
+        rec = snndsl.simulate("specs/sim_lif_step.snn", inputs={"cell.i_ext": "step(0 nA, 0.3 nA, at = 50 ms)"},
+                              duration="300 ms", record=["cell.v", "cell.spikes"])
+
+    inputs: {input node or "population.port": a form as on the command line, or an array in
+    ms/mV/nA}; duration: "500 ms" or a float in ms.  The same generated network_step as training."""
+    from .simulation import simulate as _simulate
+
+    return _simulate(spec_or_run, inputs, duration, record, sets, seed, sample, import_path)
+
+
+__all__ = ["Diagnostic", "SpecError", "Spec", "compile_spec", "load", "generate", "build", "train", "summarize", "simulate"]

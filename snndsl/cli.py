@@ -1,4 +1,4 @@
-"""The `snndsl` command: check, run, emit, eval.
+"""The `snndsl` command: check, run, emit, sim, eval.
 
 Every error in the user's input is a diagnostic and exit status 2, never a traceback.
 """
@@ -124,6 +124,17 @@ def _too_big(plan) -> Diagnostic | None:
                       f"try {hint}, fewer neurons, or a machine with more memory")
 
 
+def _untrainable(spec, command: str) -> Diagnostic | None:
+    """E206 when `snndsl run`/`emit` is given a spec without a `task` or `train` block."""
+    if spec.trainable:
+        return None
+    missing = " and no ".join(f"`{b}` block" for b in ("task", "train") if getattr(spec, b) is None)
+    return Diagnostic("E206", f"training needs a `task` and a `train` block; this spec has no {missing}",
+                      Span(file=spec.file, line=1, col=1),
+                      f"`snndsl sim {spec.file}` simulates it as it is; to {command} it, add e.g. "
+                      "`task digits { }` and `train surrogate { epochs = 10 }`")
+
+
 def cmd_run(args) -> int:
     import time
     from pathlib import Path
@@ -151,6 +162,10 @@ def cmd_run(args) -> int:
         return EXIT_BAD_INPUT
     plan, sources = load_plan(args.file, recorded + new_sets, on_warnings=report, import_path=args.import_path or [])
     spec = plan.spec
+    untrainable = _untrainable(spec, "train")
+    if untrainable:
+        report([untrainable], sources)
+        return EXIT_BAD_INPUT
     too_big = _too_big(plan)
     if too_big:
         report([too_big], sources)
@@ -195,7 +210,11 @@ def cmd_emit(args) -> int:
 
     from .driver.build import load_plan, module_text
 
-    plan, _ = load_plan(args.file, args.set or [], on_warnings=report, import_path=args.import_path or [])
+    plan, sources = load_plan(args.file, args.set or [], on_warnings=report, import_path=args.import_path or [])
+    untrainable = _untrainable(plan.spec, "emit the training program for")
+    if untrainable:
+        report([untrainable], sources)
+        return EXIT_BAD_INPUT
     text = module_text(plan.spec, plan)
     if args.output in (None, "-"):
         sys.stdout.write(text)
@@ -271,6 +290,83 @@ def cmd_eval(args) -> int:
     return EXIT_OK
 
 
+def cmd_sim(args) -> int:
+    import time
+
+    import numpy as np
+
+    from snndsl_runtime.errors import RunError
+    from snndsl_runtime.io import atomic_write
+    from snndsl_runtime.simulate import firing_rates, plot, simulate, thresholds
+
+    from . import simulation as sim
+
+    duration = " ".join(args.duration) if args.duration else None
+    cl = sim.command_line(args.set or [], args.input or [], args.record, duration)
+    sources = None
+    try:
+        try:
+            loaded = sim.load(args.target, args.set or [], args.import_path or [])
+        except SpecError as e:
+            sources = getattr(e, "sources", None)
+            raise
+        sources = loaded.sources
+        sources.add("<command line>", cl.text)  # the --set part is unchanged: its spans still hold
+        model = loaded.model
+        label = None
+        inputs = {}
+        if args.inputs_file:
+            try:
+                with np.load(args.inputs_file, allow_pickle=False) as f:
+                    inputs = {k: f[k] for k in f.files}
+            except (OSError, ValueError) as e:
+                raise RunError("E003", f"cannot read --inputs {args.inputs_file}: {getattr(e, 'strerror', None) or e}",
+                               "give an .npz file saved with numpy.savez, one array per input name") from None
+        if args.sample is not None:
+            x, label = sim.sample_input(loaded, args.sample)
+            inputs[model.INPUT] = x
+        if duration is None:  # one sample's presentation for a dataset run, else 100 ms
+            ms = model.STEPS * model.SUBSTEPS * model.DT if args.sample is not None else 100.0
+        else:
+            ms = sim.parse_duration(duration, cl.duration_span)
+        steps = int(round(ms / model.DT))
+        inputs.update(sim.prepare_inputs(loaded, cl, steps, args.seed))
+        record = [n for n, _ in cl.record] if cl.record is not None else None
+        t0 = time.time()
+        result = simulate(model, loaded.params, inputs, ms, record, args.seed)
+    except SpecError as e:
+        report(e.diagnostics, getattr(e, "sources", None) or sources)
+        return EXIT_BAD_INPUT
+    except RunError as e:
+        report([sim._located(e, cl)], sources)
+        return EXIT_BAD_INPUT
+    out = args.output or f"{loaded.name}-sim.npz"
+    try:
+        atomic_write(out, lambda f: np.savez(f, **result), "wb")
+    except (RunError, OSError) as e:
+        report([Diagnostic("E841", getattr(e, "message", None) or f"cannot write {out}: {e}", None,
+                           "choose another -o path (its folder must exist and be writable)")], None)
+        return EXIT_BAD_INPUT
+    print(f"{loaded.name}: {steps:,} network steps of {model.DT:g} ms ({ms:g} ms) in {time.time() - t0:.1f} s",
+          file=sys.stderr)
+    for pop, rate in firing_rates(result).items():
+        n = int(result[f"{pop}.spikes"].sum())
+        print(f"  {pop:<12} {n:>8,} spikes  mean rate {rate:.1f} Hz", file=sys.stderr)
+    if label is not None:
+        outs = [k for k in result if k.endswith(".value")]
+        line = f"  test sample {args.sample}: label {label}"
+        if outs:
+            pred = sim.predicted_class(model, result[outs[0]])
+            line += f", predicted class {pred}"
+        print(line, file=sys.stderr)
+    print(f"wrote {out} ({', '.join(k for k in result)})", file=sys.stderr)
+    if not args.no_plot:
+        png = os.path.join(os.path.dirname(os.path.abspath(out)), "sim.png")
+        if plot(png, result, thresholds(model, loaded.params or sim.initial_params(model, args.seed)), loaded.name):
+            print(f"wrote {png}", file=sys.stderr)
+    return EXIT_OK
+
+
 def _add_set(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a setting, e.g. train.population=64, task.episode_length=100, time.dt=0.25ms")
@@ -304,6 +400,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="OUT.py", help="output file (default: standard output)")
     _add_set(p)
     p.set_defaults(func=cmd_emit)
+
+    p = sub.add_parser("sim", help="simulate a spec (or a trained run) and record its variables")
+    p.add_argument("target", metavar="SPEC|RUN_DIR", help="a .snn spec, or a run folder to simulate with its learned parameters")
+    p.add_argument("--duration", nargs="+", metavar="D", help="simulated time, e.g. `500 ms` or `0.5 s` (default 100 ms, "
+                   "or one sample with --sample)")
+    p.add_argument("--record", metavar="A,B", help="what to record: population.variable, population.spikes, "
+                   "output.value (default: spikes and membranes)")
+    p.add_argument("--input", action="append", metavar="NAME=FORM", help="an input node or population.port and its "
+                   "form: `1 nA`, `[0.5 nA, 1 nA]`, step(...), sine(...), poisson(...), spikes(...), file.npy")
+    p.add_argument("--inputs", dest="inputs_file", metavar="FILE.npz", help="arrays keyed by input name")
+    p.add_argument("-o", "--output", metavar="OUT.npz", help="where the recording goes (default <spec>-sim.npz); "
+                   "sim.png beside it")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--sample", type=int, metavar="K", help="a dataset run: feed test sample K as its input")
+    p.add_argument("--no-plot", action="store_true", help="do not write sim.png")
+    _add_set(p)
+    p.set_defaults(func=cmd_sim)
 
     p = sub.add_parser("eval", help="evaluate a run's deterministic network: return or accuracy, HTML rollout, raster")
     p.add_argument("dir", metavar="DIR", help="a run folder (the --out of snndsl run)")

@@ -30,11 +30,15 @@ def _table(rows: list[list[str]], indent: str = "    ") -> list[str]:
 def summarize(spec: ir.Spec, plan: Plan | None = None) -> str:
     """A readable account of the spec; pass its plan if the caller has it (else it is lowered here)."""
     t = spec.task
-    if isinstance(t, ir.BraxTask):
+    if t is None:
+        task = "none"
+    elif isinstance(t, ir.BraxTask):
         task = f"brax {t.env} ({t.backend} backend, episodes of {t.episode_length} steps, obs {t.obs}, action {t.action})"
     else:
         task = f"dataset {t.dataset} ({t.features} features, {t.classes} classes)"
-    lines = [f"{spec.file}: ok", f"  task      {task}"]
+    ok = "ok" if spec.trainable else "ok, can be simulated (`snndsl sim`) but not trained: " + \
+        " and ".join(f"no `{b}` block" for b in ("task", "train") if getattr(spec, b) is None)
+    lines = [f"{spec.file}: {ok}", f"  task      {task}"]
     tm = spec.time
     per = "environment step" if isinstance(t, ir.BraxTask) else "time step"
     time = f"dt {_fmt(tm.dt)} ms, {tm.substeps} network step{'s' if tm.substeps > 1 else ''} per {per}"
@@ -101,8 +105,12 @@ def summarize(spec: ir.Spec, plan: Plan | None = None) -> str:
              for k, v in counts.items() if v]
     lines.append(f"  learnable {', '.join(parts) if parts else 'nothing'}")
     tr = spec.train
+    if tr is None:
+        lines.append("  learning rule none")
+        lines.append(f"  memory    {estimate(plan).describe()} for the network, estimated (plus what `snndsl sim` records)")
+        return "\n".join(lines)
     shown = [f"{f}={_setting_text(getattr(tr, f))}" for f in type(tr).model_fields
-             if f not in ("rule", "span") and applies_to(type(tr), f, spec.task.kind)]
+             if f not in ("rule", "span") and (t is None or applies_to(type(tr), f, t.kind))]
     lines.append(f"  learning rule {tr.rule}: " + ", ".join(shown))
     lines.append(f"  memory    at its peak at least {estimate(plan).describe()}, estimated")
     return "\n".join(lines)

@@ -36,7 +36,9 @@ def test_spec_compiles(path):
     assert not _errors(diags), render_all(diags, sources)
     assert spec is not None
     assert spec.name == path.stem
-    assert spec.populations and spec.projections and spec.inputs and spec.outputs
+    assert spec.populations
+    if spec.trainable:  # a spec to simulate (no task, no train) may be one population and nothing else
+        assert spec.projections and spec.inputs and spec.outputs
 
 
 @pytest.mark.parametrize("path", SPECS, ids=lambda p: p.name)
@@ -80,7 +82,8 @@ def test_network_nodes_have_spans(path):
             assert 1 <= sp.line <= n_lines and sp.col >= 1
             assert sources.line(sp.file, sp.line) is not None
     for f in ("task", "train", "time"):
-        assert getattr(spec, f).span is not None, f
+        if getattr(spec, f) is not None or spec.trainable:  # a spec to simulate has no task, no train
+            assert getattr(spec, f).span is not None, f
 
 
 def test_spans_point_at_the_declaration():
@@ -320,7 +323,7 @@ def test_missing_task_and_train(tmp_path):
     spec, diags, sources = _compile(p)
     assert spec is None
     codes = [d.code for d in _errors(diags)]
-    assert codes.count("E206") == 2
+    assert codes == ["E206"]  # no population; a missing task and train block only stop `run`
     assert all(d.span.file == str(p) for d in diags)
 
 

@@ -10,14 +10,15 @@ from .registry import check
 
 @check("E501", "sizes agree with the task and across projections")
 def sizes_agree(spec: ir.Spec, plan: Plan):
-    task = spec.task
-    want = task.action if isinstance(task, ir.BraxTask) else task.classes
-    what = "the environment's action size" if isinstance(task, ir.BraxTask) else "the number of classes"
-    if not spec.outputs:
+    task = spec.task  # None: a spec to simulate, whose inputs and outputs need not match a task
+    if task is not None:
+        want = task.action if isinstance(task, ir.BraxTask) else task.classes
+        what = "the environment's action size" if isinstance(task, ir.BraxTask) else "the number of classes"
+    if task is not None and not spec.outputs:
         yield Diagnostic("E501", "the network has no output", spec.span,
                          "declare one, e.g. `output action = filtered_rate(hidden)`")
     for out in spec.outputs:
-        if out.size != want:
+        if task is not None and out.size != want:
             yield Diagnostic("E501", f"output `{out.name}` has {out.size} values but {what} is {want}", out.span)
         driven = [p for p in spec.projections if p.target == out.name]
         src = spec.size_of(out.source)
@@ -26,8 +27,10 @@ def sizes_agree(spec: ir.Spec, plan: Plan):
                                      f"{out.size} values", out.span,
                              f"add `project {out.source} -> {out.name} {{ weights = ... }}`, or make "
                              f"`{out.source}` {out.size} neurons")
-    if len(spec.outputs) > 1:
+    if task is not None and len(spec.outputs) > 1:  # a simulation may read several
         yield Diagnostic("E501", "a network has one output", spec.outputs[1].span)
+    if task is None:
+        return
     task_in = task.obs if isinstance(task, ir.BraxTask) else task.features
     for inp in spec.inputs:
         if inp.in_size != task_in:
@@ -44,6 +47,8 @@ def populations_connected(spec: ir.Spec, plan: Plan):
         for m in ([pr.target] if spec.kind_of(pr.target) != "group" else spec.group(pr.target).members):
             driven.add(m)
     for pop in spec.populations:
-        if pop.name not in driven:
+        # in a spec to simulate, `snndsl sim --input` can drive a population's input ports
+        injectable = not spec.trainable and spec.neuron(pop.model).ports
+        if pop.name not in driven and not injectable:
             yield Diagnostic("W101", f"population `{pop.name}` receives no projection", pop.span,
                              severity="warning")

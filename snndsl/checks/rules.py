@@ -19,6 +19,8 @@ def _learnables(spec: ir.Spec):
 
 @check("E601", "the learning rule suits the task")
 def rule_suits_task(spec: ir.Spec, plan: Plan):
+    if not spec.trainable:  # nothing to train: a spec to simulate
+        return
     rule, task = spec.train.rule, spec.task
     if rule in ("ec", "es") and not isinstance(task, ir.BraxTask):
         yield Diagnostic("E601", f"`{rule}` trains on a Brax task, not on a dataset", spec.train.span,
@@ -30,6 +32,8 @@ def rule_suits_task(spec: ir.Spec, plan: Plan):
 
 @check("E602", "EC evolves at least one Bernoulli projection")
 def ec_has_bernoulli(spec: ir.Spec, plan: Plan):
+    if not spec.trainable:  # nothing to train: a spec to simulate
+        return
     if spec.train.rule != "ec":
         return
     if not any(p.connectivity.kind == "bernoulli" and p.connectivity.learn for p in spec.projections):
@@ -40,6 +44,8 @@ def ec_has_bernoulli(spec: ir.Spec, plan: Plan):
 
 @check("E603", "the learning rule can learn what is marked learnable")
 def rule_can_learn(spec: ir.Spec, plan: Plan):
+    if not spec.trainable:  # nothing to train: a spec to simulate
+        return
     rule = spec.train.rule
     items = list(_learnables(spec))
     for node, what, span in items:

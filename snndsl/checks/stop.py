@@ -16,7 +16,7 @@ def _stop_populations(spec: ir.Spec):
 
 @check("E604", "STOP needs a soft reset")
 def stop_soft_reset(spec: ir.Spec, plan: Plan):
-    if spec.train.rule != "stop":
+    if spec.train is None or spec.train.rule != "stop":
         return
     for pop, model in _stop_populations(spec):
         if model.spiking and not model.soft_reset:
@@ -34,7 +34,7 @@ def stop_soft_reset(spec: ir.Spec, plan: Plan):
 
 @check("E605", "STOP needs leaks shared per population")
 def stop_shared_leaks(spec: ir.Spec, plan: Plan):
-    if spec.train.rule != "stop":
+    if spec.train is None or spec.train.rule != "stop":
         return
     for pop in spec.populations:
         for ln in pop.learn:
@@ -49,7 +49,7 @@ def stop_shared_leaks(spec: ir.Spec, plan: Plan):
 
 @check("E606", "STOP needs linear membrane dynamics without refractoriness")
 def stop_linear_dynamics(spec: ir.Spec, plan: Plan):
-    if spec.train.rule != "stop":
+    if spec.train is None or spec.train.rule != "stop":
         return
     for pop, model in _stop_populations(spec):
         if model.integration.method == "step":
@@ -73,7 +73,7 @@ def stop_linear_dynamics(spec: ir.Spec, plan: Plan):
 
 @check("E605", "STOP needs dynamics shared within each block")
 def stop_shared_block_params(spec: ir.Spec, plan: Plan):
-    if spec.train.rule != "stop":
+    if spec.train is None or spec.train.rule != "stop":
         return
     for block in plan.blocks:
         used = {n.id for o in block.model.odes for n in ir.names_in(o.rhs) if n.ref == "param"}
@@ -88,7 +88,7 @@ def stop_shared_block_params(spec: ir.Spec, plan: Plan):
 
 @check("W601", "STOP treats recurrent spikes as inputs")
 def stop_recurrence(spec: ir.Spec, plan: Plan):
-    if spec.train.rule != "stop":
+    if spec.train is None or spec.train.rule != "stop":
         return
     for pr in plan.projections:
         if pr.delayed:

@@ -69,6 +69,9 @@ def regenerate_command(spec: ir.Spec) -> str:
 def config_of(spec: ir.Spec) -> dict:
     """The module's runtime settings: train.*, task.*, time.* as plain JSON values (the train
     settings that mean something for this task)."""
+    time = spec.time.model_dump(mode="json", exclude={"span"})
+    if not spec.trainable:  # a model to simulate: nothing to train it with
+        return {"train": {}, "task": {}, "time": time}
     model, kind = RULES[spec.train.rule], spec.task.kind
     train = spec.train.model_dump(mode="json", exclude={"span", "rule"})
     train = {k: v for k, v in train.items() if applies_to(model, k, kind)}
@@ -77,11 +80,12 @@ def config_of(spec: ir.Spec) -> dict:
         from ..ir.tables import DATASET_KEYS, dataset_keys
 
         task = {k: v for k, v in task.items() if k not in DATASET_KEYS or k in dataset_keys(spec.task.dataset)}
-    time = spec.time.model_dump(mode="json", exclude={"span"})
     return {"train": train, "task": task, "time": time}
 
 
 def structural_keys(spec: ir.Spec) -> list[str]:
+    if not spec.trainable:
+        return ["time.dt", "time.steps", "time.substeps"]
     model = RULES[spec.train.rule]
     keys = [f"train.{k}" for k in model.model_fields if is_structural(model, k)]
     keys += [f"train.surrogate.{k}" for k in ("family", "scale")]
@@ -107,8 +111,8 @@ def _surrogate_doc(spec: ir.Spec) -> str:
 def spike_lines(spec: ir.Spec) -> str:
     """The spike function and the reset gate the network uses, chosen by the rule."""
     train = spec.train
-    if train.rule in ("ec", "es"):
-        return ("spike = heaviside_spike  # evolution needs no gradient\n"
+    if train is None or train.rule in ("ec", "es"):
+        return ("spike = heaviside_spike  # evolution (or a simulation) needs no gradient\n"
                 "reset_gate = identity_reset")
     sg = train.surrogate
     detach = train.rule == "stop" or train.detach_reset  # STOP's traces treat the reset as a constant
@@ -141,20 +145,24 @@ def generate(spec: ir.Spec, plan: Plan | None = None) -> str:
     plan = plan if plan is not None else lower(spec)  # callers that compiled the spec pass its plan
     net = build_network(plan)
     env = _env()
-    task_kind = spec.task.kind
-    ctx = dict(spec=spec, plan=plan, net=net, task_kind=task_kind, stop=spec.train.rule == "stop",
+    task_kind = spec.task.kind if spec.task is not None else None
+    rule = spec.train.rule if spec.train is not None else None
+    ctx = dict(spec=spec, plan=plan, net=net, task_kind=task_kind, stop=rule == "stop",
                spiking_blocks=[b.name for b in plan.blocks if b.model.spiking])
     network = env.get_template("network.py.jinja").render(**ctx)
     spikes = spike_lines(spec)
-    inp, out = plan.inputs[0], plan.outputs[0]
+    # a spec to simulate may have no input or output: INPUT None, sizes 0
+    inp = plan.inputs[0] if plan.inputs else None
+    out = plan.outputs[0] if plan.outputs else None
     text = env.get_template("model.py.jinja").render(
         spec=spec, task_kind=task_kind, spec_hash=spec_hash(spec), regenerate=regenerate_command(spec),
         network_hash=hashlib.sha256((spikes + network).encode()).hexdigest()[:16],
-        rule_title=RULE_TITLES["ppo" if (spec.train.rule, task_kind) == ("surrogate", "brax") else spec.train.rule],
+        rule=rule, rule_title="simulation only (no task or train block)" if rule is None or task_kind is None
+        else RULE_TITLES["ppo" if (rule, task_kind) == ("surrogate", "brax") else rule],
         runtime_version=snndsl_runtime.__version__, runtime_imports=_runtime_imports(spikes + network),
         config=_fmt(config_of(spec)), structural=_fmt(structural_keys(spec)),
-        input_name=inp.name, in_size=inp.in_size, out_size=out.ir.size,
-        normalize=task_kind == "brax" and inp.normalize == "running",
+        input_name=inp.name if inp else None, in_size=inp.in_size if inp else 0, out_size=out.ir.size if out else 0,
+        normalize=task_kind == "brax" and inp is not None and inp.normalize == "running",
         spike_lines=spikes, network=network,
     )
     return _tidy(text)

@@ -418,7 +418,7 @@ def _place(pp: Projection, expr: str, size: int) -> str:
 
 def _step_code(code: NetworkCode, plan: Plan) -> None:
     spec = plan.spec
-    stop = spec.train.rule == "stop"  # only STOP records drives and takes probes
+    stop = spec.train is not None and spec.train.rule == "stop"  # only STOP records drives and takes probes
     # inputs: encoded once per outer step; input projections are held over the substeps
     for n, inp in enumerate(plan.inputs):
         enc = spec.encoder(inp.encoder)
@@ -449,6 +449,9 @@ def _step_code(code: NetworkCode, plan: Plan) -> None:
         drive += [f'"{var}": 0.0' for var in idle]
         code.drive_keys[b.name] = sorted(code.jump_targets[b.model.name]) + [p.name for p in b.model.ports]
         lines.append(f"drive = {{{', '.join(drive)}}}")
+        if b.model.ports:  # currents the simulator injects into input ports (`snndsl sim`)
+            lines.append(f'if external is not None and "{b.name}" in external:')
+            lines.append(f'    drive = {{**drive, **{{k: drive[k] + v for k, v in external["{b.name}"].items()}}}}')
         if stop:
             lines.append('if drives is not None:  # recorded for STOP\'s traces')
             lines.append(f'    drives["{b.name}"] = drive')
@@ -486,7 +489,7 @@ def _step_code(code: NetworkCode, plan: Plan) -> None:
         code.readout_lines.append(
             f'"{o.ir.name}": readout_{o.readout.name}_value(x.get("{o.ir.name}", {{}}), {s_sig}, {src}, '
             f'RP_{ident(o.ir.name)}),')
-        code.output_lines.append(f'value = readout_values(x)["{o.ir.name}"]')
+        code.output_lines.append(f'value = values["{o.ir.name}"]')
         if o.projections:
             terms = " + ".join(_contribution(pp, "value") for pp in o.projections)
             code.output_lines.append(f"out = {terms}")
@@ -494,8 +497,7 @@ def _step_code(code: NetworkCode, plan: Plan) -> None:
             code.output_lines.append("out = value")
         if o.ir.clip:
             code.output_lines.append(f"out = jnp.clip(out, {num(o.ir.clip[0])}, {num(o.ir.clip[1])})")
-        if stop:  # STOP's error at the output
-            code.output_lines.append('out = out if probes is None else out + probes["out"]')
+        code.output_lines.append(f'outs["{o.ir.name}"] = out')
 
     # presynaptic signal of every projection, after a step from x to new (for STOP's traces)
     for pp in plan.projections:

@@ -56,6 +56,7 @@ CODES = {
     "E831": "NaN or inf during training",
     "E841": "output file or folder cannot be written",
     "E851": "the job does not fit in this machine's memory",
+    "E852": "a simulation's recording does not fit in memory",
     # warnings
     "W101": "population receives no projection",
     "W401": "learnable parameter starts outside its bounds",

@@ -1,5 +1,6 @@
 """`input name = Encoder(...)` -> ir.Input and `output name = Readout(source)` -> ir.Output; their
-sizes default to the task's (observation or features in, action or classes out)."""
+sizes default to the task's (observation or features in, action or classes out); without a task an
+input needs `size` and an output takes its source's size."""
 
 from __future__ import annotations
 
@@ -37,6 +38,10 @@ def elaborate_input(ctx: Context, d: ast.Declaration, task) -> ir.Input | None:
     _model_params(ctx, enc, "encoder", kwargs, ["normalize", "size"], params, f"input `{d.name.name}`")
     if in_size is None:
         if task is None:
+            given = any(it.key.name == "size" for it in d.items if isinstance(it, ast.Setting))
+            if ctx.task_block is None and not given:  # no task to take the size from (a failed task block is reported)
+                ctx.error("E206", f"input `{d.name.name}` needs `size = N`: the spec has no task to take it from",
+                          d.name.span, f"write `input {d.name.name} = {enc.name} {{ size = 4 }}`, or add a `task` block")
             return None
         in_size = task.obs if isinstance(task, ir.BraxTask) else task.features
     if in_size < 1:
@@ -95,6 +100,8 @@ def elaborate_output(ctx: Context, d: ast.Declaration, task) -> ir.Output | None
     _model_params(ctx, ro, "readout", kwargs, ["clip", "size"], params, f"output `{d.name.name}`")
     if not _reads_what_source_has(ctx, ro, src, head):
         return None
+    if size is None and task is None and ctx.task_block is None:
+        size = ctx.size(src.id)  # no task: the output carries its source's values
     if size is None:
         if task is None:
             return None

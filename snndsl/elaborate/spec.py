@@ -59,12 +59,13 @@ def _elaborate(ctx: Context, overrides: list[Override]) -> ir.Spec | None:
     network_ok = not any(d.is_error for d in ctx.rep.diags)
     train = elaborate_train(ctx, blocks.get("train"))
     start = Span(file=ctx.main.name, line=1, col=1)
-    if task is None and "task" not in blocks:
-        ctx.error("E206", "the spec has no `task` block", start,
-                  'add one, e.g. `task brax { env = "hopper" }` or `task digits { }`')
-    if train is None and "train" not in blocks:
-        ctx.error("E206", "the spec has no `train` block", start, "add one, e.g. `train ec { generations = 100 }`")
-    if task is None or train is None or not network_ok:
+    # `task` and `train` are optional: without them the spec can be simulated (`snndsl sim`),
+    # not trained; `snndsl run` and `emit` refuse it (training_blocks_missing)
+    if not ctx.decls("population"):
+        ctx.error("E206", "the spec declares no population", start,
+                  "declare one, e.g. `population hidden = LIF(64)`")
+        return None
+    if ("task" in blocks and task is None) or ("train" in blocks and train is None) or not network_ok:
         return None
     # past here, any error is a bad train setting (replaced by its default): the spec is still
     # whole, so compile_program runs the rule-compatibility checks on it and then rejects it

@@ -343,8 +343,9 @@ class Spec(Node):
     outputs: list[Output] = Field(default_factory=list)
     projections: list[Projection] = Field(default_factory=list)
     time: Time = Field(default_factory=Time)
-    task: Task
-    train: TrainSettings
+    # both None (or one of them) in a spec that can be simulated but not trained (`snndsl sim`)
+    task: Task | None = None
+    train: TrainSettings | None = None
 
     # ---- lookups used by every later stage
     def neuron(self, name: str) -> NeuronModel:
@@ -386,6 +387,11 @@ class Spec(Node):
         if any(p.name == name for p in self.populations):
             return "population"
         return None
+
+    @property
+    def trainable(self) -> bool:
+        """Whether the spec has what training needs: a `task` and a `train` block."""
+        return self.task is not None and self.train is not None
 
     def parameter_counts(self) -> dict[str, int]:
         """Learned scalars by kind: connection probabilities, weights, neuron parameters."""

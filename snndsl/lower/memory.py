@@ -47,6 +47,8 @@ def estimate(plan: Plan) -> MemoryEstimate:
     weights = sum(p.ir.n_in * p.ir.n_out for p in plan.projections)
     state = sum(b.size * (len(b.model.states) + 1) for b in plan.blocks)  # each state variable, and spikes
     learned = sum(p.ir.n_in * p.ir.n_out for p in plan.projections if p.ir.learnable)
+    if tr is None:  # a spec to simulate: one network (its recording is estimated by `snndsl sim`)
+        return MemoryEstimate({"parameters": weights * FLOAT, "network state": state * FLOAT})
     est = MemoryEstimate({"parameters": weights * FLOAT, "optimizer state": 2 * learned * FLOAT})
     if tr.rule in ("ec", "es"):
         per_member = learned / 8 if tr.rule == "ec" else learned * FLOAT  # EC's masks bit-packed
