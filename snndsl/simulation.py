@@ -136,8 +136,8 @@ def _values(v, dims, size: int, what: str) -> np.ndarray:
         if len(v.items) != size:
             raise err("E501", f"{what} has {len(v.items)} values but drives {size}", v.span,
                       f"give one number for all, or a list of {size}")
-        return np.array([_quantity(i, dims, what) for i in v.items], np.float32)
-    return np.full(size, _quantity(v, dims, what), np.float32)
+        return np.array([_quantity(i, dims, what) for i in v.items], np.float64)
+    return np.full(size, _quantity(v, dims, what), np.float64)
 
 
 def _times(v, what: str) -> list[float]:
@@ -163,17 +163,17 @@ def input_array(arg: InputArg, target: dict, steps: int, dt: float, rng: np.rand
         kw = {"neuron" if k == NEURON_KW else k: x for k, x in v.kwargs.items()}
         if v.func == "step" and len(v.args) == 2 and set(kw) == {"at"}:
             before, after = _values(v.args[0], dims, size, what), _values(v.args[1], dims, size, what)
-            return np.where((t >= _quantity(kw["at"], U.TIME, "at"))[:, None], after, before).astype(np.float32)
+            return np.where((t >= _quantity(kw["at"], U.TIME, "at"))[:, None], after, before).astype(np.float64)
         if v.func == "sine" and len(v.args) == 2 and set(kw) <= {"offset"}:
             amp = _values(v.args[0], dims, size, what)
             freq = _quantity(v.args[1], U.FREQUENCY, "the frequency")
             off = _values(kw["offset"], dims, size, what) if "offset" in kw else 0.0
-            return (amp * np.sin(2 * np.pi * freq * t)[:, None] + off).astype(np.float32)
+            return (amp * np.sin(2 * np.pi * freq * t)[:, None] + off).astype(np.float64)
         if v.func == "poisson" and len(v.args) == 1 and not kw:
             rate = _values(v.args[0], U.FREQUENCY, size, "the rate")
-            return (rng.random((steps, size)) < rate * dt).astype(np.float32)
+            return (rng.random((steps, size)) < rate * dt).astype(np.float64)
         if v.func == "spikes" and not v.args and "times" in kw and set(kw) <= {"times", "neuron"}:
-            out = np.zeros((steps, size), np.float32)
+            out = np.zeros((steps, size), np.float64)
             cols = slice(None)
             if "neuron" in kw:
                 i = as_number(kw["neuron"], "neuron")
@@ -204,7 +204,7 @@ def _npy(arg: InputArg, path: str, target: dict, steps: int) -> np.ndarray:
         raise SpecError([Diagnostic("E003", f"cannot read {path}: {getattr(e, 'strerror', None) or e}",
                                     arg.form_span, "give a .npy file saved with numpy.save")]) from None
     if a.shape == (size,) or (a.ndim == 2 and a.shape[1] == size and a.shape[0] >= steps):
-        return a.astype(np.float32)
+        return a.astype(np.float64)
     raise SpecError([Diagnostic("E501", f"{path} has shape {a.shape}, but `{arg.name}` takes ({size},) for a "
                                         f"constant or ({steps}, {size}) for {steps} network steps", arg.form_span,
                                 "rows are network steps, columns neurons (or the input's values)")])

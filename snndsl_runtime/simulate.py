@@ -128,10 +128,10 @@ def input_target(model, name: str) -> dict:
 
 def _as_input(value, target: dict, steps: int) -> tuple[np.ndarray, bool]:
     """(array, varies): (size,) if constant, (steps, size) if it varies; RunError on a wrong shape."""
-    a = np.asarray(value, dtype=np.float32)
+    a = np.asarray(value, dtype=np.float64)
     size, name = target["size"], target["name"]
     if a.ndim == 0:
-        return np.full(size, a, np.float32), False
+        return np.full(size, a, np.float64), False
     if a.shape == (size,):
         return a, False
     if a.ndim == 2 and a.shape[1] == size and a.shape[0] >= steps:
@@ -162,7 +162,7 @@ def recording_bytes(model, record: list[str], steps: int, outputs=None) -> int:
         width = stop - start if kind != "output" else None
         if kind == "output":
             width = int(np.prod(_output_shape(model, block)))
-        total += steps * width * (1 if kind == "spikes" else 4)
+        total += steps * width * (1 if kind == "spikes" else 8 if getattr(model, "PRECISION", "") == "float64" else 4)
     return total
 
 
@@ -188,6 +188,15 @@ def thresholds(model, params) -> dict:
 
 
 def simulate(model, params=None, inputs=None, duration_ms=100.0, record=None, seed=0):
+    """Run the network for round(duration_ms / DT) network steps and return the recording (in float64
+    when the model's time.precision is float64: parameters, propagators and states alike)."""
+    from .loop import precision
+
+    with precision(model):
+        return _simulate(model, params, inputs, duration_ms, record, seed)
+
+
+def _simulate(model, params=None, inputs=None, duration_ms=100.0, record=None, seed=0):
     """Run the network for round(duration_ms / DT) network steps and return the recording.
 
     params: None (the initial parameters, from `seed`), a trainer state {"theta", "fixed"}, or
@@ -215,7 +224,7 @@ def simulate(model, params=None, inputs=None, duration_ms=100.0, record=None, se
                        "record fewer variables (--record pop.v,pop.spikes) or simulate a shorter --duration",
                        node="record")
     # inputs, split into constants and per-step sequences
-    node_const = {n: np.zeros(size, np.float32) for n, size in model.INPUTS.items()}
+    node_const = {n: np.zeros(size, np.float64) for n, size in model.INPUTS.items()}
     node_seq, port_const, port_seq = {}, {}, {}
     for name, value in (inputs or {}).items():
         tgt = input_target(model, name)
@@ -223,7 +232,7 @@ def simulate(model, params=None, inputs=None, duration_ms=100.0, record=None, se
         if tgt["kind"] == "node":
             (node_seq if varies else node_const)[name] = a
             if varies:
-                node_const[name] = np.zeros(tgt["size"], np.float32)
+                node_const[name] = np.zeros(tgt["size"], np.float64)
             continue
         size = model.BLOCKS[tgt["block"]]["size"]
         pad = ((0, 0),) * (a.ndim - 1) + ((tgt["start"], size - tgt["stop"]),)  # a population's slice of its block

@@ -135,7 +135,7 @@ def test_linear_propagator_against_scipy():
         np.testing.assert_allclose(per["P"][1], scipy.linalg.expm(np.array([[-0.1, 0], [0.1, -0.1]]) * dt),
                                    atol=1e-12)
         x = linear_step(per["P"], per["Q"], [np.ones(2), np.zeros(2)], [np.zeros(2), np.ones(2)])
-        np.testing.assert_allclose(x[1][0], (per["P"][0] @ [1, 0] + per["Q"][0] @ [0, 1])[1], atol=1e-12)
+        np.testing.assert_allclose(x[1][0], (np.asarray(per["P"][0]) @ [1.0, 0.0] + np.asarray(per["Q"][0]) @ [0.0, 1.0])[1], atol=1e-12)
 
 
 # ---------------------------------------------------------------- errors
