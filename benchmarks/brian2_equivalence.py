@@ -154,7 +154,7 @@ def our_side(path: str) -> None:
         n = min(len(theirs), len(rec["h.v"]))
         diff = float(np.max(np.abs(rec["h.v"][:n, 0] - theirs[:n])))
         rows.append(("CubaLIF PSP, exact", dt, f"peak {rec['h.v'][:, 0].max():.6f} / {theirs.max():.6f}",
-                     f"max |difference| {diff:.1e}"))
+                     f"largest difference {diff:.1e}"))
         ours = steps(sim("lif", SPECS["lif"], 300, ["h.spikes"], {"h.i_ext": "0.2 nA"}, dt))
         rows.append(("LIF, refractory 2 ms, exact", dt, f"ISI {_isi(ours)} / {_isi(b['lif'])} steps",
                      "identical spike steps" if ours == b["lif"] else f"first difference at spike {_first_diff(ours, b['lif'])}"))
