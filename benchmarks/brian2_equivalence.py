@@ -89,32 +89,6 @@ def brian2_side(out: str) -> None:
     print(f"wrote {out} (Brian2 {b2.__version__})")
 
 
-ADEX_SPEC = """
-time { dt = 0.5 ms }
-neuron A {
-    param c_m = 281 pF
-    param g_l = 30 nS
-    param e_l = -70.6 mV
-    param v_t = -50.4 mV
-    param delta_t = 2 mV
-    param tau_w = 144 ms
-    param a = 4 nS
-    param b = 0.0805 nA
-    param v_peak = -40.4 mV
-    state v = -70.6 mV
-    state w = 0 nA
-    input i_ext
-    EQUATIONS
-    spike when v > v_peak
-    on spike {
-        v = e_l
-        w += b
-    }
-}
-population h = A(1)
-"""
-DV = "dv/dt = (-g_l * (v - e_l) + g_l * delta_t * exp((v - v_t) / delta_t) - w + i_ext) / c_m"
-DW = "dw/dt = (a * (v - e_l) - w) / tau_w"
 SPECS = {
     "psp": 'from "neurons" import CubaLIF\ntime { dt = 0.5 ms }\npopulation h = CubaLIF(1) { v = 0; i_syn = 0.5; v_th = 100 }\n',
     "lif": 'from "neurons" import LIFPhysical\ntime { dt = 0.5 ms }\npopulation h = LIFPhysical(1)\n',
@@ -124,6 +98,9 @@ SPECS = {
 
 def our_side(path: str) -> None:
     import tempfile
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.test_exact import ADEX as ADEX_SPEC, DV, DW  # the same AdEx the tests check
 
     import numpy as np
 
