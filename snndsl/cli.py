@@ -297,7 +297,7 @@ def cmd_sim(args) -> int:
 
     from snndsl_runtime.errors import RunError
     from snndsl_runtime.io import atomic_write
-    from snndsl_runtime.simulate import firing_rates, plot, simulate, thresholds
+    from snndsl_runtime.simulate import default_record, firing_rates, output_names, plot, simulate, thresholds
 
     from . import simulation as sim
 
@@ -332,6 +332,8 @@ def cmd_sim(args) -> int:
         steps = int(round(ms / model.DT))
         inputs.update(sim.prepare_inputs(loaded, cl, steps, args.seed))
         record = [n for n, _ in cl.record] if cl.record is not None else None
+        if record is None and args.sample is not None:  # the output too, for the predicted class
+            record = default_record(model) + [f"{o}.value" for o in output_names(model)]
         t0 = time.time()
         result = simulate(model, loaded.params, inputs, ms, record, args.seed)
     except SpecError as e:
@@ -361,8 +363,10 @@ def cmd_sim(args) -> int:
         print(line, file=sys.stderr)
     print(f"wrote {out} ({', '.join(k for k in result)})", file=sys.stderr)
     if not args.no_plot:
-        png = os.path.join(os.path.dirname(os.path.abspath(out)), "sim.png")
-        if plot(png, result, thresholds(model, loaded.params or sim.initial_params(model, args.seed)), loaded.name):
+        png = os.path.splitext(os.path.abspath(out))[0] + ".png"  # beside the recording, named after it
+        membranes = {pop: p["membrane"] for pop, p in model.POPULATIONS.items()}
+        if plot(png, result, thresholds(model, loaded.params or sim.initial_params(model, args.seed)), loaded.name,
+                membranes=membranes, dt=model.DT):
             print(f"wrote {png}", file=sys.stderr)
     return EXIT_OK
 
@@ -411,10 +415,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "form: `1 nA`, `[0.5 nA, 1 nA]`, step(...), sine(...), poisson(...), spikes(...), file.npy")
     p.add_argument("--inputs", dest="inputs_file", metavar="FILE.npz", help="arrays keyed by input name")
     p.add_argument("-o", "--output", metavar="OUT.npz", help="where the recording goes (default <spec>-sim.npz); "
-                   "sim.png beside it")
+                   "its plot beside it, OUT.png")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--sample", type=int, metavar="K", help="a dataset run: feed test sample K as its input")
-    p.add_argument("--no-plot", action="store_true", help="do not write sim.png")
+    p.add_argument("--no-plot", action="store_true", help="do not write the plot (OUT.png)")
     _add_set(p)
     p.set_defaults(func=cmd_sim)
 

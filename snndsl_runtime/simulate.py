@@ -60,10 +60,10 @@ def recordable(model) -> list[str]:
         names += [f"{pop}.{s}" for s in blk["states"]]
         if "fire" in blk:
             names.append(f"{pop}.{SPIKES}")
-    return names + [f"{o}.value" for o in _outputs(model)]
+    return names + [f"{o}.value" for o in output_names(model)]
 
 
-def _outputs(model) -> list[str]:
+def output_names(model) -> list[str]:
     import jax
 
     # the names are the keys of output_values; evaluate them abstractly (no computation)
@@ -92,7 +92,7 @@ def record_target(model, name: str, outputs=None) -> tuple:
         blk = model.BLOCKS[p["block"]]
         if var in blk["states"] or (var == SPIKES and "fire" in blk):
             return ("spikes" if var == SPIKES else "state", p["block"], "s" if var == SPIKES else var, *p["slice"])
-    outputs = _outputs(model) if outputs is None else outputs
+    outputs = output_names(model) if outputs is None else outputs
     if pop in outputs and var == "value":
         return ("output", pop, "value", 0, 0)
     names = recordable(model)
@@ -212,7 +212,7 @@ def _simulate(model, params=None, inputs=None, duration_ms=100.0, record=None, s
     if steps < 1:
         raise RunError("E401", f"a duration of {duration_ms:g} ms is less than one network step ({model.DT:g} ms)",
                        f"give a duration of at least {model.DT:g} ms", node="duration")
-    outputs = _outputs(model)
+    outputs = output_names(model)
     record = list(default_record(model) if record is None else record)
     targets = {name: record_target(model, name, outputs) for name in record}
     need = recording_bytes(model, record, steps, outputs)
@@ -300,9 +300,13 @@ def firing_rates(result: dict) -> dict:
             for k, v in result.items() if k.endswith("." + SPIKES)}
 
 
-def plot(path, result: dict, thresholds: dict | None = None, title: str = "", traces: int = 5) -> str | None:
-    """sim.png: membrane traces of a few neurons per recorded variable (threshold dashed), a spike
-    raster per population, and the populations' firing rates.  None if matplotlib is missing."""
+def plot(path, result: dict, thresholds: dict | None = None, title: str = "", traces: int = 5,
+         membranes: dict | None = None, dt: float = 0.0) -> str | None:
+    """sim.png: traces of a few neurons per recorded variable (the threshold dashed on the membrane,
+    `membranes`: population -> its membrane variable), a spike raster per population (a spike in
+    step k drawn at k dt, its step's start, as Brian2 stamps it) and the populations' firing
+    rates.  None if matplotlib is missing."""
+    membranes = membranes or {}
     try:
         import matplotlib
 
@@ -323,7 +327,7 @@ def plot(path, result: dict, thresholds: dict | None = None, title: str = "", tr
             ax.plot(t, v[:, i], lw=0.8, label=f"neuron {i}")
         pop, var = name.split(".", 1)
         thr = (thresholds or {}).get(pop)
-        if thr is not None and var != "value":
+        if thr is not None and var == membranes.get(pop):
             # the threshold line goes with the membrane only
             for level in sorted(set(np.atleast_1d(np.asarray(thr, float)).ravel()[:traces].tolist())):
                 ax.axhline(level, ls="--", c="gray", lw=0.8)
@@ -334,7 +338,7 @@ def plot(path, result: dict, thresholds: dict | None = None, title: str = "", tr
         ax = axes.pop(0)
         s = result[name]
         ti, ni = np.nonzero(s)
-        ax.scatter(t[ti], ni, s=2, marker="|", c="k")
+        ax.scatter(t[ti] - dt, ni, s=max(2, 200 // max(s.shape[1], 1)), marker="|", c="k")
         ax.set_xlim(0, t[-1] if len(t) else 1)
         ax.set_ylim(-0.5, s.shape[1] - 0.5)
         ax.set_ylabel(f"{name[: -len(SPIKES) - 1]}\nneuron")

@@ -160,8 +160,22 @@ def test_sim_of_a_trained_digits_run(tmp_path, capsys):
     assert main(["run", str(SPECS / "surrogate_digits.snn"), "--set", "train.epochs=1", "--out", str(run)]) == 0
     capsys.readouterr()
     out = tmp_path / "s.npz"
-    assert main(["sim", str(run), "--sample", "0", "-o", str(out), "--record", "hidden.spikes,logits.value"]) == 0
+    assert main(["sim", str(run), "--sample", "0", "-o", str(out)]) == 0  # the output is recorded by default
     err = capsys.readouterr().err
     assert "test sample 0: label" in err and "predicted class" in err
     rec = np.load(out)
-    assert rec["logits.value"].shape[1] == 10 and (tmp_path / "sim.png").exists()
+    assert rec["logits.value"].shape[1] == 10 and (tmp_path / "s.png").exists()  # the plot is named after it
+
+
+def test_threshold_line_only_on_the_membrane(tmp_path, monkeypatch):
+    """sim.png draws v_th on the membrane's panel, not on another state's (whose scale it would crush)."""
+    import matplotlib.axes
+
+    from snndsl_runtime.simulate import plot
+
+    lines = []
+    monkeypatch.setattr(matplotlib.axes.Axes, "axhline", lambda self, y, **kw: lines.append((self.get_ylabel(), y)))
+    t = np.arange(1, 11) * 0.5
+    rec = {"t": t, "a.v": np.zeros((10, 1)), "a.w": np.zeros((10, 1)), "a.spikes": np.zeros((10, 1), np.uint8)}
+    plot(tmp_path / "p.png", rec, {"a": -40.0}, membranes={"a": "v"}, dt=0.5)
+    assert [y for _, y in lines] == [-40.0]
