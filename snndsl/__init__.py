@@ -70,4 +70,33 @@ def simulate(spec_or_run, inputs=None, duration="100 ms", record=None, sets=(), 
     return _simulate(spec_or_run, inputs, duration, record, sets, seed, sample, import_path)
 
 
-__all__ = ["Diagnostic", "SpecError", "Spec", "compile_spec", "load", "generate", "build", "train", "summarize", "simulate"]
+def export_nir(run_or_spec, path, untrained=None, sets=(), seed=0):
+    """Write a network as a NIR graph (docs/nir.md): a run folder's trained network, or a spec's
+    initial one (a .snn path, or untrained=True).  Returns the warnings (W861, W862); raises
+    SpecError (E861: a model without a NIR primitive; nothing is written)."""
+    import os
+
+    from .interchange import nir_export
+
+    run_or_spec = str(run_or_spec)
+    if untrained is None:
+        untrained = not os.path.isdir(run_or_spec)
+    if untrained:
+        graph, diags, _ = nir_export.export_spec(run_or_spec, sets, seed)
+    else:
+        graph, diags, _ = nir_export.export_run(run_or_spec)
+    if graph is None:
+        raise SpecError([d for d in diags if d.is_error])
+    nir_export.write(graph, str(path))
+    return diags
+
+
+def import_nir(path, spec_out, dt_ms=None):
+    """Turn a NIR graph into a spec (spec_out) and its weights (.npz beside it); returns both paths.
+    Raises SpecError (E862) for a node snndsl cannot import."""
+    from .interchange import nir_import
+
+    return nir_import.import_file(str(path), str(spec_out), dt_ms)
+
+
+__all__ = ["export_nir", "import_nir", "Diagnostic", "SpecError", "Spec", "compile_spec", "load", "generate", "build", "train", "summarize", "simulate"]

@@ -1,4 +1,4 @@
-"""The `snndsl` command: check, run, emit, sim, eval.
+"""The `snndsl` command: check, run, emit, sim, eval, export, import.
 
 Every error in the user's input is a diagnostic and exit status 2, never a traceback.
 """
@@ -371,6 +371,66 @@ def cmd_sim(args) -> int:
     return EXIT_OK
 
 
+def cmd_export(args) -> int:
+    """`snndsl export RUN_DIR -o net.nir` / `snndsl export --untrained SPEC -o net.nir`."""
+    from snndsl_runtime.errors import RunError
+
+    from .interchange import nir_export
+
+    sources = None
+    try:
+        if args.untrained:
+            graph, diags, sources = nir_export.export_spec(args.target, args.set or [], args.seed,
+                                                           args.import_path or [])
+        else:
+            if not os.path.isdir(args.target):
+                report([Diagnostic("E821", f"{args.target} is not a run folder", None,
+                                   "give the --out folder of a `snndsl run`, or --untrained SPEC.snn")], None)
+                return EXIT_BAD_INPUT
+            graph, diags, sources = nir_export.export_run(args.target, args.spec, args.import_path or [])
+    except SpecError as e:
+        report(e.diagnostics, getattr(e, "sources", None) or sources)
+        return EXIT_BAD_INPUT
+    except RunError as e:
+        report([Diagnostic(e.code, e.message, None, e.hint)], None)
+        return EXIT_BAD_INPUT
+    report(diags, sources)
+    if graph is None:
+        return EXIT_BAD_INPUT
+    try:
+        nir_export.write(graph, args.output)
+    except OSError as e:
+        report([Diagnostic("E841", f"cannot write {args.output}: {e.strerror or e}", None,
+                           "choose another -o path (its folder must exist and be writable)")], None)
+        return EXIT_BAD_INPUT
+    kinds = {}
+    for n in graph.nodes.values():
+        kinds[type(n).__name__] = kinds.get(type(n).__name__, 0) + 1
+    print(f"wrote {args.output}: {len(graph.nodes)} NIR nodes ("
+          + ", ".join(f"{v} {k}" for k, v in kinds.items()) + f"), {len(graph.edges)} edges", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_import(args) -> int:
+    """`snndsl import net.nir -o spec.snn`: the spec and its weights (spec.npz beside it)."""
+    from .interchange import nir_import
+
+    if not args.output.endswith(".snn"):
+        report([Diagnostic("E002", f"-o {args.output}: a spec is named *.snn", None, "e.g. -o imported.snn")], None)
+        return EXIT_BAD_INPUT
+    try:
+        spec_path, npz = nir_import.import_file(args.file, args.output, args.dt)
+    except SpecError as e:
+        report(e.diagnostics, None)
+        return EXIT_BAD_INPUT
+    except OSError as e:
+        report([Diagnostic("E841", f"cannot write {args.output}: {e.strerror or e}", None,
+                           "choose another -o path (its folder must exist and be writable)")], None)
+        return EXIT_BAD_INPUT
+    print(f"wrote {spec_path} and {npz}: snndsl check {shlex.quote(spec_path)}", file=sys.stderr)
+    return EXIT_OK
+
+
 def _add_set(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a setting, e.g. train.population=64, task.episode_length=100, time.dt=0.25ms")
@@ -421,6 +481,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-plot", action="store_true", help="do not write the plot (OUT.png)")
     _add_set(p)
     p.set_defaults(func=cmd_sim)
+
+    p = sub.add_parser("export", help="write a trained run's network (or a spec's, --untrained) as a NIR graph")
+    p.add_argument("target", metavar="RUN_DIR|SPEC", help="a run folder, or a spec with --untrained")
+    p.add_argument("-o", "--output", metavar="NET.nir", required=True, help="the NIR file (HDF5) to write")
+    p.add_argument("--untrained", action="store_true", help="export a spec's initial network")
+    p.add_argument("--spec", metavar="SPEC.snn", help="the run's spec (default: the one its train.py was made from)")
+    p.add_argument("--seed", type=int, default=0, help="--untrained: the seed of the initial weights")
+    _add_set(p)
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("import", help="turn a NIR graph into a spec and its weights (SPEC.npz beside it)")
+    p.add_argument("file", metavar="NET.nir")
+    p.add_argument("-o", "--output", metavar="SPEC.snn", required=True)
+    p.add_argument("--dt", type=float, metavar="MS", help="time step in ms (default: the graph's `dt` metadata, else 1)")
+    p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("eval", help="evaluate a run's deterministic network: return or accuracy, HTML rollout, raster")
     p.add_argument("dir", metavar="DIR", help="a run folder (the --out of snndsl run)")

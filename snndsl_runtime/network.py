@@ -53,8 +53,35 @@ def probe(state, probes, block):
     return state if probes is None else {k: v + probes[block][k] for k, v in state.items()}
 
 
+def weights_sha256(array) -> str:
+    """The SHA-256 of a weight matrix as float32 bytes (C order): what a `file(...)` init records."""
+    import hashlib
+
+    return hashlib.sha256(np.ascontiguousarray(np.asarray(array, np.float32)).tobytes()).hexdigest()
+
+
+def load_weights(path, key, sha256, shape):
+    """The array `key` of the .npz at `path` (a `file(...)` init), checked against the shape and the
+    SHA-256 the model was generated with.  RunError E003 (unreadable) or E822 (changed since)."""
+    from .errors import RunError
+
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            w = np.asarray(data[key], np.float32)
+    except (OSError, ValueError, KeyError) as e:
+        raise RunError("E003", f"cannot read the weights `{key}` of {path}: {getattr(e, 'strerror', None) or e}",
+                       "the model reads them when it starts; regenerate it if the file moved") from None
+    if w.shape != tuple(shape) or (sha256 and weights_sha256(w) != sha256):
+        raise RunError("E822", f"the weights `{key}` of {path} are not the ones this model was generated with",
+                       "regenerate the model (snndsl run / emit) from the spec")
+    return w
+
+
 def sample_init(key, init, shape):
-    """Initial real weights: normal(mean, std), uniform(low, high), kaiming, lecun or a constant."""
+    """Initial real weights: normal(mean, std), uniform(low, high), kaiming, lecun, a constant, or
+    ("file", path, key, sha256): an array read from an .npz."""
+    if init[0] == "file":
+        return jnp.asarray(load_weights(init[1], init[2], init[3], shape), real())
     dist, a, b = init
     if dist == "normal":
         return a + b * jax.random.normal(key, shape)

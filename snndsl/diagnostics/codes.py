@@ -57,8 +57,14 @@ CODES = {
     "E841": "output file or folder cannot be written",
     "E851": "the job does not fit in this machine's memory",
     "E852": "a simulation's recording does not fit in memory",
+    # NIR interchange (`snndsl export`, `snndsl import`; docs/nir.md)
+    "E861": "model or readout without a NIR primitive",
+    "E862": "NIR graph or node that snndsl cannot import",
+    "E863": "the spec of a run to export is missing or changed",
     # warnings
     "W101": "population receives no projection",
     "W401": "learnable parameter starts outside its bounds",
     "W601": "STOP treats recurrent spikes as inputs",
+    "W861": "soft reset exported to NIR, which resets to v_reset (kept in metadata)",
+    "W862": "part of the network NIR cannot express: approximated or kept in metadata",
 }

@@ -261,11 +261,16 @@ class Output(Node):
 
 
 class Init(Node):
-    """Initial real weights: normal(mean, std), uniform(low, high), kaiming, lecun, or constant."""
+    """Initial real weights: normal(mean, std), uniform(low, high), kaiming, lecun, a constant, or
+    `file(path, key)`: the array `key` of an .npz file (path resolved against the spec's folder;
+    its SHA-256 is part of the generated model, so of the network's hash)."""
 
-    dist: Literal["normal", "uniform", "kaiming", "lecun", "constant"]
+    dist: Literal["normal", "uniform", "kaiming", "lecun", "constant", "file"]
     a: float = 0.0
     b: float = 1.0
+    path: str | None = None  # file: the .npz, absolute
+    key: str | None = None  # file: the array's name in it
+    sha256: str | None = None  # file: of the array's bytes (float32), checked when the model loads it
 
 
 class Bernoulli(Node):

@@ -1,0 +1,328 @@
+"""A NIR graph -> a readable .snn spec plus its weights (`spec.npz` beside it), following nir_map's
+conventions.  Node types: Input, Output, Linear, Affine (zero bias), LIF, CubaLIF, LI, IF and I
+(spike counts); anything else is E862 naming the node.
+
+A node written by `snndsl export` carries its snndsl model in its metadata (`snndsl_model`), and
+is imported as that stdlib model (with its initial state and reset); any other node becomes one of
+the models this module writes into the spec (`NirLIF`, `NirCubaLIF`, `NirLI`, `NirIF`: NIR's
+equations, states starting at 0).  Every Linear becomes a dense projection whose matrix is read
+with `init = file("spec.npz", "<key>")`, already scaled by the target's input factor (r/τ for a
+membrane, r·w_in/τ_syn for a synaptic current; see nir_map).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+import numpy as np
+
+from ..diagnostics import Diagnostic, SpecError
+from . import nir_map as M
+
+KEYWORDS = {"const", "encoder", "from", "group", "import", "input", "learn", "neuron", "on", "output", "param",
+            "per", "population", "project", "readout", "spike", "state", "step", "task", "time", "train", "when"}
+
+NIR_MODELS = {
+    "NirLIF": """neuron NirLIF {          # NIR LIF: tau dv/dt = (v_leak - v) + r I; inputs jump v by r w / tau
+    param tau = 10 ms
+    param v_leak = 0
+    param v_threshold = 1
+    param v_reset = 0
+    state v = 0
+    dv/dt = (v_leak - v) / tau
+    spike when v > v_threshold
+    on spike { v = v_reset }
+}
+""",
+    "NirLIFSoft": """neuron NirLIFSoft {      # NIR LIF with the subtractive reset its metadata asks for
+    param tau = 10 ms
+    param v_leak = 0
+    param v_threshold = 1
+    state v = 0
+    dv/dt = (v_leak - v) / tau
+    spike when v > v_threshold
+    on spike { v -= v_threshold }
+}
+""",
+    "NirCubaLIF": """neuron NirCubaLIF {      # NIR CubaLIF with i = r I: tau_syn di/dt = -i + r w_in S; tau_mem dv/dt = v_leak - v + i
+    param tau_syn = 5 ms
+    param tau_mem = 10 ms
+    param v_leak = 0
+    param v_threshold = 1
+    param v_reset = 0
+    state i = 0
+    state v = 0
+    di/dt = -i / tau_syn
+    dv/dt = (v_leak - v + i) / tau_mem
+    spike when v > v_threshold
+    on spike { v = v_reset }
+}
+""",
+    "NirLI": """neuron NirLI {           # NIR LI: tau dv/dt = (v_leak - v) + r I
+    param tau = 10 ms
+    param v_leak = 0
+    state v = 0
+    dv/dt = (v_leak - v) / tau
+}
+""",
+    "NirIF": """neuron NirIF {           # NIR IF: dv/dt = r I; inputs jump v by r w
+    param v_threshold = 1
+    param v_reset = 0
+    state v = 0
+    spike when v > v_threshold
+    on spike { v = v_reset }
+}
+""",
+}
+
+
+def _err(msg, hint=None, code="E862"):
+    return SpecError([Diagnostic(code, msg, None, hint)])
+
+
+def _ident(name: str, used: set) -> str:
+    s = re.sub(r"\W", "_", str(name)).strip("_") or "node"
+    if s[0].isdigit() or s in KEYWORDS:
+        s = "n_" + s
+    base, k = s, 2
+    while s in used:
+        s, k = f"{base}_{k}", k + 1
+    used.add(s)
+    return s
+
+
+def _num(x: float) -> str:
+    return repr(float(f"{float(x):.12g}"))
+
+
+def _uniform(node_name: str, field: str, a) -> float:
+    a = np.asarray(a, np.float64).ravel()
+    if a.size and not np.allclose(a, a[0], rtol=1e-12, atol=0):
+        raise _err(f"NIR node `{node_name}`: `{field}` differs between its neurons, which an imported population "
+                   "cannot express yet (its parameters are one value per population)",
+                   "split the node into nodes with equal parameters")
+    return float(a[0]) if a.size else 0.0
+
+
+def _meta(node) -> dict:
+    out = {}
+    for k, v in (getattr(node, "metadata", None) or {}).items():
+        if isinstance(v, bytes):
+            v = v.decode()
+        elif isinstance(v, np.ndarray) and v.dtype.kind in "SO" and v.ndim == 0:
+            v = v.item().decode() if isinstance(v.item(), bytes) else v.item()
+        out[k] = v
+    return out
+
+
+def read_graph(path: str):
+    import nir
+
+    if not os.path.isfile(path):
+        raise _err(f"no NIR file at {path}", code="E003")
+    try:
+        return nir.read(path, type_check=False)  # snndsl checks what it imports itself
+    except Exception as e:  # noqa: BLE001 - a file from elsewhere: any failure is a bad input
+        raise _err(f"cannot read {path} as a NIR graph: {type(e).__name__}: {e}",
+                   "give a file written by nir.write (HDF5)") from None
+
+
+def import_graph(graph, spec_path: str, dt_ms: float | None = None, origin: str = "") -> tuple[str, dict]:
+    """(the spec's text, {key: weight matrix}) of a NIR graph; SpecError (E862) if it cannot be imported."""
+    import nir
+
+    nodes, edges = graph.nodes, list(graph.edges)
+    for name, n in nodes.items():
+        t = type(n).__name__
+        if t not in M.IMPORTABLE:
+            raise _err(f"NIR node `{name}` is a `{t}`, which snndsl cannot import",
+                       f"snndsl imports {', '.join(M.IMPORTABLE)}")
+        if isinstance(n, nir.Affine) and np.any(np.asarray(n.bias) != 0):
+            raise _err(f"NIR node `{name}`: an Affine with a nonzero bias cannot be imported yet",
+                       "fold the bias into the neurons' v_leak")
+    gmeta = _meta(graph)
+    if dt_ms is None:
+        dt_ms = float(gmeta["dt_ms"]) if "dt_ms" in gmeta else float(M.from_nir_time(gmeta["dt"])) \
+            if "dt" in gmeta else 1.0
+    pred = {k: [a for a, b in edges if b == k] for k in nodes}
+    succ = {k: [b for a, b in edges if a == k] for k in nodes}
+    used: set = set()
+    ident = {k: _ident(k, used) for k in nodes}
+    is_neuron = lambda k: type(nodes[k]).__name__ in ("LIF", "CubaLIF", "LI", "IF", "I")  # noqa: E731
+    readout_nodes = {k for k in nodes if is_neuron(k) and _meta(nodes[k]).get("snndsl_readout")}
+
+    lines_models, imports, pops, inputs, outputs, projs, weights = {}, {}, [], [], [], [], {}
+    factor, model_of = {}, {}
+
+    def need(module, name):
+        imports.setdefault(module, [])
+        if name not in imports[module]:
+            imports[module].append(name)
+
+    # ---- inputs
+    for k, n in nodes.items():
+        if isinstance(n, nir.Input):
+            size = int(np.prod(n.input_type["input"]))
+            need("encoders", "current")
+            inputs.append(f"input {ident[k]} = current {{ size = {size} }}")
+    # ---- neuron nodes (populations)
+    for k, n in nodes.items():
+        if not is_neuron(k) or k in readout_nodes:
+            continue
+        meta, t = _meta(n), type(n).__name__
+        size = int(np.prod(n.output_type["output"] if n.output_type else n.input_type["input"]))
+        u = lambda f: _uniform(k, f, getattr(n, f))  # noqa: E731
+        ms = lambda f: _num(M.from_nir_time(u(f)))  # noqa: E731
+        model = meta.get("snndsl_model")
+        soft = meta.get("reset") == "subtract"
+        if t == "LIF":
+            tau = np.asarray(n.tau, np.float64).ravel()
+            factor[k] = np.asarray(n.r, np.float64).ravel() / tau
+            if model in ("LIF", "HardLIF") and u("v_leak") == 0 and (soft == (model == "LIF")):
+                need("neurons", model)
+                body = [f"tau_m = {ms('tau')} ms", f"v_th = {_num(u('v_threshold'))}"]
+                if model == "HardLIF":
+                    body.append(f"v_reset = {_num(u('v_reset'))}")
+            else:
+                model = "NirLIFSoft" if soft else "NirLIF"
+                body = [f"tau = {ms('tau')} ms", f"v_leak = {_num(u('v_leak'))}",
+                        f"v_threshold = {_num(u('v_threshold'))}"] + ([] if soft else [f"v_reset = {_num(u('v_reset'))}"])
+            var = "v"
+        elif t == "CubaLIF":
+            r, w_in = np.asarray(n.r, np.float64).ravel(), np.asarray(n.w_in, np.float64).ravel()
+            factor[k] = r * w_in / np.asarray(n.tau_syn, np.float64).ravel()
+            factor[(k, "i_in")] = w_in
+            if model in ("CubaLIF", "CubaLIFStep") and np.allclose(r, 1):
+                need("neurons", model)
+                body = [f"tau_m = {ms('tau_mem')} ms", f"tau_syn = {ms('tau_syn')} ms", f"v_th = {_num(u('v_threshold'))}",
+                        f"v_reset = {_num(u('v_reset'))}", f"v_rest = {_num(u('v_leak'))}"]
+                var = "i_syn"
+            else:
+                model = "NirCubaLIF"
+                body = [f"tau_mem = {ms('tau_mem')} ms", f"tau_syn = {ms('tau_syn')} ms", f"v_leak = {_num(u('v_leak'))}",
+                        f"v_threshold = {_num(u('v_threshold'))}", f"v_reset = {_num(u('v_reset'))}"]
+                var = "i"
+        elif t == "LI":
+            factor[k] = np.asarray(n.r, np.float64).ravel() / np.asarray(n.tau, np.float64).ravel()
+            if model == "LI" and u("v_leak") == 0:
+                need("neurons", "LI")
+                body = [f"tau_m = {ms('tau')} ms"]
+            else:
+                model = "NirLI"
+                body = [f"tau = {ms('tau')} ms", f"v_leak = {_num(u('v_leak'))}"]
+            var = "v"
+        elif t == "IF":
+            factor[k] = np.asarray(n.r, np.float64).ravel()
+            model = "NirIF"
+            body = [f"v_threshold = {_num(u('v_threshold'))}", f"v_reset = {_num(u('v_reset'))}"]
+            var = "v"
+        else:  # an I node that is not a snndsl readout
+            raise _err(f"NIR node `{k}` (I) is imported only as a spike-count readout before an output")
+        if model in NIR_MODELS:
+            lines_models[model] = NIR_MODELS[model]
+        model_of[k] = (model, var, size)
+        pops.append(f"population {ident[k]} = {model}({size}) {{ {'; '.join(body)} }}")
+
+    # ---- linear maps (and direct edges) -> projections
+    def chain_source(k):
+        """A Linear's source node, through nothing else."""
+        ps = pred[k]
+        if len(ps) != 1:
+            raise _err(f"NIR node `{k}` has {len(ps)} inputs; a Linear takes one")
+        return ps[0]
+
+    def add_projection(src, dst, w_nir, lmeta, lname):
+        """w_nir: (out × in) NIR weights from node src into node dst."""
+        w = np.asarray(w_nir, np.float64).T.copy()
+        target_var = lmeta.get("snndsl_target_var")
+        if dst in model_of:
+            model, var, _ = model_of[dst]
+            if target_var == "i_in" and model in ("CubaLIF", "CubaLIFStep"):
+                w = w * factor[(dst, "i_in")][None, :]
+                var = "i_in"
+            else:
+                w = w * factor[dst][None, :]
+            target = f"{ident[dst]}.{var}"
+        else:
+            target = ident[dst]
+        key = _ident(lname, weights_keys)
+        weights[key] = w.astype(np.float32) if False else w
+        projs.append((ident[src], target, key))
+
+    weights_keys: set = set()
+    out_src = {}
+    for k, n in nodes.items():
+        if isinstance(n, (nir.Linear, nir.Affine)):
+            src = chain_source(k)
+            if len(succ[k]) != 1:
+                raise _err(f"NIR node `{k}` feeds {len(succ[k])} nodes; snndsl imports a Linear that feeds one")
+            dst = succ[k][0]
+            if type(nodes[src]).__name__ in ("Linear", "Affine") or type(nodes[dst]).__name__ in ("Linear", "Affine"):
+                raise _err(f"NIR node `{k}`: two Linear maps in a row cannot be imported yet", "multiply them")
+            real_src = src
+            if src in readout_nodes:
+                real_src = chain_source(src)
+            if isinstance(nodes[dst], nir.Output):
+                out_src.setdefault(dst, (src, real_src))
+            add_projection(real_src, dst, n.weight, _meta(n), k)
+    for a, b in edges:  # neuron -> neuron without a Linear: one to one
+        if a in model_of and b in model_of:
+            add_projection(a, b, np.eye(model_of[b][2], model_of[a][2]), {}, f"{a}->{b}")
+    # ---- outputs
+    for k, n in nodes.items():
+        if not isinstance(n, nir.Output):
+            continue
+        size = int(np.prod(n.output_type["output"]))
+        if k in out_src:
+            via, src = out_src[k]
+        else:
+            if len(pred[k]) != 1:
+                raise _err(f"NIR output `{k}` has {len(pred[k])} inputs")
+            via = pred[k][0]
+            src = chain_source(via) if via in readout_nodes else via
+            if src not in model_of:
+                raise _err(f"NIR output `{k}` reads `{src}`, which is not a neuron node")
+            projs.append((ident[src], ident[k], _ident(f"{src}->{k}", weights_keys)))
+            weights[projs[-1][2]] = np.eye(model_of[src][2], size)
+        if src not in model_of:
+            raise _err(f"NIR output `{k}` reads `{src}`, which is not a neuron node")
+        ometa = _meta(n)
+        settings = [f"size = {size}"]
+        if via in readout_nodes:
+            rmeta = _meta(nodes[via])
+            readout = rmeta["snndsl_readout"]
+            if readout == "filtered_rate":
+                settings.insert(0, f"tau = {_num(rmeta['tau_ms'])} ms")
+        else:
+            readout = "membrane" if type(nodes[src]).__name__ == "LI" else "instant"
+        if "clip" in ometa:
+            lo, hi = np.asarray(ometa["clip"], np.float64).ravel()
+            settings.append(f"clip = [{_num(lo)}, {_num(hi)}]")
+        need("readouts", readout)
+        outputs.append(f"output {ident[k]} = {readout}({ident[src]}) {{ {'; '.join(settings)} }}")
+
+    npz = os.path.splitext(os.path.basename(spec_path))[0] + ".npz"
+    text = [f"# Imported from NIR{(' (' + origin + ')') if origin else ''} by `snndsl import`; conventions in "
+            "docs/nir.md.", f"# Weights: {npz} beside this file (one (inputs x outputs) matrix per projection).",
+            "# Add a `task` and a `train` block to train it; `snndsl sim` simulates it as it is."]
+    for module, names in imports.items():
+        text.append(f'from "{module}" import {", ".join(names)}')
+    steps = "".join(f"; {k} = {int(gmeta[k])}" for k in ("substeps", "steps") if int(gmeta.get(k, 1)) != 1)
+    text += ["", f"time {{ dt = {_num(dt_ms)} ms{steps} }}", ""]
+    text += [m for m in lines_models.values()]
+    text += inputs + pops + outputs + [""]
+    for src, tgt, key in projs:
+        text.append(f'project {src} -> {tgt} {{ weights = dense(init = file("{npz}", "{key}")) }}')
+    return "\n".join(text) + "\n", weights
+
+
+def import_file(nir_path: str, spec_out: str, dt_ms: float | None = None) -> tuple[str, str]:
+    """Read a .nir file and write the spec and its weights; returns (spec path, weights path)."""
+    graph = read_graph(nir_path)
+    text, weights = import_graph(graph, spec_out, dt_ms, origin=os.path.basename(nir_path))
+    npz = os.path.splitext(spec_out)[0] + ".npz"
+    np.savez(npz, **{k: v.astype(np.float32) for k, v in weights.items()})
+    with open(spec_out, "w") as f:
+        f.write(text)
+    return spec_out, npz
