@@ -64,6 +64,7 @@ CODES = {
     # warnings
     "W101": "population receives no projection",
     "W401": "learnable parameter starts outside its bounds",
+    "W402": "refractory period not a whole number of time steps (rounded)",
     "W601": "STOP treats recurrent spikes as inputs",
     "W861": "soft reset exported to NIR, which resets to v_reset (kept in metadata)",
     "W862": "part of the network NIR cannot express: approximated or kept in metadata",
