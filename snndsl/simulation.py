@@ -281,7 +281,7 @@ def prepare_inputs(loaded: Loaded, cl: CommandLine, steps: int, seed: int) -> di
     out, diags = {}, []
     for arg in cl.inputs:
         if not arg.name or not arg.form.strip():
-            diags.append(Diagnostic("E203", f"`--input {arg.name}={arg.form}` needs the form NAME=FORM",
+            diags.append(Diagnostic("E203", f"`--input {arg.name + '=' + arg.form if arg.form else arg.name}` needs the form NAME=FORM",
                                     arg.name_span, 'e.g. `--input "hidden.i_ext=1 nA"`'))
             continue
         try:
