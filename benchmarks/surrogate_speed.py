@@ -47,7 +47,7 @@ def ours(neurons: int, steps: int, batch: int, remat: bool):
     mod = module_from_text(SPEC.format(tau=tau, steps=steps, neurons=neurons, batch=batch,
                                        remat="true" if remat else "false"), f"speed_{neurons}_{steps}")
     theta, fixed = init_parameters(mod, jax.random.PRNGKey(0))
-    bp, bc = mod.block_params(theta)
+    bp, bc = mod.block_params(theta, fixed)
 
     def loss(theta, xs):
         w = network_weights(mod, theta, fixed)

@@ -187,7 +187,8 @@ def _train(model, config=None, out_dir=None, seed=0, resume=False, progress_fn=N
                 save_checkpoint(ckpt, trainer.snapshot(),
                                 {"step": i, "seed": seed, "config": cfg, **record, "wall_s": row["wall_s"],
                                  **trainer.meta()},
-                                readable_parameters(model, trainer.snapshot()["theta"]))
+                                readable_parameters(model, trainer.snapshot()["theta"],
+                                                    trainer.snapshot()["fixed"]))
     finally:
         log.close()
         if log.rows:

@@ -31,9 +31,10 @@ class Model(Protocol):
     # ---- the network
     PROJECTIONS: dict         # key -> name, kind, shape, learn, p/init, bounds, gain, carries_spikes, target, var
     NEURON_PARAMS: dict       # "pop.param" -> block, slice, shape, init, role, bounds (learnable ones)
+    DRAWN_PARAMS: dict        # "pop.param" -> block, slice, shape, init: fixed parameters drawn per neuron
     BLOCKS: dict              # block -> model, size, states, drive keys, integrate/fire functions
     SPIKING_BLOCKS: list      # blocks whose spikes make the rasters
-    block_params: Callable[[dict], Any]      # theta -> (params per block, step factors per block)
+    block_params: Callable[..., Any]         # (theta, fixed) -> (params per block, step factors per block)
     init_state: Callable[..., dict]          # (key, bp) -> network state at t = 0
     encode_inputs: Callable[..., dict]       # (inputs, key) -> each input's encoded value
     network_step: Callable[..., dict]        # one dt

@@ -78,28 +78,38 @@ def load_weights(path, key, sha256, shape):
 
 
 def sample_init(key, init, shape):
-    """Initial real weights: normal(mean, std), uniform(low, high), kaiming, lecun, a constant, or
-    ("file", path, key, sha256): an array read from an .npz."""
+    """Values drawn once: normal(mean, std), uniform(low, high), kaiming, lecun, a constant, or
+    ("file", path, key, sha256): an array read from an .npz.  The one sampler of the runtime:
+    initial weights, per-neuron parameters and (in the model's init_state) initial states.
+    A fourth item of (dist, a, b, low) clips the draws below at `low`."""
     if init[0] == "file":
         return jnp.asarray(load_weights(init[1], init[2], init[3], shape), real())
-    dist, a, b = init
+    dist, a, b = init[:3]
     if dist == "normal":
-        return a + b * jax.random.normal(key, shape)
-    if dist == "uniform":
-        return jax.random.uniform(key, shape, minval=a, maxval=b)
-    if dist == "kaiming":
-        return jax.random.normal(key, shape) * np.sqrt(2.0 / shape[0])
-    if dist == "lecun":
-        return jax.random.normal(key, shape) * np.sqrt(1.0 / shape[0])
-    return jnp.full(shape, a, real())
+        v = a + b * jax.random.normal(key, shape)
+    elif dist == "uniform":
+        v = jax.random.uniform(key, shape, minval=a, maxval=b)
+    elif dist == "kaiming":
+        v = jax.random.normal(key, shape) * np.sqrt(2.0 / shape[0])
+    elif dist == "lecun":
+        v = jax.random.normal(key, shape) * np.sqrt(1.0 / shape[0])
+    else:
+        v = jnp.full(shape, a, real())
+    return v if len(init) < 4 else jnp.maximum(v, init[3])
+
+
+# per-neuron parameter draws take keys of their own, so adding one leaves the weights' draws as they were
+_NEURON_DRAWS = 0x6E657572
 
 
 def init_parameters(model, key):
     """Initial learnable parameters (theta) and fixed arrays of the model's network.
 
     Learnable Bernoulli projections start at their probability p; fixed ones are sampled once.
-    Sparse projections keep their random mask in `fixed` under "m<index>".  Learnable neuron
-    parameters are stored raw (time constants as the logit of their per-step leak, see tau_from_raw).
+    Sparse projections keep their random mask in `fixed` under "m<index>".  Neuron parameters drawn
+    per neuron (DRAWN_PARAMS) are in `fixed` under "pop.param".  Learnable neuron parameters are
+    stored raw (time constants as the logit of their per-step leak, see tau_from_raw); one with a
+    distribution starts from its draw (clipped into its bounds).
     """
     theta, fixed = {}, {}
     keys = jax.random.split(key, max(len(model.PROJECTIONS), 1))
@@ -115,9 +125,31 @@ def init_parameters(model, key):
         (theta if pr["learn"] else fixed)[name] = w
         if pr["kind"] == "sparse":
             fixed["m" + name[1:]] = jax.random.bernoulli(jax.random.fold_in(keys[i], 1), pr["p"], shape)
+    draw_key = jax.random.fold_in(key, _NEURON_DRAWS)
+    for name, q in model.DRAWN_PARAMS.items():
+        fixed[name] = sample_init(jax.random.fold_in(draw_key, _index(name)), q["init"], q["shape"]).astype(real())
     for name, q in model.NEURON_PARAMS.items():
-        raw = tau_to_raw(q["init"], model.DT) if q["role"] == "time_constant" else np.float32(q["init"])
-        theta[name] = jnp.full(q["shape"], raw, real())
+        value = q["init"]
+        if isinstance(value, tuple):
+            value = sample_init(jax.random.fold_in(draw_key, _index(name)), value, q["shape"])
+            value = np.asarray(np.clip(value, *q["bounds"]) if q["bounds"] else value, np.float64)
+        raw = tau_to_raw(value, model.DT) if q["role"] == "time_constant" else np.asarray(value, np.float32)
+        theta[name] = jnp.broadcast_to(jnp.asarray(raw, real()), q["shape"])
+    return theta, fixed
+
+
+def _index(name: str) -> int:
+    """A stable number for a parameter's name ("pop.param"), to fold into its draw's key."""
+    import zlib
+
+    return zlib.crc32(name.encode()) & 0x7FFFFFFF
+
+
+def neuron_param_shapes(model):
+    """(theta, fixed) of the neuron parameters only, as zeros of the right shapes: enough for
+    block_params when only shapes matter (jax.eval_shape)."""
+    theta = {k: np.zeros(q["shape"], np.float32) for k, q in model.NEURON_PARAMS.items()}
+    fixed = {k: np.zeros(q["shape"], np.float32) for k, q in model.DRAWN_PARAMS.items()}
     return theta, fixed
 
 
@@ -136,7 +168,7 @@ def network_weights(model, theta, fixed, dtypes=None):
 
 def network(model, theta, fixed, dtypes=None):
     """(weights, block parameters, step factors): what forward_step takes."""
-    return (network_weights(model, theta, fixed, dtypes), *model.block_params(theta))
+    return (network_weights(model, theta, fixed, dtypes), *model.block_params(theta, fixed))
 
 
 def raw_bounds(model):
@@ -178,9 +210,10 @@ def projection_labels(model) -> dict:
     return labels
 
 
-def readable_parameters(model, theta):
-    """The learned quantities by name, in their units (time constants in ms), for a checkpoint
-    that a user can read with numpy: `weights/<projection>`, `block/<block>/<param>`."""
+def readable_parameters(model, theta, fixed=None):
+    """The learned quantities (and the parameters drawn per neuron, from `fixed`) by name, in their
+    units (time constants in ms), for a checkpoint that a user can read with numpy:
+    `weights/<projection>`, `block/<block>/<param>`."""
     out = {}
     labels = projection_labels(model)
     for name in model.PROJECTIONS:
@@ -191,4 +224,6 @@ def readable_parameters(model, theta):
         if q["role"] == "time_constant":
             v = tau_from_raw(v, model.DT)
         out["block/" + name.replace(".", "/")] = v
+    for name in model.DRAWN_PARAMS if fixed is not None else ():
+        out["block/" + name.replace(".", "/")] = fixed[name]
     return out

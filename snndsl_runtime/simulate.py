@@ -14,6 +14,7 @@ and `t` (ms, the time at the end of each step).
 import numpy as np
 
 from .errors import RunError
+from .network import neuron_param_shapes
 
 SPIKES = "spikes"
 
@@ -68,7 +69,7 @@ def output_names(model) -> list[str]:
 
     # the names are the keys of output_values; evaluate them abstractly (no computation)
     w = {k: jax.ShapeDtypeStruct(tuple(pr["shape"]), np.float32) for k, pr in model.PROJECTIONS.items()}
-    bp, _ = model.block_params({k: np.full(q["shape"], q["init"], np.float32) for k, q in model.NEURON_PARAMS.items()})
+    bp, _ = model.block_params(*neuron_param_shapes(model))
     x = jax.eval_shape(lambda: model.init_state(jax.random.PRNGKey(0), bp))
     return list(jax.eval_shape(model.output_values, w, x))
 
@@ -170,7 +171,7 @@ def _output_shape(model, name):
     import jax
 
     w = {k: jax.ShapeDtypeStruct(tuple(pr["shape"]), np.float32) for k, pr in model.PROJECTIONS.items()}
-    bp, _ = model.block_params({k: np.full(q["shape"], q["init"], np.float32) for k, q in model.NEURON_PARAMS.items()})
+    bp, _ = model.block_params(*neuron_param_shapes(model))
     x = jax.eval_shape(lambda: model.init_state(jax.random.PRNGKey(0), bp))
     return jax.eval_shape(model.output_values, w, x)[name].shape
 

@@ -61,7 +61,7 @@ def test_generated_step_matches_reference_connsnn():
     w_out = jax.random.bernoulli(k3, 0.5, (256, 3))
     theta = {"w0": w_in, "w1": w_h, "w2": w_out}
     w = network_weights(mod, theta, {})
-    bp, bc = mod.block_params(theta)
+    bp, bc = mod.block_params(theta, {})
     x = mod.init_state(k4, bp)
     ref = (x["hidden"]["v"], x["hidden"]["i_syn"], x["action"]["r"], x["hidden"]["s"])
     step = jax.jit(lambda x, o: mod.forward_step(w, bp, bc, x, {"obs": o}, key))
@@ -89,7 +89,7 @@ def test_packed_masks_give_the_same_network_as_float32(dtype):
     runs = []
     for types in (None, dtypes):
         w = network_weights(mod, theta, {}, types)
-        bp, bc = mod.block_params(theta)
+        bp, bc = mod.block_params(theta, {})
         x = mod.init_state(keys[3], bp)
         step = jax.jit(lambda x, o: mod.forward_step(w, bp, bc, x, {"obs": o}, keys[4]))
         trace = []

@@ -9,7 +9,6 @@ step).  Training lives in snndsl_runtime, which the model imports and `snndsl em
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import json
 import pprint
@@ -26,6 +25,7 @@ from .. import ir
 from ..lower import Plan, lower
 from ..settings import RULES, applies_to, is_structural
 from .network import build_network
+from .printer import py_literal
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -42,13 +42,6 @@ def escaped(text: str) -> str:
     """Text safe inside a comment or a docstring: no line break, quote or backslash survives
     (JSON's escapes, which Python reads the same way)."""
     return json.dumps(str(text), ensure_ascii=True)[1:-1]
-
-
-def py_literal(value) -> str:
-    """A Python literal of plain data (strings, numbers, lists): user text enters code only this way."""
-    text = repr(value)
-    assert ast.literal_eval(text) == value, value
-    return text
 
 
 @lru_cache(maxsize=1)
@@ -121,7 +114,7 @@ def spike_lines(spec: ir.Spec) -> str:
             f"reset_gate = {'detached_reset' if detach else 'identity_reset'}")
 
 
-RUNTIME_NAMES = {"snndsl_runtime.network": ("probe", "project", "spikes_of", "tau_from_raw"),
+RUNTIME_NAMES = {"snndsl_runtime.network": ("probe", "project", "sample_init", "spikes_of", "tau_from_raw"),
                  "snndsl_runtime.integrators": ("exponential_euler", "linear_propagator", "linear_step", "rk2", "rk4"),
                  "snndsl_runtime.spikes": ("detached_reset", "hard_reset", "heaviside_spike", "identity_reset",
                                            "surrogate_spike")}

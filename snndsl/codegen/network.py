@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from .. import ir
 from ..lower import Plan, Projection
-from .printer import Printer, num
+from .printer import Printer, num, py_literal
 
 
 def ident(name: str) -> str:
@@ -239,6 +239,7 @@ class NetworkCode:
     init_lines: list[str] = field(default_factory=list)
     param_lines: list[str] = field(default_factory=list)
     learnables: list[dict] = field(default_factory=list)
+    drawn: list[dict] = field(default_factory=list)  # fixed parameters drawn per neuron (not learned)
     readout_params: list[dict] = field(default_factory=list)
     jump_targets: dict[str, set] = field(default_factory=dict)  # model -> states some projection adds to
     n_init_keys: int = 1
@@ -254,13 +255,21 @@ def _val(v) -> str:
     return f"jnp.concatenate([{', '.join(parts)}])"
 
 
+def init_literal(init: ir.Init) -> str:
+    """The tuple `sample_init` takes: (dist, a, b[, low]) or ("file", path, key, sha256)."""
+    if init.dist == "file":
+        return f'("file", {py_literal(init.path)}, {py_literal(init.key)}, {py_literal(init.sha256)})'
+    low = "" if init.low is None else f", {num(init.low)}"
+    return f'("{init.dist}", {num(init.a)}, {num(init.b)}{low})'
+
+
 def _init_code(e: ir.Expr, size: int, key: str, param: str = "p") -> str:
+    """An initial state: drawn by the runtime's one sampler (`sample_init`, as weights and per-neuron
+    parameters are), over parameters, or a constant."""
     pr = Printer(_names(param=param))
     if isinstance(e, ir.Call) and e.func in ("uniform", "normal"):
         a, b = (pr(x) for x in e.args)
-        if e.func == "uniform":
-            return f"jax.random.uniform({key}, ({size},), minval={a}, maxval={b})"
-        return f"{a} + {b} * jax.random.normal({key}, ({size},))"
+        return f'sample_init({key}, ("{e.func}", {a}, {b}), ({size},))'
     return f"jnp.full(({size},), {pr(e)}, dtype=jnp.result_type(float))"
 
 
@@ -319,34 +328,44 @@ def build_network(plan: Plan) -> NetworkCode:
         members = ", ".join(f"{m.pop.name} [{m.start}:{m.stop}]" for m in b.members)
         learn = []
         for m in b.members:
+            n = m.stop - m.start
             for ln in m.pop.learn:
                 learn.append((m, ln))
+                draw = m.pop.draws.get(ln.param)
                 code.learnables.append({
                     "key": f"{m.pop.name}.{ln.param}", "pop": m.pop.name, "param": ln.param, "role": ln.role,
-                    "shape": f"({m.stop - m.start},)" if ln.sharing == "neuron" else "()",
-                    "size": m.stop - m.start, "start": m.start, "stop": m.stop, "sharing": ln.sharing,
-                    "init": m.pop.params[ln.param],
+                    "shape": f"({n},)" if ln.sharing == "neuron" else "()",
+                    "size": n, "start": m.start, "stop": m.stop, "sharing": ln.sharing,
+                    "init": init_literal(draw) if draw is not None else m.pop.params[ln.param],
                     "bounds": ln.bounds, "block": b.name,
                 })
+            learned_here = {ln.param for ln in m.pop.learn}
+            for name, draw in m.pop.draws.items():
+                if name not in learned_here:
+                    code.drawn.append({"key": f"{m.pop.name}.{name}", "block": b.name, "start": m.start,
+                                       "stop": m.stop, "shape": f"({n},)", "init": init_literal(draw)})
         entries = []
         for prm in b.model.params:
-            learned = [(m, ln) for m, ln in learn if ln.param == prm.name]
-            if not learned:
+            learned = {id(m): ln for m, ln in learn if ln.param == prm.name}
+            if not learned and prm.name not in b.drawn:
                 entries.append(f'"{prm.name}": {_val(b.params[prm.name])}')
                 continue
+
+            def member_value(m) -> str | None:
+                """Code for one member's value of prm: learned (from theta), drawn (from fixed), or None."""
+                key = f'"{m.pop.name}.{prm.name}"'
+                if id(m) in learned:
+                    return _neuron_param_raw_to_value(learned[id(m)].role, f"theta[{key}]")
+                return f"fixed[{key}]" if prm.name in m.pop.draws else None
+
             if len(b.members) == 1:
-                m, ln = learned[0]
-                entries.append(f'"{prm.name}": {_neuron_param_raw_to_value(ln.role, f"theta[{chr(34)}{m.pop.name}.{prm.name}{chr(34)}]")}')
+                entries.append(f'"{prm.name}": {member_value(b.members[0])}')
                 continue
             parts = []
             for m in b.members:
-                ml = next((ln for mm, ln in learned if mm is m), None)
-                n = m.stop - m.start
-                if ml is None:
-                    parts.append(f"jnp.full({n}, {num(m.pop.params[prm.name])})")
-                else:
-                    raw = f'theta["{m.pop.name}.{prm.name}"]'
-                    parts.append(f"jnp.broadcast_to({_neuron_param_raw_to_value(ml.role, raw)}, ({n},))")
+                v, n = member_value(m), m.stop - m.start
+                parts.append(f"jnp.full({n}, {num(m.pop.params[prm.name])})" if v is None else
+                             f"jnp.broadcast_to({v}, ({n},))")
             entries.append(f'"{prm.name}": jnp.concatenate([{", ".join(parts)}])')
         sign = None if b.sign == 1 else (num(b.sign) if isinstance(b.sign, int) else _val(b.sign))
         init = {}
@@ -380,6 +399,7 @@ def build_network(plan: Plan) -> NetworkCode:
             "key": pp.key, "name": pr_.name, "kind": c.kind, "learn": c.learn, "gain": num(pr_.gain),
             "shape": (pr_.n_in, pr_.n_out), "p": getattr(c, "p", None),
             "init": getattr(c, "init", None), "bounds": getattr(c, "bounds", None),
+            "init_code": init_literal(c.init) if getattr(c, "init", None) is not None else None,
             "delayed": pp.delayed, "source": pp.source, "target": pp.target, "var": pp.var,
             "gain_rule": pr_.gain_rule,
         })

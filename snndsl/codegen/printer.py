@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 from typing import Callable
 
 from .. import ir
@@ -12,6 +13,13 @@ _FUNCS = {
     "tanh": "jnp.tanh", "sigmoid": "jax.nn.sigmoid", "min": "jnp.minimum", "max": "jnp.maximum",
     "clip": "jnp.clip", "concat": "concat",
 }
+
+
+def py_literal(value) -> str:
+    """A Python literal of plain data (strings, numbers, lists): user text enters code only this way."""
+    text = repr(value)
+    assert ast.literal_eval(text) == value, value
+    return text
 
 
 def num(v: float) -> str:

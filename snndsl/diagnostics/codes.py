@@ -42,6 +42,8 @@ CODES = {
     "E604": "STOP needs a soft reset",
     "E605": "STOP needs leaks shared per population",
     "E606": "STOP needs linear dynamics without refractoriness",
+    "E607": "STOP cannot train through a synaptic delay of more than one step",
+    "E608": "a parameter drawn per neuron is learned per population",
     # running (reported by `snndsl run`, the emitted train.py and `snndsl eval`)
     "E701": "unknown Brax environment",
     "E702": "unknown or unavailable Brax backend",
@@ -65,6 +67,8 @@ CODES = {
     "W101": "population receives no projection",
     "W401": "learnable parameter starts outside its bounds",
     "W402": "refractory period not a whole number of time steps (rounded)",
+    "W403": "synaptic delay not a whole number of time steps (rounded)",
+    "W404": "time constant drawn from normal() can fall near or below zero (clipped)",
     "W601": "STOP treats recurrent spikes as inputs",
     "W861": "soft reset exported to NIR, which resets to v_reset (kept in metadata)",
     "W862": "part of the network NIR cannot express: approximated or kept in metadata",

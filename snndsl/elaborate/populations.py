@@ -9,10 +9,13 @@ from ..syntax import ast
 from . import units as U
 from .bodies import bounds, param_values, settings, unique_items
 from .context import Context
-from .expr import is_zero
+from .draws import DISTRIBUTIONS, initialiser, read_file_init
+from .expr import CallV, is_zero
 from .models import Names, init_dims, resolve
 from .scope import as_int, as_number
 from .visible_models import named_model
+
+TAU_FLOOR = 0.1  # a time constant drawn from normal() is clipped to at least this fraction of its mean
 
 
 def elaborate_population(ctx: Context, d: ast.Declaration) -> ir.Population | None:
@@ -40,7 +43,9 @@ def elaborate_population(ctx: Context, d: ast.Declaration) -> ir.Population | No
             _initial_state(ctx, it, model.state(it.key.name), names, pop)
         elif model.param(it.key.name) is not None:
             v = ctx.eval(it.value)
-            if v is not None:
+            if isinstance(v, CallV) and v.func in DISTRIBUTIONS:
+                _drawn_param(ctx, v, it, model, pop)
+            elif v is not None:
                 values.append((it.key.name, v, it.key.span))
         else:
             k = it.key.name
@@ -85,6 +90,39 @@ def _sign(ctx: Context, it: ast.Setting, pop: ir.Population) -> None:
             pop.sign = int(x)
 
 
+def _drawn_param(ctx: Context, v: CallV, it: ast.Setting, model: ir.NeuronModel, pop: ir.Population) -> None:
+    """`tau_m = uniform(5 ms, 20 ms)` (or normal, or file): one value per neuron, drawn once per run.
+    `pop.params` keeps the mean (what summaries and `gain = auto` see)."""
+    prm = model.param(it.key.name)
+    init = initialiser(ctx, v, it.value.span, prm.dims, what=f"`{prm.name}`")
+    if init is None:
+        return
+    tau = prm.name in ir.time_constant_params(model)
+    if init.dist == "file":
+        values = read_file_init(ctx, init, (pop.size,), f"population `{pop.name}` has {pop.size} neurons",
+                                f"save one value of `{prm.name}` per neuron (a 1-d array of {pop.size})")
+        if values is None:
+            return
+        mean, low = float(values.mean()), float(values.min())
+    else:
+        mean, low = (init.a + init.b) / 2 if init.dist == "uniform" else init.a, init.a
+    unit = "" if tuple(prm.dims) == U.DIMENSIONLESS else " " + U.base_unit(prm.dims)
+    if tau and (low <= 0 if init.dist != "normal" else mean <= 0):
+        ctx.error("E402", f"time constant `{prm.name}` of population `{pop.name}` would be drawn as low as "
+                          f"{low:g}{unit}; it must be positive", init.span,
+                  "draw it from positive values" + (", e.g. uniform(5 ms, 20 ms)" if init.dist == "uniform" else ""))
+        return
+    if tau and init.dist == "normal" and mean - 3 * init.b < TAU_FLOOR * mean:
+        ctx.warn("W404", f"normal({init.a:g}{unit}, {init.b:g}{unit}) for time constant `{prm.name}` reaches values "
+                         f"below {TAU_FLOOR * mean:g}{unit}; they are clipped there", init.span,
+                 f"a drawn time constant is clipped to at least {TAU_FLOOR:g} of its mean, so it stays positive; "
+                 "use a smaller standard deviation, or uniform(low, high)")
+    if tau and init.dist == "normal":
+        init.low = TAU_FLOOR * mean
+    pop.draws[prm.name] = init
+    pop.params[prm.name] = mean
+
+
 def _initial_state(ctx: Context, it: ast.Setting, st: ir.StateVar, names: Names, pop: ir.Population) -> None:
     init = ctx.rep.run(resolve, it.value, names, ctx.scope, funcs=("uniform", "normal"))
     if init is not None:
@@ -119,6 +157,12 @@ def elaborate_learnable(ctx: Context, it: ast.LearnDecl, model: ir.NeuronModel,
     elif name in ir.time_constant_params(model):
         role = "time_constant"
     ln = ir.Learnable(param=name, sharing=sharing, role=role, span=it.span)
+    if name in pop.draws and sharing == "population":
+        ctx.error("E608", f"`{name}` of population `{pop.name}` is drawn per neuron, but learned per population "
+                          "(one shared value)", it.span,
+                  f"write `learn {name} per neuron` to start each neuron from its drawn value, or set `{name}` "
+                  "to one number")
+        return None
     s = settings(ctx, it.body, ["bounds"], f"learn {name}")
     if "bounds" in s:
         ln.bounds = bounds(ctx, s["bounds"], p.dims)

@@ -3,14 +3,13 @@ endpoints, connectivity (bernoulli, dense, sparse) with initial weights, what it
 
 from __future__ import annotations
 
-import os
-
 from .. import ir
 from ..diagnostics import suggest
 from ..syntax import ast
 from . import units as U
 from .bodies import bounds, settings, unique_items
 from .context import Context
+from .draws import initialiser, read_file_init
 from .expr import CallV, Q, StrV, Sym
 from .gains import set_gain
 from .scope import as_number
@@ -66,44 +65,12 @@ def elaborate_projection(ctx: Context, d: ast.ProjectDecl) -> ir.Projection | No
     proj = ir.Projection(name=name, source=sname, target=tname, target_var=target_var, connectivity=conn,
                          gain=1.0, n_in=n_in, n_out=n_out, delay=delay, span=d.span)
     init = getattr(conn, "init", None)
-    if init is not None and init.dist == "file" and not _file_weights(ctx, init, (n_in, n_out)):
+    if init is not None and init.dist == "file" and read_file_init(
+            ctx, init, (n_in, n_out), f"this projection's weights are {n_in} x {n_out} (inputs x outputs)",
+            "save the matrix with one row per input and one column per output") is None:
         return None
     set_gain(ctx, proj, gain_v, gain_span, sk)
     return proj
-
-
-def _file_weights(ctx: Context, init: ir.Init, shape: tuple[int, int]) -> bool:
-    """Check a `file(path, key)` init: the .npz exists, holds `key`, with shape (inputs x outputs)
-    and finite values; record its absolute path and the SHA-256 of the array (False: reported)."""
-    import numpy as np
-
-    from snndsl_runtime.network import weights_sha256
-
-    rel = init.path
-    base = os.path.dirname(os.path.abspath(init.span.file)) if init.span and init.span.file else os.getcwd()
-    path = os.path.normpath(os.path.join(base, rel))
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            keys = list(data.files)
-            w = np.asarray(data[init.key]) if init.key in keys else None
-    except (OSError, ValueError) as e:
-        ctx.error("E003", f"cannot read the weights file {rel}: {getattr(e, 'strerror', None) or e}", init.span,
-                  "give an .npz written with numpy.savez, relative to the spec's folder")
-        return False
-    if w is None:
-        ctx.error("E203", f"{rel} has no array `{init.key}`", init.span,
-                  suggest(init.key, keys) or f"it holds: {', '.join(keys) or 'nothing'}")
-        return False
-    if w.shape != shape:
-        ctx.error("E501", f"`{init.key}` in {rel} has shape {w.shape}, but this projection's weights are "
-                          f"{shape[0]} x {shape[1]} (inputs x outputs)", init.span,
-                  "save the matrix with one row per input and one column per output")
-        return False
-    if not np.issubdtype(w.dtype, np.number) or not np.all(np.isfinite(w)):
-        ctx.error("E401", f"`{init.key}` in {rel} is not an array of finite numbers", init.span)
-        return False
-    init.path, init.sha256 = path, weights_sha256(w)
-    return True
 
 
 def _target_var(ctx: Context, t: ast.Endpoint, tname: str) -> str | None:
@@ -233,7 +200,7 @@ def _connectivity(ctx: Context, it: ast.Setting):
             return None
     if v.func == "bernoulli":
         return ir.Bernoulli(p=p, span=it.value.span)
-    init = _init(ctx, args["init"], it.value.span) if "init" in args else ir.Init(dist="kaiming", span=it.value.span)
+    init = initialiser(ctx, args["init"], it.value.span) if "init" in args else ir.Init(dist="kaiming", span=it.value.span)
     if init is None:
         return None
     if v.func == "dense":
@@ -243,34 +210,3 @@ def _connectivity(ctx: Context, it: ast.Setting):
                   "write `weights = dense(init = file(...))`")
         return None
     return ir.Sparse(p=p, init=init, span=it.value.span)
-
-
-def _init(ctx: Context, v, span) -> ir.Init | None:
-    if isinstance(v, Q):
-        return ir.Init(dist="constant", a=ctx.rep.run(as_number, v, "a constant weight") or 0.0, span=span)
-    if isinstance(v, CallV) and v.func == "file":
-        if len(v.args) != 2 or v.kwargs or not all(isinstance(x, StrV) for x in v.args):
-            ctx.error("E305", "`file` takes two strings: file(\"weights.npz\", \"key\")", v.span)
-            return None
-        return ir.Init(dist="file", path=v.args[0].value, key=v.args[1].value, span=v.span)
-    if isinstance(v, Sym) and v.name in ("kaiming", "lecun"):
-        return ir.Init(dist=v.name, span=span)
-    if isinstance(v, CallV) and v.func in ("normal", "uniform"):
-        if len(v.args) != 2 or v.kwargs:
-            ctx.error("E305", f"`{v.func}` takes two numbers", v.span)
-            return None
-        a, b = (ctx.rep.run(as_number, x, f"{v.func} argument") for x in v.args)
-        if a is None or b is None:
-            return None
-        if v.func == "normal" and b < 0:
-            ctx.error("E401", "a standard deviation cannot be negative", v.span)
-            return None
-        if v.func == "uniform" and a > b:
-            ctx.error("E401", "uniform(low, high) needs low <= high", v.span)
-            return None
-        return ir.Init(dist=v.func, a=a, b=b, span=span)
-    ctx.error("E404", "an initialiser is normal(mean, std), uniform(low, high), kaiming, lecun, a number or "
-                      "file(\"weights.npz\", \"key\")",
-              getattr(v, "span", span), suggest(getattr(v, "name", getattr(v, "func", "")) or "",
-                                                ["normal", "uniform", "kaiming", "lecun"]))
-    return None

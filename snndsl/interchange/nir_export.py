@@ -107,7 +107,7 @@ def build_graph(spec, model, theta, fixed, threshold: float = 0.5, origin: str =
     if any(d.is_error for d in diags):
         return None, diags
 
-    bp, _ = model.block_params(theta)
+    bp, _ = model.block_params(theta, fixed)
     nodes, edges = {}, []
     graph_meta = {"source": "snndsl", "spec": spec.name, "time_unit": M.TIME_UNIT,
                   "dt": float(M.to_nir_time(dt)), "dt_ms": dt, "origin": origin,

@@ -217,6 +217,21 @@ class ReadoutModel(Node):
 # --------------------------------------------------------------------------- network
 
 
+class Init(Node):
+    """Values drawn once per run: a projection's initial weights (normal(mean, std), uniform(low, high),
+    kaiming, lecun, a constant) or a population's per-neuron parameter (uniform, normal), or
+    `file(path, key)`: the array `key` of an .npz file (path resolved against the spec's folder;
+    its SHA-256 is part of the generated model, so of the network's hash).  Numbers in base units."""
+
+    dist: Literal["normal", "uniform", "kaiming", "lecun", "constant", "file"]
+    a: float = 0.0
+    b: float = 1.0
+    path: str | None = None  # file: the .npz, absolute
+    key: str | None = None  # file: the array's name in it
+    sha256: str | None = None  # file: of the array's bytes (float32), checked when the model loads it
+    low: float | None = None  # draws below this are clipped to it (a time constant drawn from normal())
+
+
 class Learnable(Node):
     """A neuron parameter learned by gradient (stop/surrogate) or evolution (es)."""
 
@@ -232,6 +247,8 @@ class Population(Node):
     size: int = Field(ge=1)
     sign: Literal[1, -1] = 1
     params: dict[str, float] = Field(default_factory=dict)  # every model param, overrides applied
+    # params drawn per neuron (uniform, normal or file), once per run; `params` holds their mean
+    draws: dict[str, Init] = Field(default_factory=dict)
     inits: dict[str, Expr] = Field(default_factory=dict)  # every state's init, overrides applied
     learn: list[Learnable] = Field(default_factory=list)
     group: str | None = None
@@ -258,19 +275,6 @@ class Output(Node):
     params: dict[str, float] = Field(default_factory=dict)
     size: int = Field(ge=1)
     clip: tuple[float, float] | None = None
-
-
-class Init(Node):
-    """Initial real weights: normal(mean, std), uniform(low, high), kaiming, lecun, a constant, or
-    `file(path, key)`: the array `key` of an .npz file (path resolved against the spec's folder;
-    its SHA-256 is part of the generated model, so of the network's hash)."""
-
-    dist: Literal["normal", "uniform", "kaiming", "lecun", "constant", "file"]
-    a: float = 0.0
-    b: float = 1.0
-    path: str | None = None  # file: the .npz, absolute
-    key: str | None = None  # file: the array's name in it
-    sha256: str | None = None  # file: of the array's bytes (float32), checked when the model loads it
 
 
 class Bernoulli(Node):

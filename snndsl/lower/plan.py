@@ -34,6 +34,7 @@ class Block:
     # param -> scalar, or a list of (value, count) runs over the block's neurons
     params: dict[str, float | list[tuple[float, int]]]
     sign: int | list[tuple[int, int]]
+    drawn: set[str] = field(default_factory=set)  # params some member draws per neuron (ir.Population.draws)
 
 
 @dataclass
@@ -98,7 +99,8 @@ def _make_block(spec: ir.Spec, name: str, pops: list[ir.Population]) -> Block:
         params[prm.name] = vals[0] if len(set(vals)) == 1 else [(v, p.size) for v, p in zip(vals, pops)]
     signs = [p.sign for p in pops]
     sign = signs[0] if len(set(signs)) == 1 else [(s, p.size) for s, p in zip(signs, pops)]
-    return Block(name=name, model=model, members=members, size=start, params=params, sign=sign)
+    drawn = {k for p in pops for k in p.draws}
+    return Block(name=name, model=model, members=members, size=start, params=params, sign=sign, drawn=drawn)
 
 
 def lower(spec: ir.Spec) -> Plan:

@@ -81,7 +81,7 @@ class EvolutionTrainer:
 
         def member_network(th):
             w = network_weights(self.model, th, state["fixed"], self.matmul_dtypes())
-            bp, bc = self.model.block_params(th)
+            bp, bc = self.model.block_params(th, state["fixed"])
             return w, bp, bc
 
         observe = lambda obs: self.normalizer(obs, state["normalizer"])  # noqa: E731

@@ -103,7 +103,7 @@ class PPOTrainer:
         theta["log_std"] = jnp.full(model.OUT_SIZE, -0.5)
         updates = self.total * tr["update_epochs"] * tr["minibatches"]
         self.optimizer = make_optimizer(tr["optimizer"], updates)
-        bp, _ = model.block_params(theta)
+        bp, _ = model.block_params(theta, fixed)
         self.x_reset = jax.vmap(model.init_state, (0, None))(jax.random.split(k_net, self.n), bp)
         self.state = strong({"theta": theta, "fixed": fixed, "opt": self.optimizer.init(theta),
                              "normalizer": self.normalizer.init(),

@@ -63,13 +63,13 @@ def w_trace_step(model, key, trace, signal, bp, bc):
     return new
 
 
-def param_trace_step(model, name, kappa, x_prev, drive, theta, phi):
+def param_trace_step(model, name, kappa, x_prev, drive, theta, fixed, phi):
     """d(block state after this step)/d(phi[name]) along the block's own recurrence (reset detached)."""
     b = model.NEURON_PARAMS[name]["block"]
     spec = model.BLOCKS[b]
 
     def after(xb, ph):
-        bp, bc = model.block_params({**theta, **ph})
+        bp, bc = model.block_params({**theta, **ph}, fixed)
         new = spec["integrate"](xb, drive, bp[b], bc[b])
         if "fire" in spec:
             new, _ = spec["fire"](new, bp[b])
@@ -92,7 +92,7 @@ def stop_step(model, theta, fixed, x, kappa, image, label, key, weight):
     w = network_weights(model, theta_c, fixed)
 
     def step_loss(ph, probes):
-        bp, bc = model.block_params({**theta_c, **ph})
+        bp, bc = model.block_params({**theta_c, **ph}, fixed)
         drives = {}
         new, out = model.forward_step(w, bp, bc, inject(model, x, kappa, ph), {model.INPUT: image}, key, probes, drives)
         return weight * cross_entropy(out, label), (new, out, drives)
@@ -109,7 +109,7 @@ def _encode(model, xb, keys):
 def stop_init(model, theta, fixed, xb, keys):
     """Initial network state and zero traces for a batch."""
     n = xb.shape[0]
-    bp, _ = model.block_params(theta)
+    bp, _ = model.block_params(theta, fixed)
     x0 = jax.vmap(lambda k: model.init_state(jax.random.split(k)[0], bp))(keys)
     sig0 = jax.vmap(model.presynaptic_signals)(x0, x0, _encode(model, xb, keys))
     blocks = model.BLOCKS
@@ -128,7 +128,7 @@ def stop_time_step(model, weights, theta, fixed, x, tr, xb, yb, keys, t):
     n = xb.shape[0]
     theta_c = jax.lax.stop_gradient(theta)
     phi = {k: theta_c[k] for k in model.NEURON_PARAMS}
-    bp, bc = model.block_params(theta_c)
+    bp, bc = model.block_params(theta_c, fixed)
     step_keys = jax.vmap(lambda k: jax.random.fold_in(jax.random.split(k)[1], t))(keys)
     weight = jnp.asarray(weights)[t]
     loss, (new, out, drives), g_phi, delta = jax.vmap(
@@ -136,7 +136,7 @@ def stop_time_step(model, weights, theta, fixed, x, tr, xb, yb, keys, t):
         x, tr["k"], xb, yb, step_keys)
     sig = jax.vmap(model.presynaptic_signals)(x, new, _encode(model, xb, step_keys))
     tr_w = {k: jax.vmap(lambda e, s: w_trace_step(model, k, e, s, bp, bc))(tr["w"][k], sig[k]) for k in traced(model)}
-    tr_k = {name: jax.vmap(lambda kap, xp, d: param_trace_step(model, name, kap, xp, d, theta_c, phi))(
+    tr_k = {name: jax.vmap(lambda kap, xp, d: param_trace_step(model, name, kap, xp, d, theta_c, fixed, phi))(
                 tr["k"][name], x, drives[q["block"]]) for name, q in model.NEURON_PARAMS.items()}
     grads = {k: jnp.sum(v, 0) / n for k, v in g_phi.items()}
     for k in learned(model):
