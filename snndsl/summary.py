@@ -96,7 +96,7 @@ def summarize(spec: ir.Spec, plan: Plan | None = None) -> str:
             conn = f"sparse p={_fmt(c.p)} {c.init.dist}"
         gain = f"gain {_fmt(pr.gain)}" + (" (auto)" if pr.gain_rule == "auto" else "")
         learn = f"learn {'p' if c.kind == 'bernoulli' else 'w'}" if c.learn else "fixed"
-        note = "previous step's spikes" if pp.delayed else ""
+        note = f"spikes of {pp.steps} steps back" if pp.steps >= 2 else "previous step's spikes" if pp.delayed else ""
         rows.append([pr.name, conn, gain, f"{pr.n_in} x {pr.n_out}", learn, note])
     lines += _table(rows)
 

@@ -78,12 +78,32 @@ def stop_shared_block_params(spec: ir.Spec, plan: Plan):
     for block in plan.blocks:
         used = {n.id for o in block.model.odes for n in ir.names_in(o.rhs) if n.ref == "param"}
         for name in sorted(used):
-            if not isinstance(block.params[name], (int, float)):
+            drawn = next((m.pop for m in block.members if name in m.pop.draws), None)
+            if drawn is not None:
+                yield Diagnostic("E605", f"STOP needs `{name}` shared by every neuron of population `{drawn.name}`; "
+                                         "it is drawn per neuron", drawn.draws[name].span,
+                                 "a presynaptic trace decays with its target's dynamics: with one leak per neuron "
+                                 "it would be stored per synapse (B x N_in x N_out).  Set one value, or train "
+                                 "with `train surrogate`; thresholds may be drawn per neuron")
+            elif not isinstance(block.params[name], (int, float)):
                 yield Diagnostic("E605", f"STOP needs `{name}` shared by every neuron of group `{block.name}`; its "
                                          "populations set it differently", spec.group(block.name).span if
                                  spec.group(block.name) else block.members[0].pop.span,
                                  "a presynaptic trace decays with its target's dynamics, which must be the same "
                                  "for all neurons it feeds; give the populations equal values or separate targets")
+
+
+@check("E607", "STOP cannot train through a synaptic delay of more than one step")
+def stop_long_delays(spec: ir.Spec, plan: Plan):
+    if spec.train is None or spec.train.rule != "stop":
+        return
+    for pr in plan.projections:
+        if pr.steps >= 2:
+            yield Diagnostic("E607", f"STOP cannot train `{pr.ir.name}`, whose spikes arrive {pr.steps} steps late",
+                             pr.ir.span,
+                             "STOP's forward traces assume a spike acts within its step (or the next one, as a "
+                             "constant input); a longer delay would need a trace per delay step of every synapse. "
+                             "Drop the delay, or train with `train surrogate` (BPTT through the buffer)")
 
 
 @check("W601", "STOP treats recurrent spikes as inputs")

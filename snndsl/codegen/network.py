@@ -381,6 +381,8 @@ def build_network(plan: Plan) -> NetworkCode:
                 init[s.name] = f"jnp.concatenate([{', '.join(parts)}])"
         if b.model.refractory > 0:
             init["refractory"] = f"jnp.zeros(({b.size},))"
+        if b.history:
+            init[PAST] = f"jnp.zeros(({b.history}, {b.size}))"
         code.blocks.append({
             "name": b.name, "var": ident(b.name), "model": b.model.name, "size": b.size, "members": members,
             "params": entries, "sign": sign, "init": init, "n_keys": len(b.model.states),
@@ -400,7 +402,7 @@ def build_network(plan: Plan) -> NetworkCode:
             "shape": (pr_.n_in, pr_.n_out), "p": getattr(c, "p", None),
             "init": getattr(c, "init", None), "bounds": getattr(c, "bounds", None),
             "init_code": init_literal(c.init) if getattr(c, "init", None) is not None else None,
-            "delayed": pp.delayed, "source": pp.source, "target": pp.target, "var": pp.var,
+            "delayed": pp.delayed, "steps": pp.steps, "source": pp.source, "target": pp.target, "var": pp.var,
             "gain_rule": pr_.gain_rule,
         })
 
@@ -419,10 +421,16 @@ def _signal(pp: Projection, plan: Plan, current: set[str], now: str = "new", bef
     s = pp.source
     if s.kind == "input":
         return f'enc["{s.name}"]'
-    sig = f'{now}["{s.name}"]["s"]' if s.name in current and not pp.delayed else f'{before}["{s.name}"]["s"]'
+    if pp.steps >= 2:  # row 0 of the buffer holds the spikes of two steps back
+        sig = f'{before}["{s.name}"]["{PAST}"][{pp.steps - 2}]'
+    else:
+        sig = f'{now}["{s.name}"]["s"]' if s.name in current and not pp.delayed else f'{before}["{s.name}"]["s"]'
     if not s.whole:
         sig += f"[{s.start}:{s.stop}]"
     return sig
+
+
+PAST = "s_past"  # a block's buffer of past spikes, (history, size): what delays of 2 steps or more read
 
 
 def _contribution(pp: Projection, signal: str) -> str:
@@ -487,6 +495,10 @@ def _step_code(code: NetworkCode, plan: Plan) -> None:
             blk = code.blocks[[bb["name"] for bb in code.blocks].index(b.name)]
             sign = f" * SIGN_{ident(b.name)}" if blk["sign"] is not None else ""
             lines.append(f'new["{b.name}"] = {{**state, "s": z{sign}}}' + ("  # spikes signed by population" if sign else ""))
+            if b.history:
+                old = f'x["{b.name}"]'
+                lines.append(f'new["{b.name}"]["{PAST}"] = jnp.concatenate([{old}["s"][None], {old}["{PAST}"][:-1]])'
+                             "  # earlier steps' spikes, newest first")
         else:
             lines.append(f'new["{b.name}"] = state')
         done.add(b.name)

@@ -37,6 +37,10 @@ def elaborate_projection(ctx: Context, d: ast.ProjectDecl) -> ir.Projection | No
         ctx.error("E205", "`delay` applies to spikes; an input's projection is held over the environment step "
                           "or time step", d.span, "drop `delay` here")
         return None
+    if delay is not None and delay >= 2 and tk == "output":
+        ctx.error("E205", "a delay of more than one step is for projections between populations; an output "
+                          "reads its source's readout at every step", d.span, "drop `delay` here")
+        return None
     if sk == "output":
         ctx.error("E502", f"`{sname}` is an output; projections start at an input or a population", s.node.span)
         return None
@@ -138,27 +142,33 @@ def _body(ctx: Context, d: ast.ProjectDecl):
 
 
 def _delay(ctx: Context, it: ast.Setting) -> int | None:
-    """`delay = 1` (network steps) or a time that is a whole number of steps: 0 or 1 step."""
+    """`delay = 3` (network steps) or a time, rounded to whole steps (W403; a positive time is at
+    least one step).  0: this step's spikes, 1: the previous step's, d: those of d steps back."""
     v = ctx.eval(it.value)
     if v is None:
         return None
     dims = v.dims if isinstance(v, Q) else None
     if dims == U.TIME:
-        steps = v.value / ctx.dt
-        if abs(steps - round(steps)) > 1e-6:
-            ctx.error("E401", f"a delay of {v.value:g} ms is not a whole number of steps of {ctx.dt:g} ms",
-                      it.value.span, f"write `delay = {max(round(steps), 0)}` (steps)")
-            return None
+        exact = v.value / ctx.dt
+        steps = max(round(exact), 1) if v.value > 0 else round(exact)
+        if abs(exact - round(exact)) > 1e-6 and v.value >= 0:
+            ctx.warn("W403", f"a delay of {v.value:g} ms is {exact:g} steps of {ctx.dt:g} ms; it is rounded to "
+                             f"{steps} ({steps * ctx.dt:g} ms)", it.value.span,
+                     "spikes arrive at whole steps; choose a delay that is a multiple of dt, or a dt that divides it")
     elif isinstance(v, Q) and dims == U.DIMENSIONLESS:
         steps = v.value
+        if steps != int(steps):
+            ctx.error("E403", f"a delay in network steps is a whole number, not {steps:g}", it.value.span,
+                      f"write `delay = {round(steps)}`, or a time: `delay = {steps * ctx.dt:g} ms`")
+            return None
     else:
-        ctx.error("E404", "a delay is a number of network steps (`delay = 1`) or a time (`delay = 0.5 ms`)",
+        ctx.error("E404", "a delay is a number of network steps (`delay = 2`) or a time (`delay = 2 ms`)",
                   it.value.span)
         return None
-    if steps not in (0, 1):
-        ctx.error("E401", f"delay is 0 or 1 network step, not {steps:g}", it.value.span,
+    if not 0 <= steps <= ir.MAX_DELAY_STEPS:
+        ctx.error("E401", f"a delay is 0 to {ir.MAX_DELAY_STEPS} network steps, not {steps:g}", it.value.span,
                   "0: a feed-forward projection delivers this step's spikes; 1: the previous step's "
-                  "(what every recurrent loop does); longer delays are not supported yet")
+                  "(what every recurrent loop does); d: the spikes of d steps back")
         return None
     return int(steps)
 

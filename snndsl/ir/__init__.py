@@ -9,7 +9,7 @@ from .expr import (Bin, Call, Compare, Dims, Dotted, Expr, KwArg, ListExpr, Name
 from .spec import (ODE, Bernoulli, BraxTask, Connectivity, DatasetTask, Dense, EncoderModel, Group, Init, Input,
                    Learnable, LinearForm, NeuronModel, Output, Param, Population, Port, Projection, ReadoutModel,
                    ResetStmt, Spec, SpikeCondition, Sparse, StateVar, Task, Time, time_constant_params,
-                   METHODS, Integration, LinearSystem, StepUpdate, step_decay_param)
+                   METHODS, MAX_DELAY_STEPS, Integration, LinearSystem, StepUpdate, step_decay_param)
 
 __all__ = [
     "Bin", "Call", "Compare", "Dims", "Dotted", "Expr", "KwArg", "ListExpr", "Name", "Neg", "Node", "Num", "Str",
@@ -17,5 +17,5 @@ __all__ = [
     "ODE", "Bernoulli", "BraxTask", "Connectivity", "DatasetTask", "Dense", "EncoderModel", "Group", "Init", "Input",
     "Learnable", "LinearForm", "NeuronModel", "Output", "Param", "Population", "Port", "Projection", "ReadoutModel",
     "ResetStmt", "Spec", "SpikeCondition", "Sparse", "StateVar", "Task", "Time", "time_constant_params",
-    "METHODS", "Integration", "LinearSystem", "StepUpdate", "step_decay_param",
+    "METHODS", "MAX_DELAY_STEPS", "Integration", "LinearSystem", "StepUpdate", "step_decay_param",
 ]

@@ -303,6 +303,9 @@ class Sparse(Node):
 Connectivity = Annotated[Union[Bernoulli, Dense, Sparse], Field(discriminator="kind")]
 
 
+MAX_DELAY_STEPS = 10_000  # each step of delay keeps one more row of the source's spikes per sample
+
+
 class Projection(Node):
     name: str  # e.g. "obs->hidden.i_in"
     source: str
@@ -313,8 +316,9 @@ class Projection(Node):
     gain_rule: str = "constant"  # constant | auto (how `gain` was obtained)
     n_in: int = Field(ge=1)
     n_out: int = Field(ge=1)
-    # network steps from a spike to its delivery; None: 0 feed-forward, 1 where a loop needs it
-    delay: int | None = Field(None, ge=0, le=1)
+    # network steps from a spike to its delivery; None: 0 feed-forward, 1 where a loop needs it;
+    # 2 or more: kept in a buffer of the source's past spikes
+    delay: int | None = Field(None, ge=0, le=MAX_DELAY_STEPS)
 
     @property
     def learnable(self) -> bool:

@@ -5,7 +5,8 @@
   vectors.
 - Blocks update in feed-forward (topological) order.  A projection whose source updates at or after
   its target in that order delivers the previous step's spikes (`delayed`): recurrent loops
-  always have a one-step delay, feed-forward paths none.
+  always have a one-step delay, feed-forward paths none.  A `delay` of d >= 2 steps reads a buffer
+  of the source's past spikes (`history` rows: row 0 the spikes of 2 steps back).
 - A *port* (a neuron `input`) is zero unless projections drive it this step.
 
 No JAX here: the code generators (codegen/) render this plan.
@@ -35,6 +36,7 @@ class Block:
     params: dict[str, float | list[tuple[float, int]]]
     sign: int | list[tuple[int, int]]
     drawn: set[str] = field(default_factory=set)  # params some member draws per neuron (ir.Population.draws)
+    history: int = 0  # rows of past spikes kept for delays of 2 steps or more (the longest delay from it - 1)
 
 
 @dataclass
@@ -55,7 +57,8 @@ class Projection:
     source: Endpoint
     target: Endpoint
     var: str | None
-    delayed: bool
+    delayed: bool  # carries spikes of an earlier step (`steps` back; 1 where a loop needs it)
+    steps: int = 0  # network steps from a spike to its delivery: 0 this step's, 1 the previous, d >= 2 buffered
 
     @property
     def key(self) -> str:
@@ -127,13 +130,17 @@ def lower(spec: ir.Spec) -> Plan:
 
     raw = [(pr, endpoint(pr.source), endpoint(pr.target)) for pr in spec.projections]
     order = _topological([b.name for b in blocks], [(s.name, t.name) for pr, s, t in raw
-                                                    if s.kind == "block" and t.kind == "block" and pr.delay != 1])
+                                                    if s.kind == "block" and t.kind == "block" and not pr.delay])
     rank = {n: i for i, n in enumerate(order)}
     blocks.sort(key=lambda b: rank[b.name])
     projections = []
     for i, (pr, s, t) in enumerate(raw):
-        delayed = s.kind == "block" and t.kind == "block" and (pr.delay == 1 or rank[s.name] >= rank[t.name])
-        projections.append(Projection(pr, i, s, t, pr.target_var, delayed))
+        delayed = s.kind == "block" and t.kind == "block" and (bool(pr.delay) or rank[s.name] >= rank[t.name])
+        steps = (pr.delay or 1) if delayed else 0
+        projections.append(Projection(pr, i, s, t, pr.target_var, delayed, steps))
+        if steps >= 2:
+            src = next(b for b in blocks if b.name == s.name)
+            src.history = max(src.history, steps - 1)
     outputs = []
     for o in spec.outputs:
         b, s, e, _ = where[o.source]
