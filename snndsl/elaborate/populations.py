@@ -45,6 +45,10 @@ def elaborate_population(ctx: Context, d: ast.Declaration) -> ir.Population | No
             v = ctx.eval(it.value)
             if isinstance(v, CallV) and v.func in DISTRIBUTIONS:
                 _drawn_param(ctx, v, it, model, pop)
+            elif isinstance(v, CallV):
+                ctx.error("E305", f"`{v.func}(...)`: a parameter is a number, or drawn per neuron by "
+                                  "uniform(low, high), normal(mean, sd) or file(\"values.npz\", \"key\")", v.span,
+                          suggest(v.func, list(DISTRIBUTIONS)))
             elif v is not None:
                 values.append((it.key.name, v, it.key.span))
         else:
