@@ -111,7 +111,7 @@ def stop_recurrence(spec: ir.Spec, plan: Plan):
     if spec.train is None or spec.train.rule != "stop":
         return
     for pr in plan.projections:
-        if pr.delayed:
+        if pr.delayed and pr.steps < 2:  # longer delays are E607
             yield Diagnostic("W601", f"`{pr.ir.name}` feeds back spikes from the previous step; STOP treats them "
                                      "as constant inputs (no gradient through time along this path)", pr.ir.span,
                              severity="warning")
