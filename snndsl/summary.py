@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+
 from . import ir
+from .elaborate.units import base_unit
 from .lower import Plan, estimate, lower
 from .settings import SURROGATE_PARAM, Surrogate, applies_to
 
@@ -69,6 +72,13 @@ def summarize(spec: ir.Spec, plan: Plan | None = None) -> str:
         grp = f"in {p.group}" if p.group else ""
         rows.append([p.name, p.model, str(p.size), sign, grp, learn])
     lines += _table(rows)
+    for p in spec.populations:
+        for name, d in p.draws.items():
+            dims = spec.neuron(p.model).param(name).dims
+            unit = "" if tuple(dims) == (0, 0, 0) else " " + base_unit(dims)
+            shown = f'file("{os.path.basename(d.path or "")}", "{d.key}")' if d.dist == "file" else \
+                f"{d.dist}({d.a:g}{unit}, {d.b:g}{unit})"
+            lines.append(f"    {p.name}.{name} drawn per neuron: {shown}, mean {p.params[name]:g}{unit}")
     for g in spec.groups:
         lines.append(f"    group {g.name} = {' + '.join(g.members)} ({spec.size_of(g.name)} neurons)")
 

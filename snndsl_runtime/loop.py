@@ -63,6 +63,8 @@ def network_description(model) -> dict:
         out[f"projection {label}"] = json.dumps(plain(model.PROJECTIONS[key]), sort_keys=True, default=str)
     for name, q in model.NEURON_PARAMS.items():
         out[f"learnable {name}"] = json.dumps(q, sort_keys=True, default=str)
+    for name, q in model.DRAWN_PARAMS.items():
+        out[f"drawn {name}"] = json.dumps(q, sort_keys=True, default=str)
     for name, b in model.BLOCKS.items():
         out[f"block {name}"] = json.dumps(plain(b), sort_keys=True, default=str)
     return out

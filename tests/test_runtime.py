@@ -507,7 +507,7 @@ TWIN = types.SimpleNamespace(  # `project hidden -> logits` twice: the language 
     DT=1.0, SUBSTEPS=1, STEPS=4,
     PROJECTIONS={"w0": {"name": "hidden->logits", "learn": True, "gain": 1.0},
                  "w1": {"name": "hidden->logits", "learn": True, "gain": 2.0}},
-    NEURON_PARAMS={}, BLOCKS={},
+    NEURON_PARAMS={}, DRAWN_PARAMS={}, BLOCKS={},
 )
 
 

@@ -175,6 +175,10 @@ def build_graph(spec, model, theta, fixed, threshold: float = 0.5, origin: str =
                 w = w * float(enc.params.get("gain", 1.0))
         if pr.delay is not None or kind in ("population", "group"):
             meta["snndsl_delay"] = int(pr.delay or 0)
+        if (pr.delay or 0) >= 2:
+            diags.append(_warning("W862", f"`{pr.name}` delivers spikes {pr.delay} steps late; NIR's Linear has no "
+                                            "delay: written in its metadata (`snndsl_delay`) only", pr.span,
+                                  "snndsl import restores it; other NIR tools deliver the spikes at once"))
         if pr.target_var is None:  # into an output: after the readout
             out_proj.setdefault(pr.target, []).append((src_node, rows, w, meta))
             continue

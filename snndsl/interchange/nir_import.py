@@ -7,7 +7,9 @@ is imported as that stdlib model (with its initial state and reset); any other n
 the models this module writes into the spec (`NirLIF`, `NirCubaLIF`, `NirLI`, `NirIF`: NIR's
 equations, states starting at 0).  Every Linear becomes a dense projection whose matrix is read
 with `init = file("spec.npz", "<key>")`, already scaled by the target's input factor (r/τ for a
-membrane, r·w_in/τ_syn for a synaptic current; see nir_map).
+membrane, r·w_in/τ_syn for a synaptic current; see nir_map).  A neuron parameter that differs
+between a node's neurons is read the same way (`tau_m = file("spec.npz", "<node>_tau")`), and a
+projection's `snndsl_delay` of 2 steps or more is written back as its `delay`.
 """
 
 from __future__ import annotations
@@ -96,15 +98,6 @@ def _num(x: float) -> str:
     return repr(float(f"{float(x):.12g}"))
 
 
-def _uniform(node_name: str, field: str, a) -> float:
-    a = np.asarray(a, np.float64).ravel()
-    if a.size and not np.allclose(a, a[0], rtol=1e-12, atol=0):
-        raise _err(f"NIR node `{node_name}`: `{field}` differs between its neurons, which an imported population "
-                   "cannot express yet (its parameters are one value per population)",
-                   "split the node into nodes with equal parameters")
-    return float(a[0]) if a.size else 0.0
-
-
 def _meta(node) -> dict:
     out = {}
     for k, v in (getattr(node, "metadata", None) or {}).items():
@@ -154,6 +147,8 @@ def import_graph(graph, spec_path: str, dt_ms: float | None = None, origin: str 
 
     lines_models, imports, pops, inputs, outputs, projs, weights = {}, {}, [], [], [], [], {}
     factor, model_of = {}, {}
+    npz = os.path.splitext(os.path.basename(spec_path))[0] + ".npz"
+    weights_keys: set = set()
 
     def need(module, name):
         imports.setdefault(module, [])
@@ -172,22 +167,34 @@ def import_graph(graph, spec_path: str, dt_ms: float | None = None, origin: str 
             continue
         meta, t = _meta(n), type(n).__name__
         size = int(np.prod(n.output_type["output"] if n.output_type else n.input_type["input"]))
-        u = lambda f: _uniform(k, f, getattr(n, f))  # noqa: E731
-        ms = lambda f: _num(M.from_nir_time(u(f)))  # noqa: E731
+        def value(f, to_ms=False):
+            """A parameter's text: one number, or (differing between neurons) the array in the .npz."""
+            a = np.asarray(getattr(n, f), np.float64).ravel()
+            a = M.from_nir_time(a) if to_ms else a
+            unit = " ms" if to_ms else ""
+            if not a.size or np.allclose(a, a[0], rtol=1e-12, atol=0):
+                return _num(float(a[0]) if a.size else 0.0) + unit
+            key = _ident(f"{k}_{f}", weights_keys)
+            weights[key] = a.reshape(size)
+            return f'file("{npz}", "{key}")'
+
+        ms = lambda f: value(f, to_ms=True)  # noqa: E731
+        num = lambda f: value(f)  # noqa: E731
+        zero = lambda f: np.allclose(np.asarray(getattr(n, f), np.float64), 0)  # noqa: E731
         model = meta.get("snndsl_model")
         soft = meta.get("reset") == "subtract"
         if t == "LIF":
             tau = np.asarray(n.tau, np.float64).ravel()
             factor[k] = np.asarray(n.r, np.float64).ravel() / tau
-            if model in ("LIF", "HardLIF") and u("v_leak") == 0 and (soft == (model == "LIF")):
+            if model in ("LIF", "HardLIF") and zero("v_leak") and (soft == (model == "LIF")):
                 need("neurons", model)
-                body = [f"tau_m = {ms('tau')} ms", f"v_th = {_num(u('v_threshold'))}"]
+                body = [f"tau_m = {ms('tau')}", f"v_th = {num('v_threshold')}"]
                 if model == "HardLIF":
-                    body.append(f"v_reset = {_num(u('v_reset'))}")
+                    body.append(f"v_reset = {num('v_reset')}")
             else:
                 model = "NirLIFSoft" if soft else "NirLIF"
-                body = [f"tau = {ms('tau')} ms", f"v_leak = {_num(u('v_leak'))}",
-                        f"v_threshold = {_num(u('v_threshold'))}"] + ([] if soft else [f"v_reset = {_num(u('v_reset'))}"])
+                body = [f"tau = {ms('tau')}", f"v_leak = {num('v_leak')}",
+                        f"v_threshold = {num('v_threshold')}"] + ([] if soft else [f"v_reset = {num('v_reset')}"])
             var = "v"
         elif t == "CubaLIF":
             r, w_in = np.asarray(n.r, np.float64).ravel(), np.asarray(n.w_in, np.float64).ravel()
@@ -195,27 +202,27 @@ def import_graph(graph, spec_path: str, dt_ms: float | None = None, origin: str 
             factor[(k, "i_in")] = w_in
             if model in ("CubaLIF", "CubaLIFStep") and np.allclose(r, 1):
                 need("neurons", model)
-                body = [f"tau_m = {ms('tau_mem')} ms", f"tau_syn = {ms('tau_syn')} ms", f"v_th = {_num(u('v_threshold'))}",
-                        f"v_reset = {_num(u('v_reset'))}", f"v_rest = {_num(u('v_leak'))}"]
+                body = [f"tau_m = {ms('tau_mem')}", f"tau_syn = {ms('tau_syn')}", f"v_th = {num('v_threshold')}",
+                        f"v_reset = {num('v_reset')}", f"v_rest = {num('v_leak')}"]
                 var = "i_syn"
             else:
                 model = "NirCubaLIF"
-                body = [f"tau_mem = {ms('tau_mem')} ms", f"tau_syn = {ms('tau_syn')} ms", f"v_leak = {_num(u('v_leak'))}",
-                        f"v_threshold = {_num(u('v_threshold'))}", f"v_reset = {_num(u('v_reset'))}"]
+                body = [f"tau_mem = {ms('tau_mem')}", f"tau_syn = {ms('tau_syn')}", f"v_leak = {num('v_leak')}",
+                        f"v_threshold = {num('v_threshold')}", f"v_reset = {num('v_reset')}"]
                 var = "i"
         elif t == "LI":
             factor[k] = np.asarray(n.r, np.float64).ravel() / np.asarray(n.tau, np.float64).ravel()
-            if model == "LI" and u("v_leak") == 0:
+            if model == "LI" and zero("v_leak"):
                 need("neurons", "LI")
-                body = [f"tau_m = {ms('tau')} ms"]
+                body = [f"tau_m = {ms('tau')}"]
             else:
                 model = "NirLI"
-                body = [f"tau = {ms('tau')} ms", f"v_leak = {_num(u('v_leak'))}"]
+                body = [f"tau = {ms('tau')}", f"v_leak = {num('v_leak')}"]
             var = "v"
         elif t == "IF":
             factor[k] = np.asarray(n.r, np.float64).ravel()
             model = "NirIF"
-            body = [f"v_threshold = {_num(u('v_threshold'))}", f"v_reset = {_num(u('v_reset'))}"]
+            body = [f"v_threshold = {num('v_threshold')}", f"v_reset = {num('v_reset')}"]
             var = "v"
         else:  # an I node that is not a snndsl readout
             raise _err(f"NIR node `{k}` (I) is imported only as a spike-count readout before an output")
@@ -248,9 +255,8 @@ def import_graph(graph, spec_path: str, dt_ms: float | None = None, origin: str 
             target = ident[dst]
         key = _ident(lname, weights_keys)
         weights[key] = w.astype(np.float32) if False else w
-        projs.append((ident[src], target, key))
+        projs.append((ident[src], target, key, int(lmeta.get("snndsl_delay", 0) or 0)))
 
-    weights_keys: set = set()
     out_src = {}
     for k, n in nodes.items():
         if isinstance(n, (nir.Linear, nir.Affine)):
@@ -283,7 +289,7 @@ def import_graph(graph, spec_path: str, dt_ms: float | None = None, origin: str 
             src = chain_source(via) if via in readout_nodes else via
             if src not in model_of:
                 raise _err(f"NIR output `{k}` reads `{src}`, which is not a neuron node")
-            projs.append((ident[src], ident[k], _ident(f"{src}->{k}", weights_keys)))
+            projs.append((ident[src], ident[k], _ident(f"{src}->{k}", weights_keys), 0))
             weights[projs[-1][2]] = np.eye(model_of[src][2], size)
         if src not in model_of:
             raise _err(f"NIR output `{k}` reads `{src}`, which is not a neuron node")
@@ -302,9 +308,9 @@ def import_graph(graph, spec_path: str, dt_ms: float | None = None, origin: str 
         need("readouts", readout)
         outputs.append(f"output {ident[k]} = {readout}({ident[src]}) {{ {'; '.join(settings)} }}")
 
-    npz = os.path.splitext(os.path.basename(spec_path))[0] + ".npz"
     text = [f"# Imported from NIR{(' (' + origin + ')') if origin else ''} by `snndsl import`; conventions in "
-            "docs/nir.md.", f"# Weights: {npz} beside this file (one (inputs x outputs) matrix per projection).",
+            "docs/nir.md.", f"# Weights: {npz} beside this file (one (inputs x outputs) matrix per projection, "
+            "and the per-neuron values of parameters that differ between neurons).",
             "# Add a `task` and a `train` block to train it; `snndsl sim` simulates it as it is."]
     for module, names in imports.items():
         text.append(f'from "{module}" import {", ".join(names)}')
@@ -312,8 +318,9 @@ def import_graph(graph, spec_path: str, dt_ms: float | None = None, origin: str 
     text += ["", f"time {{ dt = {_num(dt_ms)} ms{steps} }}", ""]
     text += [m for m in lines_models.values()]
     text += inputs + pops + outputs + [""]
-    for src, tgt, key in projs:
-        text.append(f'project {src} -> {tgt} {{ weights = dense(init = file("{npz}", "{key}")) }}')
+    for src, tgt, key, delay in projs:
+        late = f"; delay = {delay}" if delay >= 2 else ""  # 0 and 1 follow from the update order
+        text.append(f'project {src} -> {tgt} {{ weights = dense(init = file("{npz}", "{key}")){late} }}')
     return "\n".join(text) + "\n", weights
 
 
