@@ -167,3 +167,14 @@ def test_surrogate_gradient_through_the_delay_matches_an_unrolled_reference(tmp_
     for k in ("w1", "w2"):  # through the buffer: nonzero, and equal to the reference's
         assert np.abs(g_ref[k]).max() > 0, k
         np.testing.assert_allclose(g_model[k], g_ref[k], rtol=1e-5, atol=1e-7)
+
+
+def test_the_memory_estimate_counts_the_buffer(tmp_path):
+    from snndsl.lower import estimate, lower
+
+    def state_bytes(delay):
+        p = write_spec(tmp_path, CELLS.replace("Pulse(1)", "Pulse(10)") +
+                       f"project a -> b.v {{ weights = dense(init = 1); delay = {delay} }}\n")
+        return estimate(lower(snndsl.load(str(p)))).terms["network state"]
+
+    assert state_bytes(7) - state_bytes(1) == 6 * 10 * 4  # six more rows of 10 float32 spikes

@@ -207,3 +207,20 @@ def test_nir_round_trip_keeps_per_neuron_values_and_delays(tmp_path):
     assert a["h0.spikes"].sum() > 10 and a["hidden.spikes"].sum() > 0
     for k in rec:
         np.testing.assert_allclose(np.asarray(a[k], float), np.asarray(b[k], float), atol=1e-5, err_msg=k)
+
+
+def test_a_group_concatenates_drawn_learned_and_constant_members(tmp_path):
+    p = write_spec(tmp_path, HEAD + "population a = LIF(5) { tau_m = uniform(5 ms, 9 ms) }\n"
+                                    "population b = LIF(3) { tau_m = 4 ms; learn tau_m per neuron }\n"
+                                    "population c = LIF(4) { tau_m = 7 ms; v_th = file(\"th.npz\", \"th\") }\n"
+                                    "group hidden = [a, b, c]\n" + TAIL.replace("RULE", "surrogate"))
+    np.savez(tmp_path / "th.npz", th=np.array([0.5, 1.0, 1.5, 2.0]))
+    m = generated(p)
+    theta, fixed = init_parameters(m, jax.random.PRNGKey(0))
+    _, bp, bc = network(m, theta, fixed)
+    tau = np.asarray(bp["hidden"]["tau_m"])
+    np.testing.assert_allclose(tau[:5], fixed["a.tau_m"])
+    np.testing.assert_allclose(tau[5:8], 4.0, rtol=1e-5)
+    np.testing.assert_allclose(tau[8:], 7.0)
+    np.testing.assert_allclose(bp["hidden"]["v_th"], [1] * 8 + [0.5, 1.0, 1.5, 2.0])
+    np.testing.assert_allclose(bc["hidden"]["decay_v"], np.exp(-1.0 / tau), rtol=1e-6)
