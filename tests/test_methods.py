@@ -193,8 +193,8 @@ def test_delay_one_step_delivers_the_previous_steps_spikes(tmp_path):
 
 @pytest.mark.parametrize("kw, where, code", [
     ({"ba": "; delay = 0"}, "", "E401"),
-    ({"ab": "; delay = 2"}, "", "E401"),
-    ({"ab": "; delay = 0.7 ms"}, "", "E401"),
+    ({"ab": "; delay = -1"}, "", "E401"),  # 2 steps and more, and 0.7 ms (rounded): tests/test_delays.py
+    ({"ab": "; delay = 2.5"}, "", "E403"),
     ({"ab": "; delay = 1 mV"}, "", "E404"),
     ({"x": "; delay = 1"}, "", "E205"),
 ])
