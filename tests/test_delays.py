@@ -178,3 +178,12 @@ def test_the_memory_estimate_counts_the_buffer(tmp_path):
         return estimate(lower(snndsl.load(str(p)))).terms["network state"]
 
     assert state_bytes(7) - state_bytes(1) == 6 * 10 * 4  # six more rows of 10 float32 spikes
+
+
+def test_a_projection_from_a_population_that_does_not_spike_is_located(tmp_path, capsys):
+    """It carries no spikes to delay or deliver (this was an internal error)."""
+    p = write_spec(tmp_path, 'from "neurons" import LI, LIF\ntime { dt = 1 ms }\npopulation a = LI(2)\n'
+                             "population b = LIF(2)\nproject a -> b.v { weights = dense(init = 1); delay = 2 }\n")
+    assert main(["check", str(p)]) == 2
+    err = capsys.readouterr().err
+    assert "error[E502]" in err and "`a` (LI) does not spike" in err and "spec.snn:5:9:" in err

@@ -17,7 +17,7 @@ from .scope import as_number
 DISTRIBUTIONS = ("uniform", "normal", "file")  # what a neuron parameter may be drawn from
 
 
-def initialiser(ctx: Context, v, span, dims=U.DIMENSIONLESS, what: str = "weights") -> ir.Init | None:
+def initialiser(ctx: Context, v, span, dims=U.DIMENSIONLESS) -> ir.Init | None:
     """An `Init` from a folded value: normal(mean, std), uniform(low, high), kaiming, lecun, a number
     or file(path, key), with numbers in the units `dims` (None: reported)."""
     if isinstance(v, Q):
@@ -43,7 +43,7 @@ def initialiser(ctx: Context, v, span, dims=U.DIMENSIONLESS, what: str = "weight
         if v.func == "uniform" and a > b:
             ctx.error("E401", "uniform(low, high) needs low <= high", v.span)
             return None
-        return ir.Init(dist=v.func, a=a, b=b, span=v.span if what != "weights" else span)
+        return ir.Init(dist=v.func, a=a, b=b, span=span)
     ctx.error("E404", "an initialiser is normal(mean, std), uniform(low, high), kaiming, lecun, a number or "
                       "file(\"weights.npz\", \"key\")",
               getattr(v, "span", span), suggest(getattr(v, "name", getattr(v, "func", "")) or "",

@@ -98,7 +98,7 @@ def _drawn_param(ctx: Context, v: CallV, it: ast.Setting, model: ir.NeuronModel,
     """`tau_m = uniform(5 ms, 20 ms)` (or normal, or file): one value per neuron, drawn once per run.
     `pop.params` keeps the mean (what summaries and `gain = auto` see)."""
     prm = model.param(it.key.name)
-    init = initialiser(ctx, v, it.value.span, prm.dims, what=f"`{prm.name}`")
+    init = initialiser(ctx, v, it.value.span, prm.dims)
     if init is None:
         return
     tau = prm.name in ir.time_constant_params(model)
