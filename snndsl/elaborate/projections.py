@@ -50,11 +50,11 @@ def elaborate_projection(ctx: Context, d: ast.ProjectDecl) -> ir.Projection | No
     if s.var is not None:
         ctx.error("E502", "the source of a projection is a whole node", s.var.span, f"write `project {sname} -> ...`")
         return None
-    if sk in ("population", "group"):
+    if sk in ("population", "group") and tk != "output":  # into an output it carries the readout's value
         src_model = ctx.models.get(ctx.pops[ctx.members(sname)[0]].model)
         if src_model is not None and not src_model.spiking:
             ctx.error("E502", f"`{sname}` ({src_model.name}) does not spike, and a projection from a population "
-                              "carries its spikes", s.node.span,
+                              "into a population carries its spikes", s.node.span,
                       f"read `{sname}` with an output (`output o = membrane({sname})`), or give "
                       f"`{src_model.name}` a `spike when` condition")
             return None
