@@ -1,6 +1,8 @@
 """A NIR graph -> a readable .snn spec plus its weights (`spec.npz` beside it), following nir_map's
-conventions.  Node types: Input, Output, Linear, Affine (zero bias), LIF, CubaLIF, LI, IF and I
-(spike counts); anything else is E862 naming the node.
+conventions.  Node types: Input, Output, Linear, Affine, LIF, CubaLIF, LI, IF and I (spike counts),
+and subgraphs of them (flattened first, as snnTorch and Spyx export recurrent layers); anything
+else is E862 naming the node.  An Affine's bias is a constant input: it is folded into the target's
+v_leak (LIF, LI) or into CubaLIF's synaptic current (`i_bias`).
 
 A node written by `snndsl export` carries its snndsl model in its metadata (`snndsl_model`), and
 is imported as that stdlib model (with its initial state and reset); any other node becomes one of
@@ -45,15 +47,16 @@ NIR_MODELS = {
     on spike { v -= v_threshold }
 }
 """,
-    "NirCubaLIF": """neuron NirCubaLIF {      # NIR CubaLIF with i = r I: tau_syn di/dt = -i + r w_in S; tau_mem dv/dt = v_leak - v + i
+    "NirCubaLIF": """neuron NirCubaLIF {      # NIR CubaLIF with i = r I: tau_syn di/dt = i_bias - i + r w_in S; tau_mem dv/dt = v_leak - v + i
     param tau_syn = 5 ms
     param tau_mem = 10 ms
     param v_leak = 0
     param v_threshold = 1
     param v_reset = 0
+    param i_bias = 0
     state i = 0
     state v = 0
-    di/dt = -i / tau_syn
+    di/dt = (i_bias - i) / tau_syn
     dv/dt = (v_leak - v + i) / tau_mem
     spike when v > v_threshold
     on spike { v = v_reset }
@@ -128,19 +131,56 @@ def read_graph(path: str):
                    "give a file written by nir.write (HDF5)") from None
 
 
+def flatten(graph) -> tuple[dict, list]:
+    """The nodes and edges of a graph with every subgraph inlined: inner node `k` of subgraph `S` is
+    `S.k` (a subgraph's one neuron node takes the name `S`), and the subgraph's own Input and Output
+    nodes are bypassed.  An edge may name a subgraph (`S`: all its inputs or outputs) or one of its
+    ports (`S.input`)."""
+    import nir
+
+    nodes, edges, ports = {}, [], {}  # ports[S] = (inner inputs, inner outputs), by their new names
+    for k, n in graph.nodes.items():
+        if not isinstance(n, nir.NIRGraph):
+            nodes[k] = n
+            continue
+        inner, inner_edges = flatten(n)
+        neurons = [j for j, m in inner.items() if type(m).__name__ in ("LIF", "CubaLIF", "LI", "IF", "I")]
+        rename = {j: (k if j in neurons and len(neurons) == 1 else f"{k}.{j}") for j in inner}
+        nodes.update({rename[j]: m for j, m in inner.items()})
+        edges += [(rename[a], rename[b]) for a, b in inner_edges]
+        ports[k] = ([rename[j] for j, m in inner.items() if isinstance(m, nir.Input)],
+                    [rename[j] for j, m in inner.items() if isinstance(m, nir.Output)])
+
+    def ends(name, side):  # the inner port nodes an outer edge end stands for
+        if name in ports:
+            return ports[name][side]
+        if name not in nodes and "." in name and name.rsplit(".", 1)[0] in ports:
+            return [name]
+        if name not in nodes:
+            raise _err(f"a NIR edge names `{name}`, which is not a node of the graph")
+        return [name]
+
+    for a, b in graph.edges:
+        edges += [(x, y) for x in ends(a, 1) for y in ends(b, 0)]
+    for s, (ins, outs) in ports.items():  # bypass the subgraphs' own Input and Output nodes
+        for p in ins + outs:
+            pre = [a for a, b in edges if b == p]
+            post = [b for a, b in edges if a == p]
+            edges = [e for e in edges if p not in e] + [(a, b) for a in pre for b in post]
+            del nodes[p]
+    return nodes, list(dict.fromkeys(edges))
+
+
 def import_graph(graph, spec_path: str, dt_ms: float | None = None, origin: str = "") -> tuple[str, dict]:
     """(the spec's text, {key: weight matrix}) of a NIR graph; SpecError (E862) if it cannot be imported."""
     import nir
 
-    nodes, edges = graph.nodes, list(graph.edges)
+    nodes, edges = flatten(graph)
     for name, n in nodes.items():
         t = type(n).__name__
         if t not in M.IMPORTABLE:
             raise _err(f"NIR node `{name}` is a `{t}`, which snndsl cannot import",
                        f"snndsl imports {', '.join(M.IMPORTABLE)}")
-        if isinstance(n, nir.Affine) and np.any(np.asarray(n.bias) != 0):
-            raise _err(f"NIR node `{name}`: an Affine with a nonzero bias cannot be imported yet",
-                       "fold the bias into the neurons' v_leak")
     gmeta = _meta(graph)
     if dt_ms is None:
         dt_ms = float(gmeta["dt_ms"]) if "dt_ms" in gmeta else float(M.from_nir_time(gmeta["dt"])) \
@@ -151,6 +191,15 @@ def import_graph(graph, spec_path: str, dt_ms: float | None = None, origin: str 
     ident = {k: _ident(k, used) for k in nodes}
     is_neuron = lambda k: type(nodes[k]).__name__ in ("LIF", "CubaLIF", "LI", "IF", "I")  # noqa: E731
     readout_nodes = {k for k in nodes if is_neuron(k) and _meta(nodes[k]).get("snndsl_readout")}
+    bias = {}  # neuron node -> the sum of the constant inputs (NIR's I) of the Affine maps into it
+    for k, n in nodes.items():
+        if isinstance(n, nir.Affine) and np.any(np.asarray(n.bias) != 0):
+            dst = succ[k][0] if len(succ[k]) == 1 else None
+            if dst is None or not is_neuron(dst) or dst in readout_nodes or type(nodes[dst]).__name__ in ("IF", "I"):
+                raise _err(f"NIR node `{k}`: an Affine bias into "
+                           f"{'`' + dst + '` (' + type(nodes[dst]).__name__ + ')' if dst else 'several nodes'} "
+                           "cannot be imported", "snndsl imports a bias into a LIF, CubaLIF or LI node")
+            bias[dst] = bias.get(dst, 0) + np.asarray(n.bias, np.float64).ravel()
 
     lines_models, imports, pops, inputs, outputs, projs, weights = {}, {}, [], [], [], [], {}
     factor, model_of = {}, {}
@@ -172,7 +221,14 @@ def import_graph(graph, spec_path: str, dt_ms: float | None = None, origin: str 
             continue
         meta, t = _meta(n), type(n).__name__
         size = int(np.prod(n.output_type["output"] if n.output_type else n.input_type["input"]))
-        u = lambda f: _uniform(k, f, getattr(n, f))  # noqa: E731
+        b = bias.get(k, 0.0)
+        values = {f: np.asarray(getattr(n, f), np.float64).ravel() for f in vars(n)
+                  if f not in ("input_type", "output_type", "metadata")}
+        if t in ("LIF", "LI"):  # tau dv/dt = v_leak - v + r (W x + b): b moves the resting potential
+            values["v_leak"] = values["v_leak"] + values["r"] * b
+        elif t == "CubaLIF":  # tau_syn di/dt = -i + r w_in (W x + b), with i = r I
+            values["i_bias"] = values["r"] * values["w_in"] * b + np.zeros_like(values["r"])
+        u = lambda f: _uniform(k, f, values[f])  # noqa: E731
         ms = lambda f: _num(M.from_nir_time(u(f)))  # noqa: E731
         model = meta.get("snndsl_model")
         soft = meta.get("reset") == "subtract"
@@ -193,7 +249,7 @@ def import_graph(graph, spec_path: str, dt_ms: float | None = None, origin: str 
             r, w_in = np.asarray(n.r, np.float64).ravel(), np.asarray(n.w_in, np.float64).ravel()
             factor[k] = r * w_in / np.asarray(n.tau_syn, np.float64).ravel()
             factor[(k, "i_in")] = w_in
-            if model in ("CubaLIF", "CubaLIFStep") and np.allclose(r, 1):
+            if model in ("CubaLIF", "CubaLIFStep") and np.allclose(r, 1) and u("i_bias") == 0:
                 need("neurons", model)
                 body = [f"tau_m = {ms('tau_mem')} ms", f"tau_syn = {ms('tau_syn')} ms", f"v_th = {_num(u('v_threshold'))}",
                         f"v_reset = {_num(u('v_reset'))}", f"v_rest = {_num(u('v_leak'))}"]
@@ -202,6 +258,8 @@ def import_graph(graph, spec_path: str, dt_ms: float | None = None, origin: str 
                 model = "NirCubaLIF"
                 body = [f"tau_mem = {ms('tau_mem')} ms", f"tau_syn = {ms('tau_syn')} ms", f"v_leak = {_num(u('v_leak'))}",
                         f"v_threshold = {_num(u('v_threshold'))}", f"v_reset = {_num(u('v_reset'))}"]
+                if u("i_bias") != 0:
+                    body.append(f"i_bias = {_num(u('i_bias'))}")
                 var = "i"
         elif t == "LI":
             factor[k] = np.asarray(n.r, np.float64).ravel() / np.asarray(n.tau, np.float64).ravel()
