@@ -362,6 +362,19 @@ def cmd_sim(args) -> int:
             line += f", predicted class {pred}"
         print(line, file=sys.stderr)
     print(f"wrote {out} ({', '.join(k for k in result)})", file=sys.stderr)
+    if args.format == "nir":
+        from .interchange.nir_data import write_recording
+
+        nird = os.path.splitext(out)[0] + ".nirdata"
+        try:
+            left_out = write_recording(nird, model, result)
+        except RunError as e:
+            report([Diagnostic(e.code, e.message, None, e.hint)], None)
+            return EXIT_BAD_INPUT
+        print(f"wrote {nird} (NIR data: nodes named as `snndsl export` names them)", file=sys.stderr)
+        if left_out:
+            print(f"note: not in {nird}: {', '.join(left_out)} (recorded for only part of a group; "
+                  "record it for every member)", file=sys.stderr)
     if not args.no_plot:
         png = os.path.splitext(os.path.abspath(out))[0] + ".png"  # beside the recording, named after it
         membranes = {pop: p["membrane"] for pop, p in model.POPULATIONS.items()}
@@ -479,6 +492,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--sample", type=int, metavar="K", help="a dataset run: feed test sample K as its input")
     p.add_argument("--no-plot", action="store_true", help="do not write the plot (OUT.png)")
+    p.add_argument("--format", choices=["npz", "nir"], default="npz",
+                   help="nir: also write the recording as NIR data (OUT.nirdata, read by nir.read_data)")
     _add_set(p)
     p.set_defaults(func=cmd_sim)
 
