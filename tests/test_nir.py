@@ -352,3 +352,54 @@ def test_sim_writes_nir_data_named_as_the_export(tmp_path, capsys):
     assert cli.main(["sim", str(spec), "--duration", "2", "ms", "-o", str(out), "--record", "exc.spikes",
                      "--format", "nir", "--no-plot"]) == 0
     assert "not in" in capsys.readouterr().err and "hidden" not in nir.read_data(str(tmp_path / "rec.nirdata")).nodes
+
+
+def _rsynaptic_classifier(rng, n_in=64, n=32, n_out=10):
+    """A recurrent CubaLIF classifier as snnTorch exports one (RSynaptic subgraph, Affine, LIF output layer),
+    untrained, its weights scaled to jumps of order 0.1 into the synaptic current."""
+    ts = 0.004
+    cuba = nir.CubaLIF(tau_syn=np.full(n, ts), tau_mem=np.full(n, 0.008), r=np.ones(n), v_leak=np.zeros(n),
+                       v_threshold=np.ones(n), w_in=np.ones(n))
+    sub = nir.NIRGraph(nodes={"input": nir.Input(np.array([n])), "cuba": cuba,
+                              "w_rec": nir.Linear(weight=ts * rng.normal(0, 0.3 / np.sqrt(n), (n, n))),
+                              "output": nir.Output(np.array([n]))},
+                       edges=[("input", "cuba"), ("cuba", "w_rec"), ("w_rec", "cuba"), ("cuba", "output")])
+    lif = nir.LIF(tau=np.full(n_out, 0.01), r=np.full(n_out, 0.01), v_leak=np.zeros(n_out),
+                  v_threshold=np.ones(n_out), v_reset=np.zeros(n_out))
+    return nir.NIRGraph(nodes={"x": nir.Input(np.array([n_in])),
+                               "fc1": nir.Affine(weight=ts * rng.normal(0, 3 / np.sqrt(n_in), (n, n_in)), bias=np.zeros(n)),
+                               "rsyn": sub, "fc2": nir.Linear(weight=rng.normal(0, 2 / np.sqrt(n), (n_out, n))),
+                               "lif2": lif, "y": nir.Output(np.array([n_out]))},
+                        edges=[("x", "fc1"), ("fc1", "rsyn"), ("rsyn", "fc2"), ("fc2", "lif2"), ("lif2", "y")],
+                        type_check=False, metadata={"dt": 1e-3})
+
+
+def test_import_for_a_task_diagnostics(tmp_path, capsys):
+    nir.write(str(tmp_path / "g.nir"), _rsynaptic_graph(np.random.default_rng(0), True))  # 3 inputs, 2 outputs
+    assert cli.main(["import", str(tmp_path / "g.nir"), "-o", str(tmp_path / "g.snn"), "--rule", "stop"]) == 2
+    assert "--rule needs --task" in capsys.readouterr().err
+    assert cli.main(["import", str(tmp_path / "g.nir"), "-o", str(tmp_path / "g.snn"), "--task", "digits"]) == 2
+    err = capsys.readouterr().err
+    assert "error[" in err and "g.snn:" in err and "cannot train on `digits`" in err and "Traceback" not in err
+    assert (tmp_path / "g.snn").exists()  # written, to be fixed
+
+
+@pytest.mark.slow
+def test_foreign_recurrent_cubalif_graph_is_fine_tuned(tmp_path, capsys):
+    """Issue 13's done-when: a recurrent CubaLIF graph from another framework is imported for a task with one
+    command, and `snndsl run` fine-tunes its imported weights (digits: from chance to well above it)."""
+    nir.write(str(tmp_path / "rs.nir"), _rsynaptic_classifier(np.random.default_rng(0)))
+    spec = tmp_path / "rs.snn"
+    assert cli.main(["import", str(tmp_path / "rs.nir"), "-o", str(spec), "--task", "digits"]) == 0
+    assert "fine-tune it: snndsl run" in capsys.readouterr().err
+    text = spec.read_text()
+    assert "task digits" in text and "train surrogate" in text and "project rsyn -> rsyn.i" in text
+    assert text.count("learn w") == 3  # fc1, w_rec, fc2; not the output's identity map
+    run = tmp_path / "run"
+    assert cli.main(["run", str(spec), "--out", str(run), "--set", "train.epochs=3", "--set", "train.batch_size=32",
+                     "--set", "train.optimizer.lr=0.01"]) == 0
+    import json
+    rows = [json.loads(line) for line in open(run / "metrics.jsonl")]
+    assert rows[-1]["test_accuracy"] > 0.6, rows
+    ck = np.load(run / "checkpoint.npz")
+    assert not np.allclose(ck["network/weights/rsyn->rsyn.i"], np.load(tmp_path / "rs.npz")["rsyn_w_rec"])

@@ -80,6 +80,9 @@ NIR_MODELS = {
 }
 
 
+DEFAULT_STEPS = 8  # time steps per sample in a spec imported for a dataset task
+
+
 def _err(msg, hint=None, code="E862"):
     return SpecError([Diagnostic(code, msg, None, hint)])
 
@@ -171,8 +174,11 @@ def flatten(graph) -> tuple[dict, list]:
     return nodes, list(dict.fromkeys(edges))
 
 
-def import_graph(graph, spec_path: str, dt_ms: float | None = None, origin: str = "") -> tuple[str, dict]:
-    """(the spec's text, {key: weight matrix}) of a NIR graph; SpecError (E862) if it cannot be imported."""
+def import_graph(graph, spec_path: str, dt_ms: float | None = None, origin: str = "",
+                 task: str | None = None, rule: str | None = None) -> tuple[str, dict]:
+    """(the spec's text, {key: weight matrix}) of a NIR graph; SpecError (E862) if it cannot be imported.
+    With a task (and a rule, surrogate by default) the spec trains: `task <task> { }`, `train <rule> { }`
+    and `learn w` on the projections that were the graph's Linear maps."""
     import nir
 
     nodes, edges = flatten(graph)
@@ -215,8 +221,15 @@ def import_graph(graph, spec_path: str, dt_ms: float | None = None, origin: str 
             size = int(np.prod(n.input_type["input"]))
             need("encoders", "current")
             inputs.append(f"input {ident[k]} = current {{ size = {size} }}")
-    # ---- neuron nodes (populations)
-    for k, n in nodes.items():
+    # ---- neuron nodes (populations), in order of their distance from the inputs
+    depth, frontier = {}, [k for k, n in nodes.items() if isinstance(n, nir.Input)]
+    while frontier:
+        k = frontier.pop(0)
+        for b in succ[k]:
+            if b not in depth:
+                depth[b] = depth.get(k, 0) + 1
+                frontier.append(b)
+    for k, n in sorted(nodes.items(), key=lambda kn: depth.get(kn[0], len(nodes))):
         if not is_neuron(k) or k in readout_nodes:
             continue
         meta, t = _meta(n), type(n).__name__
@@ -306,7 +319,7 @@ def import_graph(graph, spec_path: str, dt_ms: float | None = None, origin: str 
             target = ident[dst]
         key = _ident(lname, weights_keys)
         weights[key] = w.astype(np.float32) if False else w
-        projs.append((ident[src], target, key))
+        projs.append((ident[src], target, key, lname in nodes))  # learnable: a Linear of the graph
 
     weights_keys: set = set()
     out_src = {}
@@ -341,7 +354,7 @@ def import_graph(graph, spec_path: str, dt_ms: float | None = None, origin: str 
             src = chain_source(via) if via in readout_nodes else via
             if src not in model_of:
                 raise _err(f"NIR output `{k}` reads `{src}`, which is not a neuron node")
-            projs.append((ident[src], ident[k], _ident(f"{src}->{k}", weights_keys)))
+            projs.append((ident[src], ident[k], _ident(f"{src}->{k}", weights_keys), False))
             weights[projs[-1][2]] = np.eye(model_of[src][2], size)
         if src not in model_of:
             raise _err(f"NIR output `{k}` reads `{src}`, which is not a neuron node")
@@ -362,23 +375,32 @@ def import_graph(graph, spec_path: str, dt_ms: float | None = None, origin: str 
 
     npz = os.path.splitext(os.path.basename(spec_path))[0] + ".npz"
     text = [f"# Imported from NIR{(' (' + origin + ')') if origin else ''} by `snndsl import`; conventions in "
-            "docs/nir.md.", f"# Weights: {npz} beside this file (one (inputs x outputs) matrix per projection).",
-            "# Add a `task` and a `train` block to train it; `snndsl sim` simulates it as it is."]
+            "docs/nir.md.", f"# Weights: {npz} beside this file (one (inputs x outputs) matrix per projection)."]
+    text.append(f"# Fine-tunes the imported weights with `snndsl run`; `snndsl sim` simulates it." if task else
+                "# Add a `task` and a `train` block to train it (or import with --task); `snndsl sim` simulates it.")
     for module, names in imports.items():
         text.append(f'from "{module}" import {", ".join(names)}')
-    steps = "".join(f"; {k} = {int(gmeta[k])}" for k in ("substeps", "steps") if int(gmeta.get(k, 1)) != 1)
-    text += ["", f"time {{ dt = {_num(dt_ms)} ms{steps} }}", ""]
+    steps = {k: int(gmeta[k]) for k in ("substeps", "steps") if int(gmeta.get(k, 1)) != 1}
+    if task and "steps" not in steps:
+        steps["steps"] = DEFAULT_STEPS  # time steps a sample is shown; one step is too few for a spiking network
+    text += ["", f"time {{ dt = {_num(dt_ms)} ms{''.join(f'; {k} = {v}' for k, v in steps.items())} }}", ""]
+    if task:
+        text += [f"task {task} {{ }}", ""]
     text += [m for m in lines_models.values()]
     text += inputs + pops + outputs + [""]
-    for src, tgt, key in projs:
-        text.append(f'project {src} -> {tgt} {{ weights = dense(init = file("{npz}", "{key}")) }}')
+    for src, tgt, key, learnable in projs:
+        learn = "; learn w" if task and learnable else ""
+        text.append(f'project {src} -> {tgt} {{ weights = dense(init = file("{npz}", "{key}")){learn} }}')
+    if task:
+        text += ["", f"train {rule or 'surrogate'} {{ }}"]
     return "\n".join(text) + "\n", weights
 
 
-def import_file(nir_path: str, spec_out: str, dt_ms: float | None = None) -> tuple[str, str]:
+def import_file(nir_path: str, spec_out: str, dt_ms: float | None = None, task: str | None = None,
+                rule: str | None = None) -> tuple[str, str]:
     """Read a .nir file and write the spec and its weights; returns (spec path, weights path)."""
     graph = read_graph(nir_path)
-    text, weights = import_graph(graph, spec_out, dt_ms, origin=os.path.basename(nir_path))
+    text, weights = import_graph(graph, spec_out, dt_ms, origin=os.path.basename(nir_path), task=task, rule=rule)
     npz = os.path.splitext(spec_out)[0] + ".npz"
     np.savez(npz, **{k: v.astype(np.float32) for k, v in weights.items()})
     with open(spec_out, "w") as f:
