@@ -124,16 +124,20 @@ def test_spike_count_readout_round_trip(tmp_path):
 
 def test_recurrent_ec_round_trip_same_spikes(tmp_path):
     orig, imp, graph, diags = _round_trip(tmp_path, EC, sets=["N=10"])
-    # the recurrent projection is a cycle hidden -> Linear -> hidden, and type inference accepts it
-    assert ("hidden", "hidden->hidden.i_syn") in graph.edges and ("hidden->hidden.i_syn", "hidden") in graph.edges
-    rec_lin = graph.nodes["hidden->hidden.i_syn"]
+    # the recurrent layer is a subgraph with a cycle lif -> w_rec -> lif, as snnTorch and Spyx write it, and
+    # type inference accepts it
+    layer = graph.nodes["hidden"]
+    assert isinstance(layer, nir.NIRGraph) and isinstance(layer.nodes["lif"], nir.CubaLIF)
+    assert ("lif", "w_rec") in layer.edges and ("w_rec", "lif") in layer.edges
+    assert ("obs->hidden.i_in", "hidden") in graph.edges and ("hidden", "action.readout") in graph.edges
+    rec_lin = layer.nodes["w_rec"]
     assert rec_lin.weight.shape == (10, 10)
     # fixed Bernoulli masks, as sampled (learned ones would be p > 0.5); the mask is restorable
     np.testing.assert_array_equal(rec_lin.metadata["snndsl_mask"].T != 0, rec_lin.weight != 0)
     np.testing.assert_allclose(rec_lin.metadata["snndsl_p"], 0.6)
     assert np.all(rec_lin.weight[:, 6:] <= 0) and np.all(rec_lin.weight[:, :6] >= 0)  # inh rows signed
     assert graph.nodes["obs->hidden.i_in"].weight.shape == (10, 3)  # [x, -x] folded
-    assert "ConnSNN" in graph.nodes["hidden"].metadata["snndsl_integration"]
+    assert "ConnSNN" in layer.nodes["lif"].metadata["snndsl_integration"]
     x = np.random.default_rng(0).normal(size=(40, 3)) * 3
     a = snndsl.simulate(orig, inputs={"obs": x}, duration="20 ms", record=["exc.spikes", "inh.spikes", "action.value"])
     b = snndsl.simulate(imp, inputs={"obs": x}, duration="20 ms", record=["hidden.spikes", "action.value"])
