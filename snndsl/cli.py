@@ -362,6 +362,19 @@ def cmd_sim(args) -> int:
             line += f", predicted class {pred}"
         print(line, file=sys.stderr)
     print(f"wrote {out} ({', '.join(k for k in result)})", file=sys.stderr)
+    if args.format == "nir":
+        from .interchange.nir_data import write_recording
+
+        nird = os.path.splitext(out)[0] + ".nirdata"
+        try:
+            left_out = write_recording(nird, model, result)
+        except RunError as e:
+            report([Diagnostic(e.code, e.message, None, e.hint)], None)
+            return EXIT_BAD_INPUT
+        print(f"wrote {nird} (NIR data: nodes named as `snndsl export` names them)", file=sys.stderr)
+        if left_out:
+            print(f"note: not in {nird}: {', '.join(left_out)} (recorded for only part of a group; "
+                  "record it for every member)", file=sys.stderr)
     if not args.no_plot:
         png = os.path.splitext(os.path.abspath(out))[0] + ".png"  # beside the recording, named after it
         membranes = {pop: p["membrane"] for pop, p in model.POPULATIONS.items()}
@@ -418,8 +431,12 @@ def cmd_import(args) -> int:
     if not args.output.endswith(".snn"):
         report([Diagnostic("E002", f"-o {args.output}: a spec is named *.snn", None, "e.g. -o imported.snn")], None)
         return EXIT_BAD_INPUT
+    if args.rule and not args.task:
+        report([Diagnostic("E404", "--rule needs --task: a rule trains the network on a task", None,
+                           "e.g. --task digits --rule surrogate")], None)
+        return EXIT_BAD_INPUT
     try:
-        spec_path, npz = nir_import.import_file(args.file, args.output, args.dt)
+        spec_path, npz = nir_import.import_file(args.file, args.output, args.dt, args.task, args.rule)
     except SpecError as e:
         report(e.diagnostics, None)
         return EXIT_BAD_INPUT
@@ -427,7 +444,19 @@ def cmd_import(args) -> int:
         report([Diagnostic("E841", f"cannot write {args.output}: {e.strerror or e}", None,
                            "choose another -o path (its folder must exist and be writable)")], None)
         return EXIT_BAD_INPUT
-    print(f"wrote {spec_path} and {npz}: snndsl check {shlex.quote(spec_path)}", file=sys.stderr)
+    print(f"wrote {spec_path} and {npz}", file=sys.stderr)
+    if not args.task:
+        print(f"  snndsl check {shlex.quote(spec_path)}", file=sys.stderr)
+        return EXIT_OK
+    from .compiler import compile_spec
+
+    _, diags, sources = compile_spec(spec_path)  # a task the graph does not fit is said now, not at `run`
+    report(diags, sources)
+    if any(d.is_error for d in diags):
+        print(f"{spec_path} cannot train on `{args.task}` as imported: fix it (the errors above), then "
+              f"snndsl run {shlex.quote(spec_path)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(f"  fine-tune it: snndsl run {shlex.quote(spec_path)}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -479,6 +508,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--sample", type=int, metavar="K", help="a dataset run: feed test sample K as its input")
     p.add_argument("--no-plot", action="store_true", help="do not write the plot (OUT.png)")
+    p.add_argument("--format", choices=["npz", "nir"], default="npz",
+                   help="nir: also write the recording as NIR data (OUT.nirdata, read by nir.read_data)")
     _add_set(p)
     p.set_defaults(func=cmd_sim)
 
@@ -495,6 +526,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", metavar="NET.nir")
     p.add_argument("-o", "--output", metavar="SPEC.snn", required=True)
     p.add_argument("--dt", type=float, metavar="MS", help="time step in ms (default: the graph's `dt` metadata, else 1)")
+    p.add_argument("--task", metavar="TASK", help="make the spec train on this task (a dataset such as digits or mnist, "
+                   "or a Brax environment): adds `task` and `train` blocks and `learn w` on the graph's Linear maps")
+    p.add_argument("--rule", metavar="RULE", help="the learning rule with --task (default surrogate)")
     p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("eval", help="evaluate a run's deterministic network: return or accuracy, HTML rollout, raster")

@@ -242,8 +242,31 @@ def build_graph(spec, model, theta, fixed, threshold: float = 0.5, origin: str =
             lname = _unique(nodes, f"{o.name}.select")
             nodes[lname] = nir.Linear(weight=sel, metadata={"snndsl_projection": "", "snndsl_select": 1})
             edges += [(src, lname), (lname, o.name)]
+    nodes, edges = _nest_recurrent(nodes, edges)
     graph = nir.NIRGraph(nodes=nodes, edges=edges, metadata=graph_meta, type_check=True)
     return graph, diags
+
+
+def _nest_recurrent(nodes: dict, edges: list) -> tuple[dict, list]:
+    """Each neuron node with recurrent Linear maps becomes a subgraph of the same name, as snnTorch and
+    Spyx export a recurrent layer: {input -> lif <-> w_rec, lif -> output}."""
+    import nir
+
+    for b in [k for k, n in nodes.items() if isinstance(n, (nir.LIF, nir.CubaLIF, nir.LI, nir.IF))]:
+        loops = [l for (a, l) in edges if a == b and (l, b) in edges and isinstance(nodes[l], nir.Linear)]
+        if not loops:
+            continue
+        n = int(nodes[b].output_type["output"][0])
+        rec = {("w_rec" if len(loops) == 1 else l): l for l in loops}
+        inner = {"input": nir.Input(input_type=np.array([n])), "lif": nodes[b],
+                 **{r: nodes[l] for r, l in rec.items()}, "output": nir.Output(output_type=np.array([n]))}
+        inner_edges = [("input", "lif"), *[e for r in rec for e in (("lif", r), (r, "lif"))], ("lif", "output")]
+        for l in loops:
+            del nodes[l]
+        edges = [e for e in edges if not (set(e) & set(loops))]
+        nodes[b] = nir.NIRGraph(nodes=inner, edges=inner_edges, type_check=True,
+                                metadata={"snndsl_recurrent": ",".join(loops)})
+    return nodes, edges
 
 
 def _unique(nodes: dict, base: str) -> str:

@@ -1,6 +1,8 @@
 """A NIR graph -> a readable .snn spec plus its weights (`spec.npz` beside it), following nir_map's
-conventions.  Node types: Input, Output, Linear, Affine (zero bias), LIF, CubaLIF, LI, IF and I
-(spike counts); anything else is E862 naming the node.
+conventions.  Node types: Input, Output, Linear, Affine, LIF, CubaLIF, LI, IF and I (spike counts),
+and subgraphs of them (flattened first, as snnTorch and Spyx export recurrent layers); anything
+else is E862 naming the node.  An Affine's bias is a constant input: it is folded into the target's
+v_leak (LIF, LI) or into CubaLIF's synaptic current (`i_bias`).
 
 A node written by `snndsl export` carries its snndsl model in its metadata (`snndsl_model`), and
 is imported as that stdlib model (with its initial state and reset); any other node becomes one of
@@ -47,15 +49,16 @@ NIR_MODELS = {
     on spike { v -= v_threshold }
 }
 """,
-    "NirCubaLIF": """neuron NirCubaLIF {      # NIR CubaLIF with i = r I: tau_syn di/dt = -i + r w_in S; tau_mem dv/dt = v_leak - v + i
+    "NirCubaLIF": """neuron NirCubaLIF {      # NIR CubaLIF with i = r I: tau_syn di/dt = i_bias - i + r w_in S; tau_mem dv/dt = v_leak - v + i
     param tau_syn = 5 ms
     param tau_mem = 10 ms
     param v_leak = 0
     param v_threshold = 1
     param v_reset = 0
+    param i_bias = 0
     state i = 0
     state v = 0
-    di/dt = -i / tau_syn
+    di/dt = (i_bias - i) / tau_syn
     dv/dt = (v_leak - v + i) / tau_mem
     spike when v > v_threshold
     on spike { v = v_reset }
@@ -77,6 +80,9 @@ NIR_MODELS = {
 }
 """,
 }
+
+
+DEFAULT_STEPS = 8  # time steps per sample in a spec imported for a dataset task
 
 
 def _err(msg, hint=None, code="E862"):
@@ -121,19 +127,59 @@ def read_graph(path: str):
                    "give a file written by nir.write (HDF5)") from None
 
 
-def import_graph(graph, spec_path: str, dt_ms: float | None = None, origin: str = "") -> tuple[str, dict]:
-    """(the spec's text, {key: weight matrix}) of a NIR graph; SpecError (E862) if it cannot be imported."""
+def flatten(graph) -> tuple[dict, list]:
+    """The nodes and edges of a graph with every subgraph inlined: inner node `k` of subgraph `S` is
+    `S.k` (a subgraph's one neuron node takes the name `S`), and the subgraph's own Input and Output
+    nodes are bypassed.  An edge may name a subgraph (`S`: all its inputs or outputs) or one of its
+    ports (`S.input`)."""
     import nir
 
-    nodes, edges = graph.nodes, list(graph.edges)
+    nodes, edges, ports = {}, [], {}  # ports[S] = (inner inputs, inner outputs), by their new names
+    for k, n in graph.nodes.items():
+        if not isinstance(n, nir.NIRGraph):
+            nodes[k] = n
+            continue
+        inner, inner_edges = flatten(n)
+        neurons = [j for j, m in inner.items() if type(m).__name__ in ("LIF", "CubaLIF", "LI", "IF", "I")]
+        rename = {j: (k if j in neurons and len(neurons) == 1 else f"{k}.{j}") for j in inner}
+        nodes.update({rename[j]: m for j, m in inner.items()})
+        edges += [(rename[a], rename[b]) for a, b in inner_edges]
+        ports[k] = ([rename[j] for j, m in inner.items() if isinstance(m, nir.Input)],
+                    [rename[j] for j, m in inner.items() if isinstance(m, nir.Output)])
+
+    def ends(name, side):  # the inner port nodes an outer edge end stands for
+        if name in ports:
+            return ports[name][side]
+        if name not in nodes and "." in name and name.rsplit(".", 1)[0] in ports:
+            return [name]
+        if name not in nodes:
+            raise _err(f"a NIR edge names `{name}`, which is not a node of the graph")
+        return [name]
+
+    for a, b in graph.edges:
+        edges += [(x, y) for x in ends(a, 1) for y in ends(b, 0)]
+    for s, (ins, outs) in ports.items():  # bypass the subgraphs' own Input and Output nodes
+        for p in ins + outs:
+            pre = [a for a, b in edges if b == p]
+            post = [b for a, b in edges if a == p]
+            edges = [e for e in edges if p not in e] + [(a, b) for a in pre for b in post]
+            del nodes[p]
+    return nodes, list(dict.fromkeys(edges))
+
+
+def import_graph(graph, spec_path: str, dt_ms: float | None = None, origin: str = "",
+                 task: str | None = None, rule: str | None = None) -> tuple[str, dict]:
+    """(the spec's text, {key: weight matrix}) of a NIR graph; SpecError (E862) if it cannot be imported.
+    With a task (and a rule, surrogate by default) the spec trains: `task <task> { }`, `train <rule> { }`
+    and `learn w` on the projections that were the graph's Linear maps."""
+    import nir
+
+    nodes, edges = flatten(graph)
     for name, n in nodes.items():
         t = type(n).__name__
         if t not in M.IMPORTABLE:
             raise _err(f"NIR node `{name}` is a `{t}`, which snndsl cannot import",
                        f"snndsl imports {', '.join(M.IMPORTABLE)}")
-        if isinstance(n, nir.Affine) and np.any(np.asarray(n.bias) != 0):
-            raise _err(f"NIR node `{name}`: an Affine with a nonzero bias cannot be imported yet",
-                       "fold the bias into the neurons' v_leak")
     gmeta = _meta(graph)
     if dt_ms is None:
         dt_ms = float(gmeta["dt_ms"]) if "dt_ms" in gmeta else float(M.from_nir_time(gmeta["dt"])) \
@@ -144,6 +190,15 @@ def import_graph(graph, spec_path: str, dt_ms: float | None = None, origin: str 
     ident = {k: _ident(k, used) for k in nodes}
     is_neuron = lambda k: type(nodes[k]).__name__ in ("LIF", "CubaLIF", "LI", "IF", "I")  # noqa: E731
     readout_nodes = {k for k in nodes if is_neuron(k) and _meta(nodes[k]).get("snndsl_readout")}
+    bias = {}  # neuron node -> the sum of the constant inputs (NIR's I) of the Affine maps into it
+    for k, n in nodes.items():
+        if isinstance(n, nir.Affine) and np.any(np.asarray(n.bias) != 0):
+            dst = succ[k][0] if len(succ[k]) == 1 else None
+            if dst is None or not is_neuron(dst) or dst in readout_nodes or type(nodes[dst]).__name__ in ("IF", "I"):
+                raise _err(f"NIR node `{k}`: an Affine bias into "
+                           f"{'`' + dst + '` (' + type(nodes[dst]).__name__ + ')' if dst else 'several nodes'} "
+                           "cannot be imported", "snndsl imports a bias into a LIF, CubaLIF or LI node")
+            bias[dst] = bias.get(dst, 0) + np.asarray(n.bias, np.float64).ravel()
 
     lines_models, imports, pops, inputs, outputs, projs, weights = {}, {}, [], [], [], [], {}
     factor, model_of = {}, {}
@@ -161,15 +216,30 @@ def import_graph(graph, spec_path: str, dt_ms: float | None = None, origin: str 
             size = int(np.prod(n.input_type["input"]))
             need("encoders", "current")
             inputs.append(f"input {ident[k]} = current {{ size = {size} }}")
-    # ---- neuron nodes (populations)
-    for k, n in nodes.items():
+    # ---- neuron nodes (populations), in order of their distance from the inputs
+    depth, frontier = {}, [k for k, n in nodes.items() if isinstance(n, nir.Input)]
+    while frontier:
+        k = frontier.pop(0)
+        for b in succ[k]:
+            if b not in depth:
+                depth[b] = depth.get(k, 0) + 1
+                frontier.append(b)
+    for k, n in sorted(nodes.items(), key=lambda kn: depth.get(kn[0], len(nodes))):
         if not is_neuron(k) or k in readout_nodes:
             continue
         meta, t = _meta(n), type(n).__name__
         size = int(np.prod(n.output_type["output"] if n.output_type else n.input_type["input"]))
+        b = bias.get(k, 0.0)
+        values = {f: np.asarray(getattr(n, f), np.float64).ravel() for f in vars(n)
+                  if f not in ("input_type", "output_type", "metadata")}
+        if t in ("LIF", "LI"):  # tau dv/dt = v_leak - v + r (W x + b): b moves the resting potential
+            values["v_leak"] = values["v_leak"] + values["r"] * b
+        elif t == "CubaLIF":  # tau_syn di/dt = -i + r w_in (W x + b), with i = r I
+            values["i_bias"] = values["r"] * values["w_in"] * b + np.zeros_like(values["r"])
+
         def value(f, to_ms=False):
             """A parameter's text: one number, or (differing between neurons) the array in the .npz."""
-            a = np.asarray(getattr(n, f), np.float64).ravel()
+            a = values[f]
             a = M.from_nir_time(a) if to_ms else a
             unit = " ms" if to_ms else ""
             if not a.size or np.allclose(a, a[0], rtol=1e-12, atol=0):
@@ -180,7 +250,7 @@ def import_graph(graph, spec_path: str, dt_ms: float | None = None, origin: str 
 
         ms = lambda f: value(f, to_ms=True)  # noqa: E731
         num = lambda f: value(f)  # noqa: E731
-        zero = lambda f: np.allclose(np.asarray(getattr(n, f), np.float64), 0)  # noqa: E731
+        zero = lambda f: np.allclose(values[f], 0)  # noqa: E731
         model = meta.get("snndsl_model")
         soft = meta.get("reset") == "subtract"
         if t == "LIF":
@@ -200,7 +270,7 @@ def import_graph(graph, spec_path: str, dt_ms: float | None = None, origin: str 
             r, w_in = np.asarray(n.r, np.float64).ravel(), np.asarray(n.w_in, np.float64).ravel()
             factor[k] = r * w_in / np.asarray(n.tau_syn, np.float64).ravel()
             factor[(k, "i_in")] = w_in
-            if model in ("CubaLIF", "CubaLIFStep") and np.allclose(r, 1):
+            if model in ("CubaLIF", "CubaLIFStep") and np.allclose(r, 1) and zero("i_bias"):
                 need("neurons", model)
                 body = [f"tau_m = {ms('tau_mem')}", f"tau_syn = {ms('tau_syn')}", f"v_th = {num('v_threshold')}",
                         f"v_reset = {num('v_reset')}", f"v_rest = {num('v_leak')}"]
@@ -209,6 +279,8 @@ def import_graph(graph, spec_path: str, dt_ms: float | None = None, origin: str 
                 model = "NirCubaLIF"
                 body = [f"tau_mem = {ms('tau_mem')}", f"tau_syn = {ms('tau_syn')}", f"v_leak = {num('v_leak')}",
                         f"v_threshold = {num('v_threshold')}", f"v_reset = {num('v_reset')}"]
+                if not zero("i_bias"):
+                    body.append(f"i_bias = {num('i_bias')}")
                 var = "i"
         elif t == "LI":
             factor[k] = np.asarray(n.r, np.float64).ravel() / np.asarray(n.tau, np.float64).ravel()
@@ -255,7 +327,8 @@ def import_graph(graph, spec_path: str, dt_ms: float | None = None, origin: str 
             target = ident[dst]
         key = _ident(lname, weights_keys)
         weights[key] = w.astype(np.float32) if False else w
-        projs.append((ident[src], target, key, int(lmeta.get("snndsl_delay", 0) or 0)))
+        projs.append((ident[src], target, key, int(lmeta.get("snndsl_delay", 0) or 0),
+                      lname in nodes))  # learnable: a Linear of the graph
 
     out_src = {}
     for k, n in nodes.items():
@@ -289,7 +362,7 @@ def import_graph(graph, spec_path: str, dt_ms: float | None = None, origin: str 
             src = chain_source(via) if via in readout_nodes else via
             if src not in model_of:
                 raise _err(f"NIR output `{k}` reads `{src}`, which is not a neuron node")
-            projs.append((ident[src], ident[k], _ident(f"{src}->{k}", weights_keys), 0))
+            projs.append((ident[src], ident[k], _ident(f"{src}->{k}", weights_keys), 0, False))
             weights[projs[-1][2]] = np.eye(model_of[src][2], size)
         if src not in model_of:
             raise _err(f"NIR output `{k}` reads `{src}`, which is not a neuron node")
@@ -310,24 +383,33 @@ def import_graph(graph, spec_path: str, dt_ms: float | None = None, origin: str 
 
     text = [f"# Imported from NIR{(' (' + origin + ')') if origin else ''} by `snndsl import`; conventions in "
             "docs/nir.md.", f"# Weights: {npz} beside this file (one (inputs x outputs) matrix per projection, "
-            "and the per-neuron values of parameters that differ between neurons).",
-            "# Add a `task` and a `train` block to train it; `snndsl sim` simulates it as it is."]
+            "and the per-neuron values of parameters that differ between neurons)."]
+    text.append(f"# Fine-tunes the imported weights with `snndsl run`; `snndsl sim` simulates it." if task else
+                "# Add a `task` and a `train` block to train it (or import with --task); `snndsl sim` simulates it.")
     for module, names in imports.items():
         text.append(f'from "{module}" import {", ".join(names)}')
-    steps = "".join(f"; {k} = {int(gmeta[k])}" for k in ("substeps", "steps") if int(gmeta.get(k, 1)) != 1)
-    text += ["", f"time {{ dt = {_num(dt_ms)} ms{steps} }}", ""]
+    steps = {k: int(gmeta[k]) for k in ("substeps", "steps") if int(gmeta.get(k, 1)) != 1}
+    if task and "steps" not in steps:
+        steps["steps"] = DEFAULT_STEPS  # time steps a sample is shown; one step is too few for a spiking network
+    text += ["", f"time {{ dt = {_num(dt_ms)} ms{''.join(f'; {k} = {v}' for k, v in steps.items())} }}", ""]
+    if task:
+        text += [f"task {task} {{ }}", ""]
     text += [m for m in lines_models.values()]
     text += inputs + pops + outputs + [""]
-    for src, tgt, key, delay in projs:
+    for src, tgt, key, delay, learnable in projs:
         late = f"; delay = {delay}" if delay >= 2 else ""  # 0 and 1 follow from the update order
-        text.append(f'project {src} -> {tgt} {{ weights = dense(init = file("{npz}", "{key}")){late} }}')
+        learn = "; learn w" if task and learnable else ""
+        text.append(f'project {src} -> {tgt} {{ weights = dense(init = file("{npz}", "{key}")){late}{learn} }}')
+    if task:
+        text += ["", f"train {rule or 'surrogate'} {{ }}"]
     return "\n".join(text) + "\n", weights
 
 
-def import_file(nir_path: str, spec_out: str, dt_ms: float | None = None) -> tuple[str, str]:
+def import_file(nir_path: str, spec_out: str, dt_ms: float | None = None, task: str | None = None,
+                rule: str | None = None) -> tuple[str, str]:
     """Read a .nir file and write the spec and its weights; returns (spec path, weights path)."""
     graph = read_graph(nir_path)
-    text, weights = import_graph(graph, spec_out, dt_ms, origin=os.path.basename(nir_path))
+    text, weights = import_graph(graph, spec_out, dt_ms, origin=os.path.basename(nir_path), task=task, rule=rule)
     npz = os.path.splitext(spec_out)[0] + ".npz"
     np.savez(npz, **{k: v.astype(np.float32) for k, v in weights.items()})
     with open(spec_out, "w") as f:

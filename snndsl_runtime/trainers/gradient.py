@@ -125,6 +125,7 @@ class GradientTrainer:
             correct.append(m["correct"])
             if i % 20 == 0:
                 self.report({"phase": f"epoch {epoch}: batch {i + 1}/{self.batches}", "total": self.total})
+        jax.block_until_ready(self.state)  # the steps run asynchronously: time them done
         seen = self.batches * self.batch
         rate = seen / max(time.time() - t, 1e-9)
         theta = self.state["theta"]
