@@ -192,7 +192,7 @@ def applies_to(model: type[BaseModel], key: str, task_kind: str) -> bool:
 # ---------------------------------------------------------------- the task and time blocks
 
 BRAX_BACKENDS = ("generalized", "positional", "spring", "mjx")
-DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10")
+DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "arrays")  # arrays: a user's .npz
 
 
 class TimeSettings(BaseModel):
@@ -222,6 +222,9 @@ class DatasetTaskSettings(BaseModel):
     features: int = Field(ge=1)
     classes: int = Field(ge=1)
     test_fraction: float = Field(0.25, gt=0, lt=1)  # digits only: the held-out split
+    frames: int | None = Field(None, ge=1)  # arrays only: time steps of temporal data (None: static)
+    # a fraction of the training set held out (drawn from the run's seed) to choose the best epoch
+    validation: float = Field(0.0, ge=0, lt=1)
 
 
 TASKS = {"brax": BraxTaskSettings, "dataset": DatasetTaskSettings}

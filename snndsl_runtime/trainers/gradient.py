@@ -11,7 +11,9 @@ import optax
 
 from ..metrics import spike_raster
 from ..network import clip_to_bounds, init_parameters, network, raw_bounds, strong
+from ..tasks.arrays import frame
 from ..tasks.datasets import iterate_batches, load_task, test_batches
+from .best import BestOnValidation
 
 
 def make_optimizer(opt, total_steps):
@@ -37,13 +39,24 @@ def loss_weights(loss, steps):
     return np.full(steps, 1.0 / steps, np.float32) if loss == "per_step" else np.eye(steps, dtype=np.float32)[-1]
 
 
+def sample_losses(outs, labels, weights):
+    """Each sample's time-weighted cross-entropy: outs (B, STEPS, classes), labels (B,) -> (B,)."""
+    return jax.vmap(lambda o, y: weights @ jax.vmap(cross_entropy, (0, None))(o, y))(outs, labels)
+
+
 def run_sequence(model, theta, fixed, image, key, checkpointed=False):
     """One sample through STEPS time steps; returns the output at every step, shape (STEPS, classes)."""
-    w, bp, bc = network(model, theta, fixed)
+    return run_network(model, network(model, theta, fixed), image, key, checkpointed)
+
+
+def run_network(model, net, image, key, checkpointed=False):
+    """run_sequence with the network (w, bp, bc) built: a static sample is held for every step, a
+    temporal one (STEPS, features) gives step t its slice t."""
+    w, bp, bc = net
     k_init, k_run = jax.random.split(key)
 
     def body(x, t):
-        return model.forward_step(w, bp, bc, x, {model.INPUT: image}, jax.random.fold_in(k_run, t))
+        return model.forward_step(w, bp, bc, x, {model.INPUT: frame(image, t)}, jax.random.fold_in(k_run, t))
 
     if checkpointed:
         body = jax.checkpoint(body)
@@ -65,7 +78,7 @@ class GradientTrainer:
     """Epochs over the dataset; `batch_gradients` (from the rule) gives each batch's gradients."""
 
     UNIT = "epoch"
-    CURVE = ("train_accuracy", "test_accuracy")
+    CURVE = ("train_accuracy", "validation_accuracy", "test_accuracy")
     FINITE = ("train_loss", "param_norm")
 
     def __init__(self, model, cfg, seed):
@@ -75,17 +88,24 @@ class GradientTrainer:
         self.loss_name = tr["loss"]
         self.loss_weights = loss_weights(tr["loss"], model.STEPS)
         self.total, self.every = tr["epochs"], tr["checkpoint_every"]
-        self.x_train, self.y_train, self.x_test, self.y_test = load_task(model, cfg["task"])
+        self.data = load_task(model, cfg["task"], seed)
+        (self.x_train, self.y_train), (self.x_test, self.y_test) = self.data["train"], self.data["test"]
         self.batch = min(tr["batch_size"], len(self.x_train))
         self.batches = len(self.x_train) // self.batch
         self.optimizer = make_optimizer(tr["optimizer"], self.total * self.batches * self.updates_per_batch())
         key_init, self.key_train = jax.random.split(jax.random.PRNGKey(seed))
         theta, fixed = init_parameters(model, key_init)
         self.state = strong({"theta": theta, "fixed": fixed, "opt": self.optimizer.init(theta)})
+        self.best = BestOnValidation(theta) if self.data["validation"] is not None else None
         self.bounds = raw_bounds(model)
         self._train_step = jax.jit(self.train_step, donate_argnums=0)
-        self._predict = jax.jit(lambda theta, fixed, xb, key: self.predict(
-            run_batch(model, theta, fixed, xb, jax.random.split(key, xb.shape[0]))))
+        weights = jnp.asarray(self.loss_weights)
+
+        def score(theta, fixed, xb, yb, key):
+            outs = run_batch(model, theta, fixed, xb, jax.random.split(key, xb.shape[0]))
+            return self.predict(outs), sample_losses(outs, yb, weights)
+
+        self._score = jax.jit(score)
 
     def updates_per_batch(self):
         """Optimizer steps per batch (sizes the learning-rate schedule)."""
@@ -94,15 +114,23 @@ class GradientTrainer:
     def predict(self, outs):
         return predict(outs, self.loss_name)
 
-    # ---- checkpointed state
+    # ---- checkpointed state: the training state, and the best-on-validation parameters beside it
     def snapshot(self):
-        return self.state
+        return self.state if self.best is None else {**self.state, "best": self.best.theta}
 
     def restore(self, state, meta):
+        state = dict(state)
+        best = state.pop("best", None)
         self.state = strong(state)
+        if self.best is not None:
+            self.best.restore(best, meta)
 
     def meta(self):
-        return {}
+        return {} if self.best is None else self.best.meta()
+
+    def use_best(self):
+        """Evaluate the best-on-validation parameters from now on (snndsl eval --best)."""
+        self.state = {**self.state, "theta": self.best.theta}
 
     # ---- training
     def apply(self, state, grads):
@@ -128,24 +156,37 @@ class GradientTrainer:
         seen = self.batches * self.batch
         rate = seen / max(time.time() - t, 1e-9)
         theta = self.state["theta"]
-        return {
-            "train_loss": float(np.mean(jax.device_get(losses))),
-            "train_accuracy": float(np.sum(jax.device_get(correct))) / seen,
-            "test_accuracy": self.evaluate(),
-            "samples_per_s": rate,
-            "param_norm": float(jnp.sqrt(sum(jnp.sum(v ** 2) for v in theta.values()))),
-        }
+        row = {"train_loss": float(np.mean(jax.device_get(losses))),
+               "train_accuracy": float(np.sum(jax.device_get(correct))) / seen}
+        row.update(self.held_out_metrics(epoch))
+        row["samples_per_s"] = rate
+        row["param_norm"] = float(jnp.sqrt(sum(jnp.sum(v ** 2) for v in theta.values())))
+        return row
+
+    def held_out_metrics(self, step):
+        """validation_* (when the task holds a split) and test_* loss and accuracy of the current
+        parameters; offers them to the best-on-validation record."""
+        row = {}
+        if self.data["validation"] is not None:
+            loss, acc = self.score_split(*self.data["validation"], jax.random.PRNGKey(self.seed + 2))
+            row.update(validation_loss=loss, validation_accuracy=acc)
+            self.best.offer(step, self.state["theta"], acc, loss)
+        row["test_loss"], row["test_accuracy"] = self.score_split(self.x_test, self.y_test)
+        return row
 
     def deterministic(self, state):
         return network(self.model, state["theta"], state["fixed"])
 
-    def evaluate(self, key=None):
+    def score_split(self, x, y, key=None):
+        """(mean loss, accuracy) of the current parameters on every sample of (x, y)."""
         key = jax.random.PRNGKey(self.seed + 1) if key is None else key
-        correct = 0
-        for i, (xb, yb, mask) in enumerate(test_batches(self.x_test, self.y_test, self.batch)):
-            pred = self._predict(self.state["theta"], self.state["fixed"], jnp.asarray(xb), jax.random.fold_in(key, i))
+        correct, total = 0, 0.0
+        for i, (xb, yb, mask) in enumerate(test_batches(x, y, self.batch)):
+            pred, losses = self._score(self.state["theta"], self.state["fixed"], jnp.asarray(xb), jnp.asarray(yb),
+                                       jax.random.fold_in(key, i))
             correct += int(np.sum((np.asarray(pred) == yb) & mask))
-        return correct / len(self.x_test)
+            total += float(np.sum(np.asarray(losses) * mask))
+        return total / len(x), correct / len(x)
 
     def evaluate_run(self, net, out_dir, seed=0):
         """Test accuracy of the trained network, and a spike raster of one test sample."""
@@ -154,13 +195,14 @@ class GradientTrainer:
         image = jnp.asarray(self.x_test[0])
 
         def body(x, t):
-            x, out, spikes = model.forward_step(w, bp, bc, x, {model.INPUT: image}, jax.random.fold_in(key, t),
-                                                record=True)
+            x, out, spikes = model.forward_step(w, bp, bc, x, {model.INPUT: frame(image, t)},
+                                                jax.random.fold_in(key, t), record=True)
             return x, spikes
 
         _, spikes = jax.jit(lambda: jax.lax.scan(body, model.init_state(key, bp), jnp.arange(model.STEPS)))()
         spikes = np.asarray(spikes).reshape(model.STEPS * model.SUBSTEPS, -1)
-        out = {"test_accuracy": self.evaluate(), "label": int(self.y_test[0])}
+        loss, acc = self.score_split(self.x_test, self.y_test)
+        out = {"test_accuracy": acc, "test_loss": loss, "label": int(self.y_test[0])}
         raster = spike_raster(os.path.join(out_dir, "raster.png"), spikes,
                               f"{model.SPEC_NAME}: test sample 0 (label {out['label']})", model.DT)
         if raster:
