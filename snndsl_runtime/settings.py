@@ -69,20 +69,35 @@ class _Rule(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+FITNESS = {"brax": ("completed", "first"), "dataset": ("accuracy", "neg_loss")}  # the first: the default
+
+
+def fitness_of(train: dict, task_kind: str) -> str:
+    """The fitness an evolution run uses: the setting, or the task's default."""
+    return train.get("fitness") or FITNESS[task_kind][0]
+
+
 class _Evolution(_Rule):
     population: int = _f(10240, "population size, evaluation copies included", gt=2)
     eval_copies: int = _f(128, "members that run the deterministic network; not in the gradient", ge=0)
     generations: int = _f(1000, "number of generations", ge=1)
     checkpoint_every: int = _f(50, "write a checkpoint every this many generations", ge=1)
-    fitness: Literal["completed", "first"] = _f(
-        "completed",
-        "completed: mean return of the episodes each member completes before every member has "
-        "finished one (the EC reference); first: the first episode's return only",
+    fitness: Literal["completed", "first", "accuracy", "neg_loss"] | None = _f(
+        None,
+        "Brax: completed (the default): mean return of the episodes each member completes before every "
+        "member has finished one (the EC reference); first: the first episode's return only.  Datasets: "
+        "accuracy (the default) or neg_loss (minus the mean loss) on the generation's minibatch",
     )
     reset_pool: Literal["fixed", "rekey"] = _f(
         "fixed",
         "fixed: each member restarts from the same reset state every generation (the reference); "
-        "rekey: draw new reset states every generation",
+        "rekey: draw new reset states every generation", task="brax",
+    )
+    batch_size: int = _f(128, "samples of the minibatch every member is scored on, drawn anew each generation",
+                         ge=1, task="dataset")
+    loss: Literal["per_step", "final"] = _f(
+        "per_step", "per_step: the class is the argmax of the summed outputs, the loss the mean over time of "
+        "each step's cross-entropy; final: the last step only", task="dataset",
     )
     obs_std_min: float = _f(1e-6, "running normaliser: floor on each observation's std (Brax's default, the "
                                   "reference's); raise it when an observation barely varies", gt=0, task="brax")

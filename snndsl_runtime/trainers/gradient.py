@@ -74,45 +74,24 @@ def predict(outs, loss):
     return jnp.argmax(outs.sum(-2) if loss == "per_step" else outs[..., -1, :], axis=-1)
 
 
-class GradientTrainer:
-    """Epochs over the dataset; `batch_gradients` (from the rule) gives each batch's gradients."""
+class DatasetEvaluation:
+    """What every trainer on a classification dataset shares (gradient rules, EC and ES): the data
+    split, validation and test loss and accuracy of the deterministic network, the
+    best-on-validation parameters kept beside the last ones, and the evaluation of a run.
 
-    UNIT = "epoch"
-    CURVE = ("train_accuracy", "validation_accuracy", "test_accuracy")
-    FINITE = ("train_loss", "param_norm")
+    Needs self.model, self.seed, self.state ({"theta", "fixed", ...}), self.deterministic(state),
+    self.loss_weights, self.predict(outs) and self.batch."""
 
-    def __init__(self, model, cfg, seed):
-        self.model, self.cfg, self.seed = model, cfg, seed
-        self.report = lambda row: None
-        tr = cfg["train"]
-        self.loss_name = tr["loss"]
-        self.loss_weights = loss_weights(tr["loss"], model.STEPS)
-        self.total, self.every = tr["epochs"], tr["checkpoint_every"]
-        self.data = load_task(model, cfg["task"], seed)
-        (self.x_train, self.y_train), (self.x_test, self.y_test) = self.data["train"], self.data["test"]
-        self.batch = min(tr["batch_size"], len(self.x_train))
-        self.batches = len(self.x_train) // self.batch
-        self.optimizer = make_optimizer(tr["optimizer"], self.total * self.batches * self.updates_per_batch())
-        key_init, self.key_train = jax.random.split(jax.random.PRNGKey(seed))
-        theta, fixed = init_parameters(model, key_init)
-        self.state = strong({"theta": theta, "fixed": fixed, "opt": self.optimizer.init(theta)})
+    def setup_evaluation(self, theta):
+        model, weights = self.model, jnp.asarray(self.loss_weights)
         self.best = BestOnValidation(theta) if self.data["validation"] is not None else None
-        self.bounds = raw_bounds(model)
-        self._train_step = jax.jit(self.train_step, donate_argnums=0)
-        weights = jnp.asarray(self.loss_weights)
 
-        def score(theta, fixed, xb, yb, key):
-            outs = run_batch(model, theta, fixed, xb, jax.random.split(key, xb.shape[0]))
+        def score(state, xb, yb, key):
+            net = self.deterministic(state)
+            outs = jax.vmap(lambda img, k: run_network(model, net, img, k))(xb, jax.random.split(key, xb.shape[0]))
             return self.predict(outs), sample_losses(outs, yb, weights)
 
         self._score = jax.jit(score)
-
-    def updates_per_batch(self):
-        """Optimizer steps per batch (sizes the learning-rate schedule)."""
-        return 1
-
-    def predict(self, outs):
-        return predict(outs, self.loss_name)
 
     # ---- checkpointed state: the training state, and the best-on-validation parameters beside it
     def snapshot(self):
@@ -131,6 +110,84 @@ class GradientTrainer:
     def use_best(self):
         """Evaluate the best-on-validation parameters from now on (snndsl eval --best)."""
         self.state = {**self.state, "theta": self.best.theta}
+
+    # ---- held-out metrics
+    def held_out_metrics(self, step):
+        """validation_* (when the task holds a split) and test_* loss and accuracy of the current
+        parameters; offers them to the best-on-validation record."""
+        row = {}
+        if self.data["validation"] is not None:
+            loss, acc = self.score_split(*self.data["validation"], jax.random.PRNGKey(self.seed + 2))
+            row.update(validation_loss=loss, validation_accuracy=acc)
+            self.best.offer(step, self.state["theta"], acc, loss)
+        row["test_loss"], row["test_accuracy"] = self.score_split(*self.data["test"])
+        return row
+
+    def score_split(self, x, y, key=None):
+        """(mean loss, accuracy) of the current deterministic network on every sample of (x, y)."""
+        key = jax.random.PRNGKey(self.seed + 1) if key is None else key
+        correct, total = 0, 0.0
+        for i, (xb, yb, mask) in enumerate(test_batches(x, y, self.batch)):
+            pred, losses = self._score(self.state, jnp.asarray(xb), jnp.asarray(yb), jax.random.fold_in(key, i))
+            correct += int(np.sum((np.asarray(pred) == yb) & mask))
+            total += float(np.sum(np.asarray(losses) * mask))
+        return total / len(x), correct / len(x)
+
+    def evaluate_run(self, net, out_dir, seed=0):
+        """Test loss and accuracy of the trained network, and a spike raster of one test sample."""
+        model, (w, bp, bc) = self.model, net
+        x_test, y_test = self.data["test"]
+        key = jax.random.PRNGKey(seed)
+        image = jnp.asarray(x_test[0])
+
+        def body(x, t):
+            x, out, spikes = model.forward_step(w, bp, bc, x, {model.INPUT: frame(image, t)},
+                                                jax.random.fold_in(key, t), record=True)
+            return x, spikes
+
+        _, spikes = jax.jit(lambda: jax.lax.scan(body, model.init_state(key, bp), jnp.arange(model.STEPS)))()
+        spikes = np.asarray(spikes).reshape(model.STEPS * model.SUBSTEPS, -1)
+        loss, acc = self.score_split(x_test, y_test)
+        out = {"test_accuracy": acc, "test_loss": loss, "label": int(y_test[0])}
+        raster = spike_raster(os.path.join(out_dir, "raster.png"), spikes,
+                              f"{model.SPEC_NAME}: test sample 0 (label {out['label']})", model.DT)
+        if raster:
+            out["raster"] = raster
+        return out
+
+
+class GradientTrainer(DatasetEvaluation):
+    """Epochs over the dataset; `batch_gradients` (from the rule) gives each batch's gradients."""
+
+    UNIT = "epoch"
+    CURVE = ("train_accuracy", "validation_accuracy", "test_accuracy")
+    FINITE = ("train_loss", "param_norm")
+
+    def __init__(self, model, cfg, seed):
+        self.model, self.cfg, self.seed = model, cfg, seed
+        self.report = lambda row: None
+        tr = cfg["train"]
+        self.loss_name = tr["loss"]
+        self.loss_weights = loss_weights(tr["loss"], model.STEPS)
+        self.total, self.every = tr["epochs"], tr["checkpoint_every"]
+        self.data = load_task(model, cfg["task"], seed)
+        self.x_train, self.y_train = self.data["train"]
+        self.batch = min(tr["batch_size"], len(self.x_train))
+        self.batches = len(self.x_train) // self.batch
+        self.optimizer = make_optimizer(tr["optimizer"], self.total * self.batches * self.updates_per_batch())
+        key_init, self.key_train = jax.random.split(jax.random.PRNGKey(seed))
+        theta, fixed = init_parameters(model, key_init)
+        self.state = strong({"theta": theta, "fixed": fixed, "opt": self.optimizer.init(theta)})
+        self.bounds = raw_bounds(model)
+        self._train_step = jax.jit(self.train_step, donate_argnums=0)
+        self.setup_evaluation(theta)
+
+    def updates_per_batch(self):
+        """Optimizer steps per batch (sizes the learning-rate schedule)."""
+        return 1
+
+    def predict(self, outs):
+        return predict(outs, self.loss_name)
 
     # ---- training
     def apply(self, state, grads):
@@ -163,48 +220,5 @@ class GradientTrainer:
         row["param_norm"] = float(jnp.sqrt(sum(jnp.sum(v ** 2) for v in theta.values())))
         return row
 
-    def held_out_metrics(self, step):
-        """validation_* (when the task holds a split) and test_* loss and accuracy of the current
-        parameters; offers them to the best-on-validation record."""
-        row = {}
-        if self.data["validation"] is not None:
-            loss, acc = self.score_split(*self.data["validation"], jax.random.PRNGKey(self.seed + 2))
-            row.update(validation_loss=loss, validation_accuracy=acc)
-            self.best.offer(step, self.state["theta"], acc, loss)
-        row["test_loss"], row["test_accuracy"] = self.score_split(self.x_test, self.y_test)
-        return row
-
     def deterministic(self, state):
         return network(self.model, state["theta"], state["fixed"])
-
-    def score_split(self, x, y, key=None):
-        """(mean loss, accuracy) of the current parameters on every sample of (x, y)."""
-        key = jax.random.PRNGKey(self.seed + 1) if key is None else key
-        correct, total = 0, 0.0
-        for i, (xb, yb, mask) in enumerate(test_batches(x, y, self.batch)):
-            pred, losses = self._score(self.state["theta"], self.state["fixed"], jnp.asarray(xb), jnp.asarray(yb),
-                                       jax.random.fold_in(key, i))
-            correct += int(np.sum((np.asarray(pred) == yb) & mask))
-            total += float(np.sum(np.asarray(losses) * mask))
-        return total / len(x), correct / len(x)
-
-    def evaluate_run(self, net, out_dir, seed=0):
-        """Test accuracy of the trained network, and a spike raster of one test sample."""
-        model, (w, bp, bc) = self.model, net
-        key = jax.random.PRNGKey(seed)
-        image = jnp.asarray(self.x_test[0])
-
-        def body(x, t):
-            x, out, spikes = model.forward_step(w, bp, bc, x, {model.INPUT: frame(image, t)},
-                                                jax.random.fold_in(key, t), record=True)
-            return x, spikes
-
-        _, spikes = jax.jit(lambda: jax.lax.scan(body, model.init_state(key, bp), jnp.arange(model.STEPS)))()
-        spikes = np.asarray(spikes).reshape(model.STEPS * model.SUBSTEPS, -1)
-        loss, acc = self.score_split(self.x_test, self.y_test)
-        out = {"test_accuracy": acc, "test_loss": loss, "label": int(self.y_test[0])}
-        raster = spike_raster(os.path.join(out_dir, "raster.png"), spikes,
-                              f"{model.SPEC_NAME}: test sample 0 (label {out['label']})", model.DT)
-        if raster:
-            out["raster"] = raster
-        return out
