@@ -192,8 +192,8 @@ def _arrays(ctx: Context, blk: ast.Block, s: dict, vals: dict) -> ir.DatasetTask
     path = arrays_path(vals["path"], it, ctx.main.path.parent)
     try:
         info = _describe(path, classes)
-    except RunError as e:
-        ctx.error(e.code, e.message, it.value.span, e.hint)
+    except RunError as e:  # the file as the spec names it
+        ctx.error(e.code, e.message.replace(path, vals["path"]), it.value.span, e.hint)
         return None
     n_val = round(vals.get("validation", 0.0) * info.n_train)
     if vals.get("validation") and not 1 <= n_val < info.n_train:
