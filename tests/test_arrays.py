@@ -262,3 +262,33 @@ def test_resume_with_validation_equals_uninterrupted(tmp_path, rule):
     assert ma["best_step"] == mb["best_step"] and ma["best_validation_accuracy"] == mb["best_validation_accuracy"]
     strip = lambda r: {k: v for k, v in r.items() if k not in ("wall_s", "samples_per_s")}  # noqa: E731
     assert strip(ra[-1]) == strip(rb[-1])
+
+
+# ---- the README's example
+
+
+def _readme_example():
+    """The README's `my_data.snn` block and its `snndsl run` / `snndsl eval` commands."""
+    text = (ROOT / "README.md").read_text()
+    blocks = text.split("```")
+    spec = next(b.lstrip("\n") for b in blocks[1::2] if b.lstrip("\n").startswith("# my_data.snn"))
+    rest = text[text.index(spec) + len(spec):]
+    commands = [ln.strip().split("  #")[0].strip() for ln in rest.splitlines()
+                if ln.strip().startswith(("snndsl run my_data.snn", "snndsl eval runs/my_data"))][:2]
+    return spec, commands
+
+
+@pytest.mark.slow
+def test_the_readme_npz_example_trains_with_stop(tmp_path):
+    spec, (run, ev) = _readme_example()
+    assert "task arrays" in spec and "train stop" in spec
+    (tmp_path / "my_data.snn").write_text(spec)
+    _digits_npz(tmp_path / "data.npz", n=600)  # the user's own arrays, written here
+    r = _cli(*run.split()[1:], "--set", "train.epochs=3", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    rows = [json.loads(ln) for ln in (tmp_path / "runs" / "my_data" / "metrics.jsonl").read_text().splitlines()]
+    assert len(rows) == 3 and {"validation_accuracy", "test_loss"} <= set(rows[-1])
+    r = _cli(*ev.split()[1:], cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    acc = json.loads(r.stdout.strip().splitlines()[-1])["test_accuracy"]
+    assert acc > 0.5, acc  # 10 classes: chance is 0.1
