@@ -220,6 +220,7 @@ def test_validation_split_is_stratified_disjoint_and_follows_the_seed(tmp_path):
     assert load_task(mod, {**mod.CONFIG["task"], "validation": 0.0})["validation"] is None
 
 
+@pytest.mark.slow
 def test_best_on_validation_is_kept_and_evaluated(tmp_path):
     _digits_npz(tmp_path / "data.npz")
     mod = generated(_spec(tmp_path, task="; validation = 0.2"))
@@ -236,6 +237,7 @@ def test_best_on_validation_is_kept_and_evaluated(tmp_path):
     assert last["epoch"] == 4 and last["test_accuracy"] == rows[-1]["test_accuracy"]
 
 
+@pytest.mark.slow
 def test_eval_best_without_validation_is_e613(tmp_path):
     _save(tmp_path / "data.npz", **_ok())
     spec = _spec(tmp_path)
