@@ -120,3 +120,19 @@ def test_ec_learns_digits_above_chance(tmp_path):
 
     acc = json.loads(r.stdout.strip().splitlines()[-1])["test_accuracy"]
     assert acc > 0.3, acc
+
+
+@pytest.mark.slow
+def test_ec_on_a_dataset_resumes_exactly(tmp_path):
+    mod = _model(tmp_path)
+    a, b = tmp_path / "a", tmp_path / "b"
+    ra = train(mod, out_dir=str(a), seed=2, sets=["train.generations=3", "train.checkpoint_every=1"])
+    train(mod, out_dir=str(b), seed=2, sets=["train.generations=2", "train.checkpoint_every=1"])
+    rb = train(mod, out_dir=str(b), resume=True, sets=["train.generations=3"])
+    ca, cb = np.load(a / "checkpoint.npz"), np.load(b / "checkpoint.npz")
+    assert sorted(ca.files) == sorted(cb.files) and any(k.startswith("state/best/") for k in ca.files)
+    for k in ca.files:
+        if k != "meta":
+            np.testing.assert_array_equal(ca[k], cb[k], err_msg=k)
+    keep = ("fitness", "eval_fitness", "validation_accuracy", "test_accuracy", "test_loss")
+    assert [ra[-1][k] for k in keep] == [rb[-1][k] for k in keep]
