@@ -84,6 +84,7 @@ class DatasetEvaluation:
 
     def setup_evaluation(self, theta):
         model, weights = self.model, jnp.asarray(self.loss_weights)
+        self.x_test, self.y_test = self.data["test"]  # what `snndsl sim RUN --sample K` reads
         self.best = BestOnValidation(theta) if self.data["validation"] is not None else None
 
         def score(state, xb, yb, key):
