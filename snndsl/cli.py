@@ -271,16 +271,17 @@ def cmd_eval(args) -> int:
             console.print(f"[yellow]warning:[/] this run was made for snndsl_runtime {model.RUNTIME_VERSION}; "
                           f"evaluating with {runtime.__version__}")
         try:
-            result = runtime.evaluate(model, args.dir, args.seed)
+            result = runtime.evaluate(model, args.dir, args.seed, best=args.best)
         except runtime.RunError as e:
             report([_run_error(e, None)], None)
             return EXIT_BAD_INPUT
     unit = trainer_class(model.RULE, model.TASK_KIND).UNIT
+    when = f"{unit} {result[unit]}, the best on validation" if args.best else f"{unit} {result[unit]}"
     if "return" in result:
         console.print(f"[bold]return[/] {result['return']:.2f} over {result['steps']} steps "
-                      f"(deterministic network after {unit} {result[unit]})")
+                      f"(deterministic network after {when})")
     if "test_accuracy" in result:
-        console.print(f"[bold]test accuracy[/] {result['test_accuracy']:.2%} (after {unit} {result[unit]})")
+        console.print(f"[bold]test accuracy[/] {result['test_accuracy']:.2%} (after {when})")
     for key in ("html", "raster"):
         if key in result:
             console.print(escape(f"wrote {result[key]}"))
@@ -534,6 +535,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="evaluate a run's deterministic network: return or accuracy, HTML rollout, raster")
     p.add_argument("dir", metavar="DIR", help="a run folder (the --out of snndsl run)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--best", action="store_true",
+                   help="evaluate the parameters of the best epoch or generation on validation (needs task.validation)")
     p.set_defaults(func=cmd_eval)
     return ap
 

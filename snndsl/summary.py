@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+from snndsl_runtime.settings import fitness_of
+
 from . import ir
 from .elaborate.units import base_unit
 from .lower import Plan, estimate, lower
@@ -38,7 +40,11 @@ def summarize(spec: ir.Spec, plan: Plan | None = None) -> str:
     elif isinstance(t, ir.BraxTask):
         task = f"brax {t.env} ({t.backend} backend, episodes of {t.episode_length} steps, obs {t.obs}, action {t.action})"
     else:
-        task = f"dataset {t.dataset} ({t.features} features, {t.classes} classes)"
+        task = f"dataset {t.dataset} ({t.features} features, {t.classes} classes"
+        task += (f", {t.frames} time steps per sample" if t.frames else "") + \
+            (f", {t.validation:g} of train held out for validation" if t.validation else "") + ")"
+        if t.dataset == "arrays":
+            task += f" from {t.path}"
     ok = "ok" if spec.trainable else "ok, can be simulated (`snndsl sim`) but not trained: " + \
         " and ".join(f"no `{b}` block" for b in ("task", "train") if getattr(spec, b) is None)
     lines = [f"{spec.file}: {ok}", f"  task      {task}"]
@@ -119,7 +125,10 @@ def summarize(spec: ir.Spec, plan: Plan | None = None) -> str:
         lines.append("  learning rule none")
         lines.append(f"  memory    {estimate(plan).describe()} for the network, estimated (plus what `snndsl sim` records)")
         return "\n".join(lines)
-    shown = [f"{f}={_setting_text(getattr(tr, f))}" for f in type(tr).model_fields
+    values = {f: getattr(tr, f) for f in type(tr).model_fields}
+    if "fitness" in values and values["fitness"] is None and t is not None:  # the task's default
+        values["fitness"] = fitness_of({}, t.kind)
+    shown = [f"{f}={_setting_text(values[f])}" for f in type(tr).model_fields
              if f not in ("rule", "span") and (t is None or applies_to(type(tr), f, t.kind))]
     lines.append(f"  learning rule {tr.rule}: " + ", ".join(shown))
     lines.append(f"  memory    at its peak at least {estimate(plan).describe()}, estimated")

@@ -209,8 +209,9 @@ def read_run_config(out_dir) -> dict:
         raise RunError("E821", f"{out_dir} is not a run folder: {e}", "give the --out folder of a run") from None
 
 
-def evaluate(model, out_dir, seed=0):
-    """Load a run's checkpoint and evaluate its deterministic network (snndsl eval DIR)."""
+def evaluate(model, out_dir, seed=0, best=False):
+    """Load a run's checkpoint and evaluate its deterministic network (snndsl eval DIR); with
+    best, the parameters of its best epoch or generation on validation (snndsl eval DIR --best)."""
     check_model(model)
     ckpt = os.path.join(out_dir, "checkpoint.npz")
     saved = read_run_config(out_dir)
@@ -222,8 +223,16 @@ def evaluate(model, out_dir, seed=0):
     trainer = trainer_class(model.RULE, model.TASK_KIND)(model, cfg, saved.get("seed", 0))
     state, meta = load_checkpoint(ckpt, trainer.snapshot())
     trainer.restore(state, meta)
+    step = meta["step"]
+    if best:
+        if getattr(trainer, "best", None) is None:
+            raise RunError("E613", f"{out_dir} kept no best-on-validation parameters: its task has no validation split",
+                           "train with --set task.validation=0.1 (a fraction of the training set), or evaluate the "
+                           "last parameters without --best")
+        trainer.use_best()
+        step = trainer.best.step
     result = trainer.evaluate_run(trainer.deterministic(trainer.state), out_dir, seed)
-    result[trainer.UNIT] = meta["step"]
+    result[trainer.UNIT] = step
     return result
 
 

@@ -69,20 +69,35 @@ class _Rule(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+FITNESS = {"brax": ("completed", "first"), "dataset": ("accuracy", "neg_loss")}  # the first: the default
+
+
+def fitness_of(train: dict, task_kind: str) -> str:
+    """The fitness an evolution run uses: the setting, or the task's default."""
+    return train.get("fitness") or FITNESS[task_kind][0]
+
+
 class _Evolution(_Rule):
     population: int = _f(10240, "population size, evaluation copies included", gt=2)
     eval_copies: int = _f(128, "members that run the deterministic network; not in the gradient", ge=0)
     generations: int = _f(1000, "number of generations", ge=1)
     checkpoint_every: int = _f(50, "write a checkpoint every this many generations", ge=1)
-    fitness: Literal["completed", "first"] = _f(
-        "completed",
-        "completed: mean return of the episodes each member completes before every member has "
-        "finished one (the EC reference); first: the first episode's return only",
+    fitness: Literal["completed", "first", "accuracy", "neg_loss"] | None = _f(
+        None,
+        "Brax: completed (the default): mean return of the episodes each member completes before every "
+        "member has finished one (the EC reference); first: the first episode's return only.  Datasets: "
+        "accuracy (the default) or neg_loss (minus the mean loss) on the generation's minibatch",
     )
     reset_pool: Literal["fixed", "rekey"] = _f(
         "fixed",
         "fixed: each member restarts from the same reset state every generation (the reference); "
-        "rekey: draw new reset states every generation",
+        "rekey: draw new reset states every generation", task="brax",
+    )
+    batch_size: int = _f(128, "samples of the minibatch every member is scored on, drawn anew each generation",
+                         ge=1, task="dataset")
+    loss: Literal["per_step", "final"] = _f(
+        "per_step", "per_step: the class is the argmax of the summed outputs, the loss the mean over time of "
+        "each step's cross-entropy; final: the last step only", task="dataset",
     )
     obs_std_min: float = _f(1e-6, "running normaliser: floor on each observation's std (Brax's default, the "
                                   "reference's); raise it when an observation barely varies", gt=0, task="brax")
@@ -192,7 +207,7 @@ def applies_to(model: type[BaseModel], key: str, task_kind: str) -> bool:
 # ---------------------------------------------------------------- the task and time blocks
 
 BRAX_BACKENDS = ("generalized", "positional", "spring", "mjx")
-DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10")
+DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "arrays")  # arrays: a user's .npz
 
 
 class TimeSettings(BaseModel):
@@ -222,6 +237,9 @@ class DatasetTaskSettings(BaseModel):
     features: int = Field(ge=1)
     classes: int = Field(ge=1)
     test_fraction: float = Field(0.25, gt=0, lt=1)  # digits only: the held-out split
+    frames: int | None = Field(None, ge=1)  # arrays only: time steps of temporal data (None: static)
+    # a fraction of the training set held out (drawn from the run's seed) to choose the best epoch
+    validation: float = Field(0.0, ge=0, lt=1)
 
 
 TASKS = {"brax": BraxTaskSettings, "dataset": DatasetTaskSettings}

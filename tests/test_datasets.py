@@ -337,7 +337,13 @@ def test_module_stands_alone():
     imports = [n for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))]
     local = [(n.level, n.module, [a.name for a in n.names]) for n in imports
              if isinstance(n, ast.ImportFrom) and n.level]
-    assert local == [(2, "errors", ["RunError"])]  # snndsl_runtime.errors, nothing else of the package
+    # snndsl_runtime.errors, and the sibling reader of a user's arrays, nothing else of the package
+    assert local == [(2, "errors", ["RunError"]), (1, "arrays", ["load_arrays"])]
+    from snndsl_runtime.tasks import arrays
+
+    arrays_tree = ast.parse(Path(arrays.__file__).read_text())
+    assert [(n.level, n.module) for n in ast.walk(arrays_tree) if isinstance(n, ast.ImportFrom) and n.level] == \
+        [(2, "errors")]
     absolute = [a.name for n in imports if isinstance(n, ast.Import) for a in n.names]
     absolute += [n.module for n in imports if isinstance(n, ast.ImportFrom) and not n.level]
     assert absolute and not [m for m in absolute if m.split(".")[0] in ("snndsl", "snndsl_runtime")], absolute

@@ -154,7 +154,7 @@ def test_surrogate_gradient_through_the_delay_matches_an_unrolled_reference(tmp_
 
     m = generated(write_spec(tmp_path, DIGITS.replace("RULE", "surrogate")))
     theta, fixed = init_parameters(m, jax.random.PRNGKey(2))
-    x_train, y_train, _, _ = load_task(m, m.CONFIG["task"])
+    x_train, y_train = load_task(m, m.CONFIG["task"])["train"]
     xb, yb = jnp.asarray(x_train[:4]), jnp.asarray(y_train[:4])
     key = jax.random.PRNGKey(0)
 

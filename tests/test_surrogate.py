@@ -71,7 +71,7 @@ def test_surrogate_bptt_equals_finite_difference_of_smoothed_network(monkeypatch
                                                       "train.detach_reset=false", "time.steps=4"])
     monkeypatch.setattr(mod, "spike", _smooth(family, k, primitive(k)))
     theta, fixed = init_parameters(mod, jax.random.PRNGKey(0))
-    x_train, y_train, _, _ = load_task(mod, mod.CONFIG["task"])
+    x_train, y_train = load_task(mod, mod.CONFIG["task"])["train"]
     xb, yb = jnp.asarray(x_train[:4]), jnp.asarray(y_train[:4])
     key = jax.random.PRNGKey(1)
     weights = jnp.asarray(loss_weights(mod.CONFIG["train"]["loss"], mod.STEPS))

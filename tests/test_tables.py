@@ -37,4 +37,4 @@ def test_dataset_sizes_match_the_runtime():
     from snndsl_runtime.tasks.datasets import DATASETS
 
     assert DATASET_SIZES == DATASETS
-    assert TASK_KINDS == ("brax", *DATASETS)
+    assert TASK_KINDS == ("brax", *DATASETS, "arrays")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from snndsl_runtime.settings import FITNESS
+
 from .. import ir
 from ..diagnostics import Diagnostic
 from ..lower import Plan
@@ -22,12 +24,20 @@ def rule_suits_task(spec: ir.Spec, plan: Plan):
     if not spec.trainable:  # nothing to train: a spec to simulate
         return
     rule, task = spec.train.rule, spec.task
-    if rule in ("ec", "es") and not isinstance(task, ir.BraxTask):
-        yield Diagnostic("E601", f"`{rule}` trains on a Brax task, not on a dataset", spec.train.span,
-                         "use `train stop` or `train surrogate` for classification")
     if rule == "stop" and not isinstance(task, ir.DatasetTask):
         yield Diagnostic("E601", "`stop` trains on a classification dataset, not on a Brax task", spec.train.span,
                          "use `train ec`, `train es` or `train surrogate` (PPO) on Brax")
+
+
+@check("E611", "an evolution rule's fitness suits the task")
+def fitness_suits_task(spec: ir.Spec, plan: Plan):
+    if not spec.trainable or spec.train.rule not in ("ec", "es") or spec.train.fitness is None:
+        return
+    kind = "brax" if isinstance(spec.task, ir.BraxTask) else "dataset"
+    if spec.train.fitness not in FITNESS[kind]:
+        what = "a Brax task" if kind == "brax" else "a classification dataset"
+        yield Diagnostic("E611", f"fitness `{spec.train.fitness}` does not apply to {what}", spec.train.span,
+                         f"on {what} the fitness is {' or '.join(FITNESS[kind])} (default {FITNESS[kind][0]})")
 
 
 @check("E602", "EC evolves at least one Bernoulli projection")

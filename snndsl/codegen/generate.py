@@ -70,9 +70,9 @@ def config_of(spec: ir.Spec) -> dict:
     train = {k: v for k, v in train.items() if applies_to(model, k, kind)}
     task = spec.task.model_dump(mode="json", exclude={"span", "kind"})
     if isinstance(spec.task, ir.DatasetTask):
-        from ..ir.tables import DATASET_KEYS, dataset_keys
+        from ..ir.tables import DATASET_KEYS, config_keys
 
-        task = {k: v for k, v in task.items() if k not in DATASET_KEYS or k in dataset_keys(spec.task.dataset)}
+        task = {k: v for k, v in task.items() if k not in DATASET_KEYS or k in config_keys(spec.task.dataset)}
     return {"train": train, "task": task, "time": time}
 
 
@@ -84,7 +84,7 @@ def structural_keys(spec: ir.Spec) -> list[str]:
     keys += [f"train.surrogate.{k}" for k in ("family", "scale")]
     keys += ["time.dt", "time.substeps", "time.steps"]
     keys += ["task.env", "task.obs", "task.action"] if isinstance(spec.task, ir.BraxTask) else \
-        ["task.dataset", "task.features", "task.classes"]
+        ["task.dataset", "task.features", "task.classes"] + (["task.frames"] if spec.task.dataset == "arrays" else [])
     return sorted(keys)
 
 

@@ -8,6 +8,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from snndsl_runtime.trainers.best import best_row
+
 # metric -> (label, format) shown on the progress line
 _SHOWN = {
     "fitness": ("fitness", "{:.1f}"),
@@ -15,6 +17,7 @@ _SHOWN = {
     "steps_per_s": ("env-steps/s", "{:,.0f}"),
     "train_loss": ("loss", "{:.4f}"),
     "train_accuracy": ("train acc", "{:.2%}"),
+    "validation_accuracy": ("val acc", "{:.2%}"),
     "test_accuracy": ("test acc", "{:.2%}"),
     "samples_per_s": ("samples/s", "{:,.0f}"),
 }
@@ -87,11 +90,15 @@ def summary_rows(rows: list[dict], unit: str, out_dir: str) -> list[tuple[str, s
         return [("steps", "none")]
     last = rows[-1]
     out = [(f"{unit}s", str(last[unit]))]
+    chosen = best_row(rows)  # the best step is chosen on validation, never on test
     for key, (label, fmt) in _SHOWN.items():
         if key in last and isinstance(last[key], (int, float)):
             best = max((r[key] for r in rows if isinstance(r.get(key), (int, float))), default=None)
             text = fmt.format(last[key])
-            if key in ("fitness", "eval_fitness", "test_accuracy", "train_accuracy") and best is not None:
+            if key == "test_accuracy" and chosen is not None:
+                text += f"  (at the best {unit} on validation, {chosen[unit]}: {fmt.format(chosen[key])})"
+            elif key in ("fitness", "eval_fitness", "test_accuracy", "train_accuracy", "validation_accuracy") \
+                    and best is not None:
                 text += f"  (best {fmt.format(best)})"
             out.append((label, text))
     if "env_steps" in last:

@@ -50,7 +50,7 @@ class Context:
     def task_sizes(self) -> dict:
         """obs/action/classes/features of the task, once the task block names a known one."""
         if self._sizes is None:
-            self._sizes = task_sizes(self.scope, self.task_block)
+            self._sizes = task_sizes(self.scope, self.task_block, self.main.path.parent)
         return self._sizes
 
     def decls(self, keyword: str) -> list[ast.Declaration]:

@@ -21,7 +21,7 @@ from .names import check_unique_names, imported_modules
 from .overrides import Override, apply_overrides
 from .populations import elaborate_population
 from .projections import elaborate_projection
-from .task import elaborate_task
+from .task import elaborate_task, reconcile_steps
 from .time import elaborate_time
 from .train import elaborate_train
 from .visible_models import elaborate_models
@@ -41,7 +41,7 @@ def _elaborate(ctx: Context, overrides: list[Override]) -> ir.Spec | None:
     blocks = _one_block_each(ctx, blocks)
     ctx.task_block = blocks.get("task")
     task = elaborate_task(ctx, ctx.task_block)
-    time = elaborate_time(ctx, blocks.get("time"))
+    time = reconcile_steps(ctx, task, elaborate_time(ctx, blocks.get("time")), blocks.get("time"))
     ctx.dt = time.dt  # a projection's `delay = 0.5 ms` is counted in steps
     consts = _constants(ctx)
     elaborate_models(ctx)

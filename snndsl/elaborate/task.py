@@ -3,10 +3,16 @@ constants (`task.obs`, `task.action`, `task.features`, `task.classes`)."""
 
 from __future__ import annotations
 
+import functools
+import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from snndsl_runtime.errors import RunError
+from snndsl_runtime.tasks.arrays import describe
+
 from .. import ir
-from ..ir.tables import BRAX_BACKENDS, BRAX_ENVS, BRAX_KEYS, DATASET_SIZES, TASK_KINDS, dataset_keys
+from ..ir.tables import ARRAYS, BRAX_BACKENDS, BRAX_ENVS, BRAX_KEYS, DATASET_SIZES, TASK_KINDS, dataset_keys
 from ..syntax import ast
 from .bodies import block_kind, settings
 from .expr import ExprError, StrV, Sym
@@ -16,11 +22,22 @@ if TYPE_CHECKING:  # context.py imports this module
     from .context import Context
 
 
-def task_sizes(scope: ConstScope, blk: ast.Block | None) -> dict:
+def task_sizes(scope: ConstScope, blk: ast.Block | None, spec_dir: Path = Path(".")) -> dict:
     """The sizes of the task the block names, or {} while it names none (or an unknown one)."""
     if blk is None or blk.kind is None:
         return {}
     kind = blk.kind.name
+    if kind == ARRAYS:
+        it = next((i for i in blk.items if isinstance(i, ast.Setting) and i.key.name == "path"), None)
+        path = _raw_setting(scope, blk, "path")
+        classes = _raw_setting(scope, blk, "classes")
+        if not isinstance(path, StrV):
+            return {}
+        try:
+            info = _describe(arrays_path(path.value, it, spec_dir), as_int(classes, "classes") if classes else None)
+        except (RunError, ExprError):  # reported by elaborate_task
+            return {}
+        return {"features": info.features, "classes": info.classes, "obs": info.features, "action": None}
     if kind == "brax":
         env = _raw_setting(scope, blk, "env")
         name = env.value if isinstance(env, StrV) else env.name if isinstance(env, Sym) else None
@@ -44,6 +61,28 @@ def _raw_setting(scope: ConstScope, blk: ast.Block, key: str):
     return None
 
 
+def arrays_path(path: str, it: ast.Setting | None, spec_dir: Path) -> str:
+    """A dataset file named in the spec is found beside the spec; one from --set, from the working folder."""
+    if it is not None and it.from_command_line:
+        return os.path.abspath(path)
+    return os.path.normpath(os.path.join(spec_dir.resolve(), path))
+
+
+def _describe(path: str, classes: int | None):
+    """The file's header, read once per compile while the file is unchanged."""
+    try:
+        st = os.stat(path)
+        stamp = (st.st_mtime_ns, st.st_size)
+    except OSError:
+        stamp = None
+    return _describe_cached(path, classes, stamp)
+
+
+@functools.lru_cache(maxsize=16)
+def _describe_cached(path: str, classes: int | None, stamp):
+    return describe(path, classes)
+
+
 def elaborate_task(ctx: Context, blk: ast.Block | None) -> ir.BraxTask | ir.DatasetTask | None:
     kind = block_kind(ctx, blk, TASK_KINDS, "task", "tasks") if blk is not None else None
     if kind is None:
@@ -51,6 +90,20 @@ def elaborate_task(ctx: Context, blk: ast.Block | None) -> ir.BraxTask | ir.Data
     if kind == "brax":
         return _brax(ctx, blk)
     return _dataset(ctx, blk, kind)
+
+
+def reconcile_steps(ctx: Context, task, time: ir.Time, time_blk: ast.Block | None) -> ir.Time:
+    """Temporal arrays define the time steps per sample; a `steps` the spec sets must agree (E819)."""
+    if not isinstance(task, ir.DatasetTask) or task.frames is None:
+        return time
+    it = next((i for i in reversed(time_blk.items) if isinstance(i, ast.Setting) and i.key.name == "steps"),
+              None) if time_blk is not None else None
+    if it is None:
+        return time.model_copy(update={"steps": task.frames})
+    if time.steps != task.frames:
+        ctx.error("E819", f"steps = {time.steps}, but the dataset's samples have {task.frames} time steps",
+                  it.value.span, f"drop `steps` (the data sets it) or make it {task.frames}")
+    return time
 
 
 def _brax(ctx: Context, blk: ast.Block) -> ir.BraxTask | None:
@@ -105,5 +158,49 @@ def _dataset(ctx: Context, blk: ast.Block, kind: str) -> ir.DatasetTask | None:
             ctx.error("E401", "test_fraction must be between 0 and 1", s["test_fraction"][1].value.span)
             return None
         vals["test_fraction"] = v
+    if "validation" in s:
+        v = ctx.rep.run(as_number, s["validation"][0], "validation")
+        if v is None:
+            return None
+        if not 0 <= v < 1:
+            ctx.error("E401", "validation must be at least 0 and below 1 (a fraction of the training set)",
+                      s["validation"][1].value.span)
+            return None
+        vals["validation"] = v
+    if kind == ARRAYS:
+        return _arrays(ctx, blk, s, vals)
     f, c = DATASET_SIZES[kind]
     return ir.DatasetTask(dataset=kind, features=f, classes=c, span=blk.span, **vals)
+
+
+def _arrays(ctx: Context, blk: ast.Block, s: dict, vals: dict) -> ir.DatasetTask | None:
+    """`task arrays { path = "data.npz" }`: the sizes from the file's header (and its labels)."""
+    if "path" not in s:
+        if not any(isinstance(i, ast.Setting) and i.key.name == "path" for i in blk.items):
+            ctx.error("E206", "task arrays needs `path`, the .npz file of the data", blk.kind.span,
+                      'e.g. `path = "data.npz"` (beside the spec), holding x_train, y_train, x_test, y_test')
+        return None
+    classes = None
+    if "classes" in s:
+        classes = ctx.rep.run(as_int, s["classes"][0], "classes")
+        if classes is None:
+            return None
+        if classes < 1:
+            ctx.error("E403", "classes must be at least 1", s["classes"][1].value.span)
+            return None
+    it = s["path"][1]
+    path = arrays_path(vals["path"], it, ctx.main.path.parent)
+    try:
+        info = _describe(path, classes)
+    except RunError as e:  # the file as the spec names it
+        ctx.error(e.code, e.message.replace(path, vals["path"]), it.value.span, e.hint)
+        return None
+    n_val = round(vals.get("validation", 0.0) * info.n_train)
+    if vals.get("validation") and not 1 <= n_val < info.n_train:
+        ctx.error("E612", f"validation = {vals['validation']:g} of {info.n_train} training samples holds "
+                          f"{n_val}: {'none' if n_val < 1 else 'every one'} of them",
+                  s["validation"][1].value.span, "choose a fraction that leaves samples on both sides")
+        return None
+    vals["path"] = path
+    return ir.DatasetTask(dataset=ARRAYS, features=info.features, classes=info.classes, frames=info.frames,
+                          span=blk.span, **vals)

@@ -19,11 +19,21 @@ BRAX_KEYS = ("env", "backend", "episode_length", "action_repeat")
 
 # dataset -> (features, classes)
 DATASET_SIZES = {"digits": (64, 10), "mnist": (784, 10), "fashion_mnist": (784, 10), "cifar10": (3072, 10)}
-DATASET_KEYS = ("path", "test_fraction")
+DATASET_KEYS = ("path", "test_fraction", "frames")  # the task settings only some datasets hold
+# `task arrays { path = "data.npz" }`: a user's arrays, sized by the file's header at elaboration
+# (snndsl_runtime/tasks/arrays.py)
+ARRAYS = "arrays"
 
-TASK_KINDS = ("brax", *DATASET_SIZES)
+TASK_KINDS = ("brax", *DATASET_SIZES, ARRAYS)
 
 
 def dataset_keys(dataset: str) -> tuple[str, ...]:
-    """The task settings a dataset takes: digits is built in and split here, the others are files."""
-    return ("test_fraction",) if dataset == "digits" else ("path",)
+    """The task settings a dataset block takes: digits is built in and split here, the others are
+    files; arrays may name its number of classes (else max label + 1)."""
+    own = {"digits": ("test_fraction",), ARRAYS: ("path", "classes")}.get(dataset, ("path",))
+    return own + ("validation",)
+
+
+def config_keys(dataset: str) -> tuple[str, ...]:
+    """The DATASET_KEYS a dataset's run settings hold: its block's, and the data's time steps for arrays."""
+    return dataset_keys(dataset) + (("frames",) if dataset == ARRAYS else ())

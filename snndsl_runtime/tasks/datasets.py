@@ -301,10 +301,28 @@ def test_batches(x, y, batch_size: int):
         yield xb, yb, mask
 
 
-def load_task(model, task):
-    """Train and test arrays of the model's dataset; its sizes must match the network's input."""
-    x_train, y_train, x_test, y_test = load_dataset(task["dataset"], task.get("path"), task.get("test_fraction", 0.25))
-    if x_train.shape[1] != model.IN_SIZE:
-        raise RunError("E703", f"{task['dataset']} has {x_train.shape[1]} features; the network's input takes "
+def load_task(model, task, seed=0):
+    """The model's dataset as {"train", "validation", "test"}: (x, y) each; validation is None
+    without `task.validation`, else a stratified fraction of the training set drawn from the run's
+    seed (and taken out of train).  Its sizes must match the network's input."""
+    if task["dataset"] == "arrays":
+        from .arrays import load_arrays
+
+        x_train, y_train, x_test, y_test = load_arrays(task["path"], task["classes"], task.get("frames"))
+    else:
+        x_train, y_train, x_test, y_test = load_dataset(task["dataset"], task.get("path"),
+                                                        task.get("test_fraction", 0.25))
+    if x_train.shape[-1] != model.IN_SIZE:
+        raise RunError("E703", f"{task['dataset']} has {x_train.shape[-1]} features; the network's input takes "
                                f"{model.IN_SIZE}", node="input")
-    return x_train, y_train, x_test, y_test
+    data = {"train": (x_train, y_train), "validation": None, "test": (x_test, y_test)}
+    fraction = task.get("validation", 0.0)
+    if fraction:
+        n_val = int(round(fraction * len(y_train)))
+        if not 1 <= n_val < len(y_train):
+            raise RunError("E612", f"task.validation = {fraction:g} of {len(y_train)} training samples holds "
+                                   f"{n_val}", "choose a fraction that leaves samples on both sides", node="task")
+        val = _stratified_test(y_train, n_val, np.random.default_rng([seed, 1]))
+        keep = np.setdiff1d(np.arange(len(y_train)), val)
+        data["train"], data["validation"] = (x_train[keep], y_train[keep]), (x_train[val], y_train[val])
+    return data

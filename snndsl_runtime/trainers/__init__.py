@@ -7,7 +7,11 @@ report (set by the loop: progress messages during long steps)."""
 
 def trainer_class(rule: str, task_kind: str):
     """The trainer of a (rule, task kind) pair."""
-    if rule == "ec":
+    if rule == "ec" and task_kind == "dataset":
+        from .evolution_data import ECDatasetTrainer as cls
+    elif rule == "es" and task_kind == "dataset":
+        from .evolution_data import ESDatasetTrainer as cls
+    elif rule == "ec":
         from .ec import ECTrainer as cls
     elif rule == "es":
         from .es import ESTrainer as cls

@@ -5,15 +5,14 @@ leaks: decay = sigmoid(-raw)).  `remat` recomputes each step in the backward pas
 import jax
 import jax.numpy as jnp
 
-from .gradient import GradientTrainer, cross_entropy, run_batch
+from .gradient import GradientTrainer, run_batch, sample_losses
 
 
 def sequence_loss(model, weights, theta, fixed, xb, yb, key, remat=False):
     """Mean over the batch of the time-weighted cross-entropy; also returns the outputs (B, T, C)."""
     keys = jax.random.split(key, xb.shape[0])
     outs = run_batch(model, theta, fixed, xb, keys, remat)
-    losses = jax.vmap(lambda o, y: weights @ jax.vmap(cross_entropy, (0, None))(o, y))(outs, yb)
-    return jnp.mean(losses), outs
+    return jnp.mean(sample_losses(outs, yb, weights)), outs
 
 
 class BPTTTrainer(GradientTrainer):

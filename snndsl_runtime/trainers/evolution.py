@@ -1,4 +1,5 @@
-"""What EC and ES share: centered ranks and the generation loop over a population on Brax."""
+"""What EC and ES share: centered ranks and the generation loop over a population on Brax
+(datasets: evolution_data.py)."""
 
 import time
 
@@ -7,6 +8,7 @@ import jax.numpy as jnp
 
 from ..errors import RunError
 from ..network import network_weights, strong
+from ..settings import fitness_of
 from ..tasks.brax import evaluate_brax, make_env, normalizer_of, reset_pool, rollout
 
 
@@ -36,15 +38,23 @@ class EvolutionTrainer:
         if self.n_train < 2:
             raise RunError("E401", f"train.eval_copies ({self.n_eval}) must leave at least 2 of train.population "
                                    f"({tr['population']}) to sample", "lower train.eval_copies too")
-        self.env = self.episode_env = make_env(model, cfg["task"])
-        self.normalizer = normalizer_of(model, cfg)
         key = jax.random.PRNGKey(seed)
         self.key_gen, self.key_pool, key_init = jax.random.split(key, 3)
+        self.setup_task()
         self.state = strong(self.init_state(key_init))
-        self.pool = reset_pool(self.env, self.key_pool, tr["population"])
+        self.setup_evaluation(self.state["theta"])
+        self._generation = jax.jit(self.generation, donate_argnums=0)
+
+    def setup_task(self):
+        """Brax: the environment, the observation normaliser, each member's reset state."""
+        self.env = self.episode_env = make_env(self.model, self.cfg["task"])
+        self.normalizer = normalizer_of(self.model, self.cfg)
+        self.pool = reset_pool(self.env, self.key_pool, self.cfg["train"]["population"])
         self.env_steps = 0
         self.warned_std = False
-        self._generation = jax.jit(self.generation, donate_argnums=0)
+
+    def setup_evaluation(self, theta):
+        pass
 
     # ---- checkpointed state
     def snapshot(self):
@@ -78,15 +88,9 @@ class EvolutionTrainer:
     def generation(self, state, key, pool):
         k_sample, k_roll = jax.random.split(key)
         members, aux = self.sample(state, k_sample)
-
-        def member_network(th):
-            w = network_weights(self.model, th, state["fixed"], self.matmul_dtypes())
-            bp, bc = self.model.block_params(th, state["fixed"])
-            return w, bp, bc
-
         observe = lambda obs: self.normalizer(obs, state["normalizer"])  # noqa: E731
-        fitness, steps, last_obs = rollout(self.model, self.env, member_network, members, observe, pool, k_roll,
-                                           self.cfg["task"], self.cfg["train"]["fitness"])
+        fitness, steps, last_obs = rollout(self.model, self.env, lambda th: self.member_network(state, th), members,
+                                           observe, pool, k_roll, self.cfg["task"], fitness_of(self.cfg["train"], "brax"))
         train_fit = fitness[: self.n_ranked]
         state = self.update(state, aux, members, centered_ranks(train_fit))
         state["normalizer"] = self.normalizer.update(state["normalizer"], last_obs)
@@ -95,6 +99,12 @@ class EvolutionTrainer:
         if self.n_eval:
             metrics["eval_fitness"] = jnp.mean(fitness[self.n_train:])
         return strong(state), metrics
+
+    def member_network(self, state, th):
+        """One member's network (w, bp, bc) from its sampled parameters."""
+        w = network_weights(self.model, th, state["fixed"], self.matmul_dtypes())
+        bp, bc = self.model.block_params(th, state["fixed"])
+        return w, bp, bc
 
     def matmul_dtypes(self):
         return {}

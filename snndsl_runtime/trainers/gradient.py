@@ -11,7 +11,9 @@ import optax
 
 from ..metrics import spike_raster
 from ..network import clip_to_bounds, init_parameters, network, raw_bounds, strong
+from ..tasks.arrays import frame
 from ..tasks.datasets import iterate_batches, load_task, test_batches
+from .best import BestOnValidation
 
 
 def make_optimizer(opt, total_steps):
@@ -37,13 +39,24 @@ def loss_weights(loss, steps):
     return np.full(steps, 1.0 / steps, np.float32) if loss == "per_step" else np.eye(steps, dtype=np.float32)[-1]
 
 
+def sample_losses(outs, labels, weights):
+    """Each sample's time-weighted cross-entropy: outs (B, STEPS, classes), labels (B,) -> (B,)."""
+    return jax.vmap(lambda o, y: weights @ jax.vmap(cross_entropy, (0, None))(o, y))(outs, labels)
+
+
 def run_sequence(model, theta, fixed, image, key, checkpointed=False):
     """One sample through STEPS time steps; returns the output at every step, shape (STEPS, classes)."""
-    w, bp, bc = network(model, theta, fixed)
+    return run_network(model, network(model, theta, fixed), image, key, checkpointed)
+
+
+def run_network(model, net, image, key, checkpointed=False):
+    """run_sequence with the network (w, bp, bc) built: a static sample is held for every step, a
+    temporal one (STEPS, features) gives step t its slice t."""
+    w, bp, bc = net
     k_init, k_run = jax.random.split(key)
 
     def body(x, t):
-        return model.forward_step(w, bp, bc, x, {model.INPUT: image}, jax.random.fold_in(k_run, t))
+        return model.forward_step(w, bp, bc, x, {model.INPUT: frame(image, t)}, jax.random.fold_in(k_run, t))
 
     if checkpointed:
         body = jax.checkpoint(body)
@@ -61,11 +74,94 @@ def predict(outs, loss):
     return jnp.argmax(outs.sum(-2) if loss == "per_step" else outs[..., -1, :], axis=-1)
 
 
-class GradientTrainer:
+class DatasetEvaluation:
+    """What every trainer on a classification dataset shares (gradient rules, EC and ES): the data
+    split, validation and test loss and accuracy of the deterministic network, the
+    best-on-validation parameters kept beside the last ones, and the evaluation of a run.
+
+    Needs self.model, self.seed, self.state ({"theta", "fixed", ...}), self.deterministic(state),
+    self.loss_weights, self.predict(outs) and self.batch."""
+
+    def setup_evaluation(self, theta):
+        model, weights = self.model, jnp.asarray(self.loss_weights)
+        self.x_test, self.y_test = self.data["test"]  # what `snndsl sim RUN --sample K` reads
+        self.best = BestOnValidation(theta) if self.data["validation"] is not None else None
+
+        def score(state, xb, yb, key):
+            net = self.deterministic(state)
+            outs = jax.vmap(lambda img, k: run_network(model, net, img, k))(xb, jax.random.split(key, xb.shape[0]))
+            return self.predict(outs), sample_losses(outs, yb, weights)
+
+        self._score = jax.jit(score)
+
+    # ---- checkpointed state: the training state, and the best-on-validation parameters beside it
+    def snapshot(self):
+        return self.state if self.best is None else {**self.state, "best": self.best.theta}
+
+    def restore(self, state, meta):
+        state = dict(state)
+        best = state.pop("best", None)
+        self.state = strong(state)
+        if self.best is not None:
+            self.best.restore(best, meta)
+
+    def meta(self):
+        return {} if self.best is None else self.best.meta()
+
+    def use_best(self):
+        """Evaluate the best-on-validation parameters from now on (snndsl eval --best)."""
+        self.state = {**self.state, "theta": self.best.theta}
+
+    # ---- held-out metrics
+    def held_out_metrics(self, step):
+        """validation_* (when the task holds a split) and test_* loss and accuracy of the current
+        parameters; offers them to the best-on-validation record."""
+        row = {}
+        if self.data["validation"] is not None:
+            loss, acc = self.score_split(*self.data["validation"], jax.random.PRNGKey(self.seed + 2))
+            row.update(validation_loss=loss, validation_accuracy=acc)
+            self.best.offer(step, self.state["theta"], acc, loss)
+        row["test_loss"], row["test_accuracy"] = self.score_split(*self.data["test"])
+        return row
+
+    def score_split(self, x, y, key=None):
+        """(mean loss, accuracy) of the current deterministic network on every sample of (x, y)."""
+        key = jax.random.PRNGKey(self.seed + 1) if key is None else key
+        correct, total = 0, 0.0
+        for i, (xb, yb, mask) in enumerate(test_batches(x, y, self.batch)):
+            pred, losses = self._score(self.state, jnp.asarray(xb), jnp.asarray(yb), jax.random.fold_in(key, i))
+            correct += int(np.sum((np.asarray(pred) == yb) & mask))
+            total += float(np.sum(np.asarray(losses) * mask))
+        return total / len(x), correct / len(x)
+
+    def evaluate_run(self, net, out_dir, seed=0):
+        """Test loss and accuracy of the trained network, and a spike raster of one test sample."""
+        model, (w, bp, bc) = self.model, net
+        x_test, y_test = self.data["test"]
+        key = jax.random.PRNGKey(seed)
+        image = jnp.asarray(x_test[0])
+
+        def body(x, t):
+            x, out, spikes = model.forward_step(w, bp, bc, x, {model.INPUT: frame(image, t)},
+                                                jax.random.fold_in(key, t), record=True)
+            return x, spikes
+
+        _, spikes = jax.jit(lambda: jax.lax.scan(body, model.init_state(key, bp), jnp.arange(model.STEPS)))()
+        spikes = np.asarray(spikes).reshape(model.STEPS * model.SUBSTEPS, -1)
+        loss, acc = self.score_split(x_test, y_test)
+        out = {"test_accuracy": acc, "test_loss": loss, "label": int(y_test[0])}
+        raster = spike_raster(os.path.join(out_dir, "raster.png"), spikes,
+                              f"{model.SPEC_NAME}: test sample 0 (label {out['label']})", model.DT)
+        if raster:
+            out["raster"] = raster
+        return out
+
+
+class GradientTrainer(DatasetEvaluation):
     """Epochs over the dataset; `batch_gradients` (from the rule) gives each batch's gradients."""
 
     UNIT = "epoch"
-    CURVE = ("train_accuracy", "test_accuracy")
+    CURVE = ("train_accuracy", "validation_accuracy", "test_accuracy")
     FINITE = ("train_loss", "param_norm")
 
     def __init__(self, model, cfg, seed):
@@ -75,7 +171,8 @@ class GradientTrainer:
         self.loss_name = tr["loss"]
         self.loss_weights = loss_weights(tr["loss"], model.STEPS)
         self.total, self.every = tr["epochs"], tr["checkpoint_every"]
-        self.x_train, self.y_train, self.x_test, self.y_test = load_task(model, cfg["task"])
+        self.data = load_task(model, cfg["task"], seed)
+        self.x_train, self.y_train = self.data["train"]
         self.batch = min(tr["batch_size"], len(self.x_train))
         self.batches = len(self.x_train) // self.batch
         self.optimizer = make_optimizer(tr["optimizer"], self.total * self.batches * self.updates_per_batch())
@@ -84,8 +181,7 @@ class GradientTrainer:
         self.state = strong({"theta": theta, "fixed": fixed, "opt": self.optimizer.init(theta)})
         self.bounds = raw_bounds(model)
         self._train_step = jax.jit(self.train_step, donate_argnums=0)
-        self._predict = jax.jit(lambda theta, fixed, xb, key: self.predict(
-            run_batch(model, theta, fixed, xb, jax.random.split(key, xb.shape[0]))))
+        self.setup_evaluation(theta)
 
     def updates_per_batch(self):
         """Optimizer steps per batch (sizes the learning-rate schedule)."""
@@ -93,16 +189,6 @@ class GradientTrainer:
 
     def predict(self, outs):
         return predict(outs, self.loss_name)
-
-    # ---- checkpointed state
-    def snapshot(self):
-        return self.state
-
-    def restore(self, state, meta):
-        self.state = strong(state)
-
-    def meta(self):
-        return {}
 
     # ---- training
     def apply(self, state, grads):
@@ -129,41 +215,12 @@ class GradientTrainer:
         seen = self.batches * self.batch
         rate = seen / max(time.time() - t, 1e-9)
         theta = self.state["theta"]
-        return {
-            "train_loss": float(np.mean(jax.device_get(losses))),
-            "train_accuracy": float(np.sum(jax.device_get(correct))) / seen,
-            "test_accuracy": self.evaluate(),
-            "samples_per_s": rate,
-            "param_norm": float(jnp.sqrt(sum(jnp.sum(v ** 2) for v in theta.values()))),
-        }
+        row = {"train_loss": float(np.mean(jax.device_get(losses))),
+               "train_accuracy": float(np.sum(jax.device_get(correct))) / seen}
+        row.update(self.held_out_metrics(epoch))
+        row["samples_per_s"] = rate
+        row["param_norm"] = float(jnp.sqrt(sum(jnp.sum(v ** 2) for v in theta.values())))
+        return row
 
     def deterministic(self, state):
         return network(self.model, state["theta"], state["fixed"])
-
-    def evaluate(self, key=None):
-        key = jax.random.PRNGKey(self.seed + 1) if key is None else key
-        correct = 0
-        for i, (xb, yb, mask) in enumerate(test_batches(self.x_test, self.y_test, self.batch)):
-            pred = self._predict(self.state["theta"], self.state["fixed"], jnp.asarray(xb), jax.random.fold_in(key, i))
-            correct += int(np.sum((np.asarray(pred) == yb) & mask))
-        return correct / len(self.x_test)
-
-    def evaluate_run(self, net, out_dir, seed=0):
-        """Test accuracy of the trained network, and a spike raster of one test sample."""
-        model, (w, bp, bc) = self.model, net
-        key = jax.random.PRNGKey(seed)
-        image = jnp.asarray(self.x_test[0])
-
-        def body(x, t):
-            x, out, spikes = model.forward_step(w, bp, bc, x, {model.INPUT: image}, jax.random.fold_in(key, t),
-                                                record=True)
-            return x, spikes
-
-        _, spikes = jax.jit(lambda: jax.lax.scan(body, model.init_state(key, bp), jnp.arange(model.STEPS)))()
-        spikes = np.asarray(spikes).reshape(model.STEPS * model.SUBSTEPS, -1)
-        out = {"test_accuracy": self.evaluate(), "label": int(self.y_test[0])}
-        raster = spike_raster(os.path.join(out_dir, "raster.png"), spikes,
-                              f"{model.SPEC_NAME}: test sample 0 (label {out['label']})", model.DT)
-        if raster:
-            out["raster"] = raster
-        return out

@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from ..network import network_weights, strong
+from ..tasks.arrays import frame
 from .gradient import GradientTrainer, cross_entropy
 
 
@@ -106,12 +107,17 @@ def _encode(model, xb, keys):
     return jax.vmap(lambda img, k: model.encode_inputs({model.INPUT: img}, k))(xb, keys)
 
 
+def _frames(xb, t):
+    """The batch's inputs of time step t (static samples: themselves)."""
+    return jax.vmap(lambda sample: frame(sample, t))(xb)
+
+
 def stop_init(model, theta, fixed, xb, keys):
     """Initial network state and zero traces for a batch."""
     n = xb.shape[0]
     bp, _ = model.block_params(theta, fixed)
     x0 = jax.vmap(lambda k: model.init_state(jax.random.split(k)[0], bp))(keys)
-    sig0 = jax.vmap(model.presynaptic_signals)(x0, x0, _encode(model, xb, keys))
+    sig0 = jax.vmap(model.presynaptic_signals)(x0, x0, _encode(model, _frames(xb, 0), keys))
     blocks = model.BLOCKS
     traces = {
         "w": {k: {m: jnp.zeros_like(sig0[k]) for m in blocks[model.PROJECTIONS[k]["target"][1]]["states"]}
@@ -131,6 +137,7 @@ def stop_time_step(model, weights, theta, fixed, x, tr, xb, yb, keys, t):
     bp, bc = model.block_params(theta_c, fixed)
     step_keys = jax.vmap(lambda k: jax.random.fold_in(jax.random.split(k)[1], t))(keys)
     weight = jnp.asarray(weights)[t]
+    xb = _frames(xb, t)
     loss, (new, out, drives), g_phi, delta = jax.vmap(
         lambda xs, ks, img, lab, k: stop_step(model, theta, fixed, xs, ks, img, lab, k, weight))(
         x, tr["k"], xb, yb, step_keys)
