@@ -1,4 +1,4 @@
-"""The `snndsl` command: check, run, emit, sim, eval, export, import.
+"""The `snndsl` command: check, run, emit, sim, eval, inspect, export, import.
 
 Every error in the user's input is a diagnostic and exit status 2, never a traceback.
 """
@@ -235,41 +235,57 @@ def cmd_emit(args) -> int:
     return EXIT_OK
 
 
-def cmd_eval(args) -> int:
-    from rich.console import Console
-
+def _run_model(run_dir: str, console):
+    """The model of a run folder (its own train.py), imported, or None after reporting why not (E821:
+    not a run folder; E822: a program snndsl cannot load).  Warns when the program is not the one
+    snndsl recorded there, or was made for another runtime version."""
     import snndsl_runtime as runtime
     from snndsl_runtime.loop import file_hash, read_run_config
-    from snndsl_runtime.trainers import trainer_class
 
     from .driver.build import import_file
 
-    console = Console(stderr=True)
-    module_path = os.path.join(args.dir, "train.py")
-    if not os.path.exists(module_path):
-        report([Diagnostic("E821", f"{args.dir} is not a run folder (no train.py)", None,
+    if not os.path.isdir(run_dir):
+        report([Diagnostic("E821", f"{run_dir} is not a run folder (no such folder)", None,
                            "give the --out folder of a `snndsl run`")], None)
-        return EXIT_BAD_INPUT
+        return None
+    module_path = os.path.join(run_dir, "train.py")
+    if not os.path.exists(module_path):
+        report([Diagnostic("E821", f"{run_dir} is not a run folder (no train.py)", None,
+                           "give the --out folder of a `snndsl run`")], None)
+        return None
     try:
-        saved = read_run_config(args.dir)
+        saved = read_run_config(run_dir)
     except runtime.RunError as e:
         report([_run_error(e, None)], None)
-        return EXIT_BAD_INPUT
+        return None
     # a run folder is code: say so when its program is not the one snndsl recorded there
     if saved.get("model_sha256") != file_hash(module_path):
         console.print(f"[yellow]warning:[/] {escape(module_path)} differs from the program this run was trained "
                       "with (its hash in config.json does not match); it is imported as it is now")
+    try:
+        model = import_file(module_path)
+        runtime.check_model(model)
+    except Exception as e:  # the folder's program is not one snndsl can load (older, edited, corrupt)
+        report([Diagnostic("E822", f"{module_path} cannot be loaded as an snndsl model: {type(e).__name__}: {e}",
+                           None, "re-run the spec to make a run folder this version can evaluate")], None)
+        return None
+    if getattr(model, "RUNTIME_VERSION", None) != runtime.__version__:
+        console.print(f"[yellow]warning:[/] this run was made for snndsl_runtime {model.RUNTIME_VERSION}; "
+                      f"using {runtime.__version__}")
+    return model
+
+
+def cmd_eval(args) -> int:
+    from rich.console import Console
+
+    import snndsl_runtime as runtime
+    from snndsl_runtime.trainers import trainer_class
+
+    console = Console(stderr=True)
     with console.status("loading the run and compiling its network..."):
-        try:
-            model = import_file(module_path)
-            runtime.check_model(model)
-        except Exception as e:  # the folder's program is not one snndsl can load (older, edited, corrupt)
-            report([Diagnostic("E822", f"{module_path} cannot be loaded as an snndsl model: {type(e).__name__}: {e}",
-                               None, "re-run the spec to make a run folder this version can evaluate")], None)
+        model = _run_model(args.dir, console)
+        if model is None:
             return EXIT_BAD_INPUT
-        if getattr(model, "RUNTIME_VERSION", None) != runtime.__version__:
-            console.print(f"[yellow]warning:[/] this run was made for snndsl_runtime {model.RUNTIME_VERSION}; "
-                          f"evaluating with {runtime.__version__}")
         try:
             result = runtime.evaluate(model, args.dir, args.seed)
         except runtime.RunError as e:
@@ -287,6 +303,43 @@ def cmd_eval(args) -> int:
     if "html_error" in result:
         console.print(f"[yellow]no HTML rollout:[/] {escape(str(result['html_error']))}")
     print(json.dumps({k: v for k, v in result.items() if not k.endswith("_error")}))
+    return EXIT_OK
+
+
+def cmd_inspect(args) -> int:
+    """`snndsl inspect RUN_DIR`: the learned quantities in physical units, inspect.png; --format json."""
+    from rich.console import Console
+
+    import snndsl_runtime as runtime
+    from snndsl_runtime.inspection import inspect_run, plot_inspection
+
+    from .driver.inspection import print_inspection
+
+    console = Console(stderr=True)
+    model = _run_model(args.dir, console)
+    if model is None:
+        return EXIT_BAD_INPUT
+    try:
+        result, arrays = inspect_run(model, args.dir)
+    except runtime.RunError as e:
+        report([_run_error(e, None)], None)
+        return EXIT_BAD_INPUT
+    png = args.output or os.path.join(args.dir, "inspect.png")
+    try:
+        written = plot_inspection(png, model, result, arrays)
+    except OSError as e:
+        report([Diagnostic("E841", f"cannot write {png}: {e.strerror or e}", None,
+                           "choose another -o path (its folder must exist and be writable)")], None)
+        return EXIT_BAD_INPUT
+    if written:
+        result["plot"] = written
+    if args.format == "json":
+        print(json.dumps(result, indent=2))
+    else:
+        out = Console()
+        print_inspection(out if out.is_terminal else Console(width=160), result)  # a file: whole rows
+        if written:
+            console.print(escape(f"wrote {written}"))
     return EXIT_OK
 
 
@@ -496,6 +549,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="SPEC.snn", required=True)
     p.add_argument("--dt", type=float, metavar="MS", help="time step in ms (default: the graph's `dt` metadata, else 1)")
     p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("inspect", help="print what a run learned (thresholds, time constants in ms, connection "
+                       "probabilities, weights) and write histograms (inspect.png)")
+    p.add_argument("dir", metavar="RUN_DIR", help="a run folder (the --out of snndsl run or of python train.py)")
+    p.add_argument("-o", "--output", metavar="FILE.png", help="where the histograms go (default RUN_DIR/inspect.png)")
+    p.add_argument("--format", choices=["text", "json"], default="text", help="tables, or JSON for scripts")
+    p.set_defaults(func=cmd_inspect)
 
     p = sub.add_parser("eval", help="evaluate a run's deterministic network: return or accuracy, HTML rollout, raster")
     p.add_argument("dir", metavar="DIR", help="a run folder (the --out of snndsl run)")
