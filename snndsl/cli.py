@@ -286,8 +286,18 @@ def cmd_eval(args) -> int:
         model = _run_model(args.dir, console)
         if model is None:
             return EXIT_BAD_INPUT
+        options = {}
+        for name, kind in (("sample", "dataset"), ("episodes", "brax")):
+            value = getattr(args, name)
+            if value is None:
+                continue
+            if model.TASK_KIND != kind:
+                report([Diagnostic("E871", f"--{name} is for a {kind} run; this one is a {model.TASK_KIND} run", None,
+                                   "--sample K: a dataset run's test sample; --episodes N: Brax episodes")], None)
+                return EXIT_BAD_INPUT
+            options[name] = value
         try:
-            result = runtime.evaluate(model, args.dir, args.seed)
+            result = runtime.evaluate(model, args.dir, args.seed, **options)
         except runtime.RunError as e:
             report([_run_error(e, None)], None)
             return EXIT_BAD_INPUT
@@ -295,9 +305,17 @@ def cmd_eval(args) -> int:
     if "return" in result:
         console.print(f"[bold]return[/] {result['return']:.2f} over {result['steps']} steps "
                       f"(deterministic network after {unit} {result[unit]})")
+    if "return_mean" in result:
+        console.print(f"[bold]return over {result['episodes']} episodes[/] {result['return_mean']:.2f} "
+                      f"± {result['return_sd']:.2f} (mean ± sd)")
     if "test_accuracy" in result:
-        console.print(f"[bold]test accuracy[/] {result['test_accuracy']:.2%} (after {unit} {result[unit]})")
-    for key in ("html", "raster"):
+        console.print(f"[bold]test accuracy[/] {result['test_accuracy']:.2%} (after {unit} {result[unit]}); "
+                      f"test sample {result['sample']}: label {result['label']}, predicted {result['predicted']}")
+    rates = [f"{k[5:]} {v:.1f} Hz ({result['silent/' + k[5:]]:.0%} silent)" for k, v in result.items()
+             if k.startswith("rate/")]
+    if rates:
+        console.print("[bold]firing rates[/] " + ", ".join(escape(r) for r in rates))
+    for key in ("html", "gif", "raster"):
         if key in result:
             console.print(escape(f"wrote {result[key]}"))
     if "html_error" in result:
@@ -557,9 +575,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["text", "json"], default="text", help="tables, or JSON for scripts")
     p.set_defaults(func=cmd_inspect)
 
-    p = sub.add_parser("eval", help="evaluate a run's deterministic network: return or accuracy, HTML rollout, raster")
+    p = sub.add_parser("eval", help="evaluate a run's deterministic network: return or accuracy, rates, offline rollout, raster")
     p.add_argument("dir", metavar="DIR", help="a run folder (the --out of snndsl run)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--sample", type=int, metavar="K", help="a dataset run: the test sample of raster.png (default 0)")
+    p.add_argument("--episodes", type=int, metavar="N", help="a Brax run: mean and sd of the return over N episodes")
     p.set_defaults(func=cmd_eval)
     return ap
 

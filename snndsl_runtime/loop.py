@@ -206,8 +206,9 @@ def read_run_config(out_dir) -> dict:
         raise RunError("E821", f"{out_dir} is not a run folder: {e}", "give the --out folder of a run") from None
 
 
-def evaluate(model, out_dir, seed=0):
-    """Load a run's checkpoint and evaluate its deterministic network (snndsl eval DIR)."""
+def evaluate(model, out_dir, seed=0, **options):
+    """Load a run's checkpoint and evaluate its deterministic network (snndsl eval DIR).  options go to
+    the trainer's evaluate_run: `sample=K` (a dataset's test sample for the raster), `episodes=N` (Brax)."""
     check_model(model)
     ckpt = os.path.join(out_dir, "checkpoint.npz")
     saved = read_run_config(out_dir)
@@ -219,7 +220,7 @@ def evaluate(model, out_dir, seed=0):
     trainer = trainer_class(model.RULE, model.TASK_KIND)(model, cfg, saved.get("seed", 0))
     state, meta = load_checkpoint(ckpt, trainer.snapshot())
     trainer.restore(state, meta)
-    result = trainer.evaluate_run(trainer.deterministic(trainer.state), out_dir, seed)
+    result = trainer.evaluate_run(trainer.deterministic(trainer.state), out_dir, seed, **options)
     result[trainer.UNIT] = meta["step"]
     return result
 

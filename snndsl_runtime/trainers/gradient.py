@@ -9,6 +9,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from ..activity import activity_metrics, counting_step, spike_count_zeros
+from ..errors import RunError
 from ..metrics import spike_raster
 from ..network import clip_to_bounds, init_parameters, network, raw_bounds, strong
 from ..tasks.datasets import iterate_batches, load_task, test_batches
@@ -37,10 +39,20 @@ def loss_weights(loss, steps):
     return np.full(steps, 1.0 / steps, np.float32) if loss == "per_step" else np.eye(steps, dtype=np.float32)[-1]
 
 
-def run_sequence(model, theta, fixed, image, key, checkpointed=False):
-    """One sample through STEPS time steps; returns the output at every step, shape (STEPS, classes)."""
+def run_sequence(model, theta, fixed, image, key, checkpointed=False, count=False):
+    """One sample through STEPS time steps; returns the output at every step, shape (STEPS, classes)
+    (with count=True also each spiking neuron's spike count, see activity.py)."""
     w, bp, bc = network(model, theta, fixed)
     k_init, k_run = jax.random.split(key)
+    if count:
+        def counting(carry, t):
+            x, n = carry
+            x, out, k = counting_step(model, w, bp, bc, x, {model.INPUT: image}, jax.random.fold_in(k_run, t))
+            return (x, n + k), out
+
+        (_, counts), outs = jax.lax.scan(counting, (model.init_state(k_init, bp), spike_count_zeros(model)),
+                                         jnp.arange(model.STEPS))
+        return outs, counts
 
     def body(x, t):
         return model.forward_step(w, bp, bc, x, {model.INPUT: image}, jax.random.fold_in(k_run, t))
@@ -51,9 +63,9 @@ def run_sequence(model, theta, fixed, image, key, checkpointed=False):
     return outs
 
 
-def run_batch(model, theta, fixed, xb, keys, checkpointed=False):
-    """run_sequence over a batch of samples: outputs (B, STEPS, classes)."""
-    return jax.vmap(lambda image, key: run_sequence(model, theta, fixed, image, key, checkpointed))(xb, keys)
+def run_batch(model, theta, fixed, xb, keys, checkpointed=False, count=False):
+    """run_sequence over a batch of samples: outputs (B, STEPS, classes) (and counts (B, neurons))."""
+    return jax.vmap(lambda image, key: run_sequence(model, theta, fixed, image, key, checkpointed, count))(xb, keys)
 
 
 def predict(outs, loss):
@@ -84,8 +96,8 @@ class GradientTrainer:
         self.state = strong({"theta": theta, "fixed": fixed, "opt": self.optimizer.init(theta)})
         self.bounds = raw_bounds(model)
         self._train_step = jax.jit(self.train_step, donate_argnums=0)
-        self._predict = jax.jit(lambda theta, fixed, xb, key: self.predict(
-            run_batch(model, theta, fixed, xb, jax.random.split(key, xb.shape[0]))))
+        self._predict = jax.jit(self.predict_counting)
+        self.activity = {}  # rate/<population>, silent/<population> of the last evaluation
 
     def updates_per_batch(self):
         """Optimizer steps per batch (sizes the learning-rate schedule)."""
@@ -93,6 +105,11 @@ class GradientTrainer:
 
     def predict(self, outs):
         return predict(outs, self.loss_name)
+
+    def predict_counting(self, theta, fixed, xb, key):
+        """Predicted classes of a batch and each sample's spike counts (for the activity metrics)."""
+        outs, counts = run_batch(self.model, theta, fixed, xb, jax.random.split(key, xb.shape[0]), count=True)
+        return self.predict(outs), counts
 
     # ---- checkpointed state
     def snapshot(self):
@@ -128,12 +145,14 @@ class GradientTrainer:
         seen = self.batches * self.batch
         rate = seen / max(time.time() - t, 1e-9)
         theta = self.state["theta"]
+        test_accuracy = self.evaluate()
         return {
             "train_loss": float(np.mean(jax.device_get(losses))),
             "train_accuracy": float(np.sum(jax.device_get(correct))) / seen,
-            "test_accuracy": self.evaluate(),
+            "test_accuracy": test_accuracy,
             "samples_per_s": rate,
             "param_norm": float(jnp.sqrt(sum(jnp.sum(v ** 2) for v in theta.values()))),
+            **self.activity,
         }
 
     def deterministic(self, state):
@@ -141,28 +160,36 @@ class GradientTrainer:
 
     def evaluate(self, key=None):
         key = jax.random.PRNGKey(self.seed + 1) if key is None else key
-        correct = 0
+        correct, counts = 0, 0.0
         for i, (xb, yb, mask) in enumerate(test_batches(self.x_test, self.y_test, self.batch)):
-            pred = self._predict(self.state["theta"], self.state["fixed"], jnp.asarray(xb), jax.random.fold_in(key, i))
+            pred, n = self._predict(self.state["theta"], self.state["fixed"], jnp.asarray(xb), jax.random.fold_in(key, i))
             correct += int(np.sum((np.asarray(pred) == yb) & mask))
+            counts = counts + np.asarray(n)[mask].sum(0)
+        self.activity = activity_metrics(self.model, counts, len(self.x_test), self.model.STEPS)
         return correct / len(self.x_test)
 
-    def evaluate_run(self, net, out_dir, seed=0):
-        """Test accuracy of the trained network, and a spike raster of one test sample."""
+    def evaluate_run(self, net, out_dir, seed=0, sample=0):
+        """Test accuracy of the trained network, and a spike raster of test sample `sample` with its
+        label and the predicted class (RunError E871 outside the test set)."""
+        if not 0 <= sample < len(self.x_test):
+            raise RunError("E871", f"--sample {sample} is not a test sample: the test set has {len(self.x_test)} "
+                                   f"(0 to {len(self.x_test) - 1})", "give a sample number in that range")
         model, (w, bp, bc) = self.model, net
         key = jax.random.PRNGKey(seed)
-        image = jnp.asarray(self.x_test[0])
+        image = jnp.asarray(self.x_test[sample])
 
         def body(x, t):
             x, out, spikes = model.forward_step(w, bp, bc, x, {model.INPUT: image}, jax.random.fold_in(key, t),
                                                 record=True)
-            return x, spikes
+            return x, (out, spikes)
 
-        _, spikes = jax.jit(lambda: jax.lax.scan(body, model.init_state(key, bp), jnp.arange(model.STEPS)))()
+        _, (outs, spikes) = jax.jit(lambda: jax.lax.scan(body, model.init_state(key, bp), jnp.arange(model.STEPS)))()
         spikes = np.asarray(spikes).reshape(model.STEPS * model.SUBSTEPS, -1)
-        out = {"test_accuracy": self.evaluate(), "label": int(self.y_test[0])}
+        out = {"test_accuracy": self.evaluate(), **self.activity, "sample": sample, "label": int(self.y_test[sample]),
+               "predicted": int(self.predict(outs))}
         raster = spike_raster(os.path.join(out_dir, "raster.png"), spikes,
-                              f"{model.SPEC_NAME}: test sample 0 (label {out['label']})", model.DT)
+                              f"{model.SPEC_NAME}: test sample {sample}, label {out['label']}, "
+                              f"predicted {out['predicted']}", model.DT)
         if raster:
             out["raster"] = raster
         return out
