@@ -167,3 +167,30 @@ def test_unit_names():
 
     assert unit_of((1, 0, 0)) == "ms" and unit_of((0, 0, 0)) == "" and unit_of((-1, 1, 0)) == "mV/ms"
     assert unit_of((0, 1, -1)) == "mV/nA" and unit_of((-2, 0, 0)) == "1/ms^2"
+
+
+def test_activity_metrics_by_hand(tmp_path):
+    """Counts summed over 2 samples of 4 steps (dt 0.5 ms, 1 substep): 4 ms of network time in all."""
+    from snndsl_runtime.activity import activity_metrics, population_slices
+
+    model = generated(write_spec(tmp_path, GROUPED, "grouped.snn"))
+    assert population_slices(model) == {"a": (0, 8), "b": (8, 12)}
+    counts = np.zeros(12)
+    counts[:4] = 2  # population a: 8 spikes among 8 neurons over 4 ms -> 250 Hz, half silent
+    m = activity_metrics(model, counts, runs=2, steps=4)
+    assert m["rate/a"] == pytest.approx(8 / 8 / 0.004) and m["silent/a"] == 0.5
+    assert m["rate/b"] == 0.0 and m["silent/b"] == 1.0
+
+
+def test_offline_viewer_writes_a_gif_and_a_page_without_web_references(tmp_path):
+    from PIL import Image
+
+    from snndsl_runtime.viewer import write_rollout
+
+    t = np.linspace(0, 1, 12)
+    pos = np.stack([np.stack([t, 0 * t, 0 * t + 0.5], -1), np.stack([t + np.sin(t), 0 * t, 1 + np.cos(t)], -1)], 1)
+    out = write_rollout(str(tmp_path), pos, [-1, 0], "pendulum", step_ms=40.0)
+    page = (tmp_path / "rollout.html").read_text()
+    assert out["html"].endswith("rollout.html") and "http" not in page and page.count("data:image/png;base64,") == 12
+    with Image.open(out["gif"]) as gif:
+        assert gif.n_frames == 12
