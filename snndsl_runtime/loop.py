@@ -19,7 +19,7 @@ from .checkpoint import checkpoint_meta, load_checkpoint, save_checkpoint
 from .config import apply_overrides, check_config, lookup
 from .errors import RunError
 from .io import atomic_write, copy_runtime
-from .metrics import MetricsLog, check_finite, plot_curve
+from .metrics import MetricsLog, check_finite, plot_curve, plot_rates
 from .model import check_model
 from .network import projection_labels, readable_parameters
 from .trainers import trainer_class
@@ -192,6 +192,7 @@ def _train(model, config=None, out_dir=None, seed=0, resume=False, progress_fn=N
         log.close()
         if log.rows:
             plot_curve(out_dir, log.rows, unit, trainer.CURVE, title=model.SPEC_NAME)
+            plot_rates(out_dir, log.rows, unit, title=model.SPEC_NAME)
     return log.rows
 
 

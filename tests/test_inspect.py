@@ -194,3 +194,16 @@ def test_offline_viewer_writes_a_gif_and_a_page_without_web_references(tmp_path)
     assert out["html"].endswith("rollout.html") and "http" not in page and page.count("data:image/png;base64,") == 12
     with Image.open(out["gif"]) as gif:
         assert gif.n_frames == 12
+
+
+def test_curve_panels_and_rates_plot(tmp_path):
+    from snndsl_runtime.metrics import curve_panels, plot_rates
+
+    rows = [{"epoch": i, "train_loss": 1.0 / i, "train_accuracy": 0.5, "test_accuracy": 0.6,
+             "rate/hidden": 10.0 * i, "silent/hidden": 0.1} for i in (1, 2, 3)]
+    assert curve_panels(rows, ("train_accuracy", "test_accuracy")) == [
+        ("loss", ["train_loss"]), ("accuracy (%)", ["train_accuracy", "test_accuracy"])]
+    assert curve_panels([{"generation": 1, "fitness": 3.0}], ("fitness", "eval_fitness")) == [
+        ("return (episode reward)", ["fitness"])]
+    assert plot_rates(str(tmp_path), rows, "epoch") == str(tmp_path / "rates.png")
+    assert plot_rates(str(tmp_path), [{"epoch": 1}], "epoch") is None
