@@ -176,6 +176,10 @@ def cmd_run(args) -> int:
     text = module_text(spec, plan)
     with console.status("importing JAX and the generated model..."):
         model, _ = import_module(text, spec.name)
+    if args.sample is not None and model.TASK_KIND != "dataset":
+        report([Diagnostic("E871", f"--sample is for a dataset run; this one is a {model.TASK_KIND} run", None,
+                           "drop --sample")], None)
+        return EXIT_BAD_INPUT
     unit = trainer_class(model.RULE, model.TASK_KIND).UNIT
     changes = []  # the run-time settings this command changes on top of the run's own
     if args.resume and new_sets:
@@ -201,6 +205,15 @@ def cmd_run(args) -> int:
         return 130
     if rows:
         print_summary(console, rows, unit, out_dir)
+    if model.TASK_KIND == "dataset" and rows:  # the raster of a chosen test sample, as `snndsl eval --sample K`
+        try:
+            result = runtime.evaluate(model, out_dir, args.seed, sample=args.sample or 0)
+        except runtime.RunError as e:
+            report([_run_error(e, spec, sources)], sources)
+            return EXIT_BAD_INPUT
+        if "raster" in result:
+            console.print(escape(f"wrote {result['raster']}: test sample {result['sample']}, label {result['label']}, "
+                                 f"predicted {result['predicted']}"), highlight=False)
     return EXIT_OK
 
 
@@ -528,6 +541,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out (default: the latest run of this spec) from its last checkpoint")
+    p.add_argument("--sample", type=int, metavar="K", help="a dataset run: the test sample of raster.png (default 0)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("emit", help="write the standalone training program for a spec")

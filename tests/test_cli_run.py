@@ -47,9 +47,9 @@ def test_run_then_eval_ec(tmp_path):
 @pytest.mark.slow
 def test_run_then_eval_classification(tmp_path):
     out = tmp_path / "run"
-    r = snndsl("run", str(SPECS / "surrogate_digits.snn"), "--set", "train.epochs=1", "--out", str(out))
+    r = snndsl("run", str(SPECS / "surrogate_digits.snn"), "--set", "train.epochs=1", "--out", str(out), "--sample", "2")
     assert r.returncode == 0, r.stderr
-    assert "epoch 1/1" in r.stderr
+    assert "epoch 1/1" in r.stderr and "test sample 2, label" in r.stderr and (out / "rates.png").exists()
     r = snndsl("eval", str(out))
     assert r.returncode == 0, r.stderr
     result = json.loads(r.stdout.strip().splitlines()[-1])
