@@ -1,4 +1,4 @@
-"""The `snndsl` command: check, run, emit, sim, eval, export, import.
+"""The `snndsl` command: check, run, emit, sim, eval, inspect, export, import.
 
 Every error in the user's input is a diagnostic and exit status 2, never a traceback.
 """
@@ -176,6 +176,10 @@ def cmd_run(args) -> int:
     text = module_text(spec, plan)
     with console.status("importing JAX and the generated model..."):
         model, _ = import_module(text, spec.name)
+    if args.sample is not None and model.TASK_KIND != "dataset":
+        report([Diagnostic("E871", f"--sample is for a dataset run; this one is a {model.TASK_KIND} run", None,
+                           "drop --sample")], None)
+        return EXIT_BAD_INPUT
     unit = trainer_class(model.RULE, model.TASK_KIND).UNIT
     changes = []  # the run-time settings this command changes on top of the run's own
     if args.resume and new_sets:
@@ -201,6 +205,15 @@ def cmd_run(args) -> int:
         return 130
     if rows:
         print_summary(console, rows, unit, out_dir)
+    if model.TASK_KIND == "dataset" and rows:  # the raster of a chosen test sample, as `snndsl eval --sample K`
+        try:
+            result = runtime.evaluate(model, out_dir, args.seed, sample=args.sample or 0)
+        except runtime.RunError as e:
+            report([_run_error(e, spec, sources)], sources)
+            return EXIT_BAD_INPUT
+        if "raster" in result:
+            console.print(escape(f"wrote {result['raster']}: test sample {result['sample']}, label {result['label']}, "
+                                 f"predicted {result['predicted']}"), highlight=False)
     return EXIT_OK
 
 
@@ -235,43 +248,69 @@ def cmd_emit(args) -> int:
     return EXIT_OK
 
 
-def cmd_eval(args) -> int:
-    from rich.console import Console
-
+def _run_model(run_dir: str, console):
+    """The model of a run folder (its own train.py), imported, or None after reporting why not (E821:
+    not a run folder; E822: a program snndsl cannot load).  Warns when the program is not the one
+    snndsl recorded there, or was made for another runtime version."""
     import snndsl_runtime as runtime
     from snndsl_runtime.loop import file_hash, read_run_config
-    from snndsl_runtime.trainers import trainer_class
 
     from .driver.build import import_file
 
-    console = Console(stderr=True)
-    module_path = os.path.join(args.dir, "train.py")
-    if not os.path.exists(module_path):
-        report([Diagnostic("E821", f"{args.dir} is not a run folder (no train.py)", None,
+    if not os.path.isdir(run_dir):
+        report([Diagnostic("E821", f"{run_dir} is not a run folder (no such folder)", None,
                            "give the --out folder of a `snndsl run`")], None)
-        return EXIT_BAD_INPUT
+        return None
+    module_path = os.path.join(run_dir, "train.py")
+    if not os.path.exists(module_path):
+        report([Diagnostic("E821", f"{run_dir} is not a run folder (no train.py)", None,
+                           "give the --out folder of a `snndsl run`")], None)
+        return None
     try:
-        saved = read_run_config(args.dir)
+        saved = read_run_config(run_dir)
     except runtime.RunError as e:
         report([_run_error(e, None)], None)
-        return EXIT_BAD_INPUT
+        return None
     # a run folder is code: say so when its program is not the one snndsl recorded there
     if saved.get("model_sha256") != file_hash(module_path):
         console.print(f"[yellow]warning:[/] {escape(module_path)} differs from the program this run was trained "
                       "with (its hash in config.json does not match); it is imported as it is now")
+    try:
+        model = import_file(module_path)
+        runtime.check_model(model)
+    except Exception as e:  # the folder's program is not one snndsl can load (older, edited, corrupt)
+        report([Diagnostic("E822", f"{module_path} cannot be loaded as an snndsl model: {type(e).__name__}: {e}",
+                           None, "re-run the spec to make a run folder this version can evaluate")], None)
+        return None
+    if getattr(model, "RUNTIME_VERSION", None) != runtime.__version__:
+        console.print(f"[yellow]warning:[/] this run was made for snndsl_runtime {model.RUNTIME_VERSION}; "
+                      f"using {runtime.__version__}")
+    return model
+
+
+def cmd_eval(args) -> int:
+    from rich.console import Console
+
+    import snndsl_runtime as runtime
+    from snndsl_runtime.trainers import trainer_class
+
+    console = Console(stderr=True)
     with console.status("loading the run and compiling its network..."):
-        try:
-            model = import_file(module_path)
-            runtime.check_model(model)
-        except Exception as e:  # the folder's program is not one snndsl can load (older, edited, corrupt)
-            report([Diagnostic("E822", f"{module_path} cannot be loaded as an snndsl model: {type(e).__name__}: {e}",
-                               None, "re-run the spec to make a run folder this version can evaluate")], None)
+        model = _run_model(args.dir, console)
+        if model is None:
             return EXIT_BAD_INPUT
-        if getattr(model, "RUNTIME_VERSION", None) != runtime.__version__:
-            console.print(f"[yellow]warning:[/] this run was made for snndsl_runtime {model.RUNTIME_VERSION}; "
-                          f"evaluating with {runtime.__version__}")
+        options = {}
+        for name, kind in (("sample", "dataset"), ("episodes", "brax")):
+            value = getattr(args, name)
+            if value is None:
+                continue
+            if model.TASK_KIND != kind:
+                report([Diagnostic("E871", f"--{name} is for a {kind} run; this one is a {model.TASK_KIND} run", None,
+                                   "--sample K: a dataset run's test sample; --episodes N: Brax episodes")], None)
+                return EXIT_BAD_INPUT
+            options[name] = value
         try:
-            result = runtime.evaluate(model, args.dir, args.seed, best=args.best)
+            result = runtime.evaluate(model, args.dir, args.seed, best=args.best, **options)
         except runtime.RunError as e:
             report([_run_error(e, None)], None)
             return EXIT_BAD_INPUT
@@ -280,14 +319,59 @@ def cmd_eval(args) -> int:
     if "return" in result:
         console.print(f"[bold]return[/] {result['return']:.2f} over {result['steps']} steps "
                       f"(deterministic network after {when})")
+    if "return_mean" in result:
+        console.print(f"[bold]return over {result['episodes']} episodes[/] {result['return_mean']:.2f} "
+                      f"± {result['return_sd']:.2f} (mean ± sd)")
     if "test_accuracy" in result:
-        console.print(f"[bold]test accuracy[/] {result['test_accuracy']:.2%} (after {when})")
-    for key in ("html", "raster"):
+        console.print(f"[bold]test accuracy[/] {result['test_accuracy']:.2%} (after {when}); "
+                      f"test sample {result['sample']}: label {result['label']}, predicted {result['predicted']}")
+    rates = [f"{k[5:]} {v:.1f} Hz ({result['silent/' + k[5:]]:.0%} silent)" for k, v in result.items()
+             if k.startswith("rate/")]
+    if rates:
+        console.print("[bold]firing rates[/] " + ", ".join(escape(r) for r in rates))
+    for key in ("html", "gif", "raster"):
         if key in result:
             console.print(escape(f"wrote {result[key]}"))
     if "html_error" in result:
         console.print(f"[yellow]no HTML rollout:[/] {escape(str(result['html_error']))}")
     print(json.dumps({k: v for k, v in result.items() if not k.endswith("_error")}))
+    return EXIT_OK
+
+
+def cmd_inspect(args) -> int:
+    """`snndsl inspect RUN_DIR`: the learned quantities in physical units, inspect.png; --format json."""
+    from rich.console import Console
+
+    import snndsl_runtime as runtime
+    from snndsl_runtime.inspection import inspect_run, plot_inspection
+
+    from .driver.inspection import print_inspection
+
+    console = Console(stderr=True)
+    model = _run_model(args.dir, console)
+    if model is None:
+        return EXIT_BAD_INPUT
+    try:
+        result, arrays = inspect_run(model, args.dir)
+    except runtime.RunError as e:
+        report([_run_error(e, None)], None)
+        return EXIT_BAD_INPUT
+    png = args.output or os.path.join(args.dir, "inspect.png")
+    try:
+        written = plot_inspection(png, model, result, arrays)
+    except OSError as e:
+        report([Diagnostic("E841", f"cannot write {png}: {e.strerror or e}", None,
+                           "choose another -o path (its folder must exist and be writable)")], None)
+        return EXIT_BAD_INPUT
+    if written:
+        result["plot"] = written
+    if args.format == "json":
+        print(json.dumps(result, indent=2))
+    else:
+        out = Console()
+        print_inspection(out if out.is_terminal else Console(width=160), result)  # a file: whole rows
+        if written:
+            console.print(escape(f"wrote {written}"))
     return EXIT_OK
 
 
@@ -487,6 +571,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out (default: the latest run of this spec) from its last checkpoint")
+    p.add_argument("--sample", type=int, metavar="K", help="a dataset run: the test sample of raster.png (default 0)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("emit", help="write the standalone training program for a spec")
@@ -532,11 +617,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rule", metavar="RULE", help="the learning rule with --task (default surrogate)")
     p.set_defaults(func=cmd_import)
 
-    p = sub.add_parser("eval", help="evaluate a run's deterministic network: return or accuracy, HTML rollout, raster")
+    p = sub.add_parser("inspect", help="print what a run learned (thresholds, time constants in ms, connection "
+                       "probabilities, weights) and write histograms (inspect.png)")
+    p.add_argument("dir", metavar="RUN_DIR", help="a run folder (the --out of snndsl run or of python train.py)")
+    p.add_argument("-o", "--output", metavar="FILE.png", help="where the histograms go (default RUN_DIR/inspect.png)")
+    p.add_argument("--format", choices=["text", "json"], default="text", help="tables, or JSON for scripts")
+    p.set_defaults(func=cmd_inspect)
+
+    p = sub.add_parser("eval", help="evaluate a run's deterministic network: return or accuracy, rates, offline rollout, raster")
     p.add_argument("dir", metavar="DIR", help="a run folder (the --out of snndsl run)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--best", action="store_true",
                    help="evaluate the parameters of the best epoch or generation on validation (needs task.validation)")
+    p.add_argument("--sample", type=int, metavar="K", help="a dataset run: the test sample of raster.png (default 0)")
+    p.add_argument("--episodes", type=int, metavar="N", help="a Brax run: mean and sd of the return over N episodes")
     p.set_defaults(func=cmd_eval)
     return ap
 

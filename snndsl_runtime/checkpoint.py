@@ -90,3 +90,10 @@ def load_checkpoint(path, template):
                        "resume with the same spec and settings, or start a new run in another --out folder")
     leaves = [np.asarray(arrays[n], dtype=np.asarray(x).dtype) for n, (_, x) in zip(names, paths)]
     return jax.tree_util.tree_unflatten(treedef, leaves), meta
+
+
+def checkpoint_arrays(path, prefix=STATE) -> tuple[dict, dict]:
+    """(metadata, {name without the prefix: array}) of the arrays under `prefix`, without a trainer's
+    template (what `snndsl inspect` reads); RunError E821/E822 if missing or corrupt."""
+    meta, arrays = _read(path, lambda files: [f for f in files if f.startswith(prefix)])
+    return meta, {k[len(prefix):]: v for k, v in arrays.items()}

@@ -19,7 +19,7 @@ from .checkpoint import checkpoint_meta, load_checkpoint, save_checkpoint
 from .config import apply_overrides, check_config, lookup
 from .errors import RunError
 from .io import atomic_write, copy_runtime
-from .metrics import MetricsLog, check_finite, plot_curve
+from .metrics import MetricsLog, check_finite, plot_curve, plot_rates
 from .model import check_model
 from .network import projection_labels, readable_parameters
 from .trainers import trainer_class
@@ -195,6 +195,7 @@ def _train(model, config=None, out_dir=None, seed=0, resume=False, progress_fn=N
         log.close()
         if log.rows:
             plot_curve(out_dir, log.rows, unit, trainer.CURVE, title=model.SPEC_NAME)
+            plot_rates(out_dir, log.rows, unit, title=model.SPEC_NAME)
     return log.rows
 
 
@@ -209,9 +210,11 @@ def read_run_config(out_dir) -> dict:
         raise RunError("E821", f"{out_dir} is not a run folder: {e}", "give the --out folder of a run") from None
 
 
-def evaluate(model, out_dir, seed=0, best=False):
+def evaluate(model, out_dir, seed=0, best=False, **options):
     """Load a run's checkpoint and evaluate its deterministic network (snndsl eval DIR); with
-    best, the parameters of its best epoch or generation on validation (snndsl eval DIR --best)."""
+    best, the parameters of its best epoch or generation on validation (snndsl eval DIR --best).
+    options go to the trainer's evaluate_run: `sample=K` (a dataset's test sample for the raster),
+    `episodes=N` (Brax)."""
     check_model(model)
     ckpt = os.path.join(out_dir, "checkpoint.npz")
     saved = read_run_config(out_dir)
@@ -231,7 +234,7 @@ def evaluate(model, out_dir, seed=0, best=False):
                            "last parameters without --best")
         trainer.use_best()
         step = trainer.best.step
-    result = trainer.evaluate_run(trainer.deterministic(trainer.state), out_dir, seed)
+    result = trainer.evaluate_run(trainer.deterministic(trainer.state), out_dir, seed, **options)
     result[trainer.UNIT] = step
     return result
 

@@ -1,4 +1,4 @@
-"""Run outputs: metrics.jsonl (one row per generation or epoch), TensorBoard events, curve.png."""
+"""Run outputs: metrics.jsonl (one row per generation or epoch), TensorBoard events, curve.png, rates.png."""
 
 import json
 import math
@@ -59,8 +59,20 @@ def check_finite(row: dict, step_key: str, names, saved: bool = True) -> None:
             raise NonFiniteError(step_key, row[step_key], k, saved)
 
 
+def curve_panels(rows, keys) -> list:
+    """(y label, keys) per panel of curve.png: losses, accuracies, returns (fitness)."""
+    present = [k for k in dict.fromkeys(list(keys) + [k for r in rows for k in r if k.endswith("loss")])
+               if any(isinstance(r.get(k), (int, float)) for r in rows)]
+    groups = (("loss", lambda k: k.endswith("loss")), ("accuracy (%)", lambda k: "accuracy" in k),
+              ("return (episode reward)", lambda k: "fitness" in k))
+    panels = [(label, [k for k in present if test(k)]) for label, test in groups]
+    rest = [k for k in present if not any(test(k) for _, test in groups)]
+    return [p for p in panels + [("value", rest)] if p[1]]
+
+
 def plot_curve(out_dir, rows, step_key: str, keys, title: str = "") -> str | None:
-    """Write DIR/curve.png of the given metrics; returns its path (None without matplotlib)."""
+    """Write DIR/curve.png: a panel each for the losses, accuracies and returns among the given
+    metrics (and any *loss metric of the rows); returns its path (None without matplotlib)."""
     try:
         import matplotlib
 
@@ -68,19 +80,58 @@ def plot_curve(out_dir, rows, step_key: str, keys, title: str = "") -> str | Non
         import matplotlib.pyplot as plt
     except ImportError:
         return None
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    panels = curve_panels(rows, keys)
+    if not panels:
+        return None
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.8), squeeze=False)
     steps = [r[step_key] for r in rows]
-    for k in keys:
-        ys = [r.get(k) for r in rows]
-        if any(y is not None for y in ys):
+    for ax, (label, names) in zip(axes[0], panels):
+        scale = 100.0 if label.startswith("accuracy") else 1.0
+        for k in names:
+            ys = [r[k] * scale if isinstance(r.get(k), (int, float)) else None for r in rows]
             ax.plot(steps, ys, marker="o" if len(steps) < 30 else None, ms=3, label=k.replace("_", " "))
-    ax.set_xlabel(step_key)
-    ax.grid(alpha=0.3)
-    ax.legend()
+        ax.set_xlabel(step_key)
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend()
     if title:
-        ax.set_title(title)
+        fig.suptitle(title)
     fig.tight_layout()
     path = os.path.join(out_dir, "curve.png")
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_rates(out_dir, rows, step_key: str, title: str = "") -> str | None:
+    """Write DIR/rates.png: each population's firing rate (Hz) and silent fraction over the run,
+    from the rows' rate/<population> and silent/<population> (None without them or matplotlib)."""
+    pops = list(dict.fromkeys(k[5:] for r in rows for k in r if k.startswith("rate/")))
+    if not pops:
+        return None
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    fig, (ax_rate, ax_silent) = plt.subplots(1, 2, figsize=(10.4, 3.8))
+    steps = [r[step_key] for r in rows]
+    for pop in pops:
+        ax_rate.plot(steps, [r.get(f"rate/{pop}") for r in rows], marker="o" if len(steps) < 30 else None, ms=3,
+                     label=pop)
+        ax_silent.plot(steps, [100.0 * r[f"silent/{pop}"] if f"silent/{pop}" in r else None for r in rows],
+                       marker="o" if len(steps) < 30 else None, ms=3, label=pop)
+    for ax, label in ((ax_rate, "firing rate (Hz)"), (ax_silent, "silent neurons (%)")):
+        ax.set_xlabel(step_key)
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    path = os.path.join(out_dir, "rates.png")
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path

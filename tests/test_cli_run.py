@@ -36,18 +36,27 @@ def test_run_then_eval_ec(tmp_path):
     result = json.loads(r.stdout.strip().splitlines()[-1])
     assert result["generation"] == 2 and result["steps"] >= 1 and isinstance(result["return"], float)
     assert (out / "rollout.html").stat().st_size > 1000 and (out / "raster.png").exists()
+    assert "http" not in (out / "rollout.html").read_text() and (out / "rollout.gif").exists()
+    assert {"rate/exc", "silent/inh"} <= set(rows[-1])
+    r = snndsl("eval", str(out), "--episodes", "3")
+    assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout.strip().splitlines()[-1])
+    assert len(result["returns"]) == 3 and result["return_mean"] == sum(result["returns"]) / 3
 
 
 @pytest.mark.slow
 def test_run_then_eval_classification(tmp_path):
     out = tmp_path / "run"
-    r = snndsl("run", str(SPECS / "surrogate_digits.snn"), "--set", "train.epochs=1", "--out", str(out))
+    r = snndsl("run", str(SPECS / "surrogate_digits.snn"), "--set", "train.epochs=1", "--out", str(out), "--sample", "2")
     assert r.returncode == 0, r.stderr
-    assert "epoch 1/1" in r.stderr
+    assert "epoch 1/1" in r.stderr and "test sample 2, label" in r.stderr and (out / "rates.png").exists()
     r = snndsl("eval", str(out))
     assert r.returncode == 0, r.stderr
     result = json.loads(r.stdout.strip().splitlines()[-1])
     assert 0.5 < result["test_accuracy"] <= 1 and (out / "raster.png").exists()
+    assert result["sample"] == 0 and 0 <= result["predicted"] < 10 and 0 < result["rate/hidden"] < 1000
+    r = snndsl("eval", str(out), "--sample", "3")
+    assert r.returncode == 0 and json.loads(r.stdout.strip().splitlines()[-1])["sample"] == 3
 
 
 def test_emit_is_the_module_run_uses(tmp_path):

@@ -110,6 +110,9 @@ def test_ppo_two_iterations_on_brax(tmp_path):
     assert rows[-1]["env_steps"] == 2 * 16 * 8
     logged = [json.loads(line) for line in open(tmp_path / "metrics.jsonl")]
     assert set(logged[-1]) >= {"iteration", "fitness", "eval_fitness", "env_steps", "wall_s"}
+    rates = [k for k in logged[-1] if k.startswith("rate/")]  # from the evaluation episodes
+    assert rates and all(0 <= logged[-1][k] <= 1000 / 0.5 for k in rates)
+    assert all(0 <= logged[-1]["silent/" + k[5:]] <= 1 for k in rates)
 
 
 POISSON_PPO = """

@@ -141,7 +141,8 @@ def generate(spec: ir.Spec, plan: Plan | None = None) -> str:
     task_kind = spec.task.kind if spec.task is not None else None
     rule = spec.train.rule if spec.train is not None else None
     ctx = dict(spec=spec, plan=plan, net=net, task_kind=task_kind, stop=rule == "stop",
-               spiking_blocks=[b.name for b in plan.blocks if b.model.spiking])
+               spiking_blocks=[b.name for b in plan.blocks if b.model.spiking],
+               time_constants=lambda model: list(ir.time_constant_params(model)))
     network = env.get_template("network.py.jinja").render(**ctx)
     spikes = spike_lines(spec)
     # a spec to simulate may have no input or output: INPUT None, sizes 0

@@ -71,6 +71,8 @@ CODES = {
     "E861": "model or readout without a NIR primitive",
     "E862": "NIR graph or node that snndsl cannot import",
     "E863": "the spec of a run to export is missing or changed",
+    # evaluation options (`snndsl run/eval --sample K`, `snndsl eval --episodes N`)
+    "E871": "--sample outside the test set, or --episodes below 1",
     # warnings
     "W101": "population receives no projection",
     "W401": "learnable parameter starts outside its bounds",

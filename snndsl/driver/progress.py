@@ -59,7 +59,8 @@ class LiveProgress:
             v = row.get(k)
             if isinstance(v, (int, float)):
                 parts.append(f"{label} {fmt.format(v)}")
-        return "  ".join(parts)
+        parts.append(activity_text(row))
+        return "  ".join(p for p in parts if p)
 
     def __call__(self, row: dict) -> None:
         if "notice" in row:
@@ -84,6 +85,13 @@ class LiveProgress:
             self.console.print(f"{self.unit} {step}/{row.get('total')}  {metrics}  ({row.get('wall_s', 0):.1f} s)")
 
 
+def activity_text(row: dict) -> str:
+    """The rows' `rate/<population>` and `silent/<population>` in one short field: `rate exc 12 Hz (3% silent)`."""
+    parts = [f"{k[5:]} {v:.0f} Hz" + (f" ({row['silent/' + k[5:]]:.0%} silent)" if f"silent/{k[5:]}" in row else "")
+             for k, v in row.items() if k.startswith("rate/") and isinstance(v, (int, float))]
+    return ("rate " + ", ".join(parts)) if parts else ""
+
+
 def summary_rows(rows: list[dict], unit: str, out_dir: str) -> list[tuple[str, str]]:
     """The end-of-run summary as (label, text) pairs."""
     if not rows:
@@ -101,6 +109,8 @@ def summary_rows(rows: list[dict], unit: str, out_dir: str) -> list[tuple[str, s
                     and best is not None:
                 text += f"  (best {fmt.format(best)})"
             out.append((label, text))
+    if activity_text(last):
+        out.append(("activity", activity_text(last)[len("rate "):]))
     if "env_steps" in last:
         out.append(("env steps", f"{last['env_steps']:,}"))
     out.append(("wall time", f"{last.get('wall_s', 0):.1f} s"))

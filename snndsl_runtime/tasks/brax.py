@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..activity import activity_metrics, counting_step, spike_count_zeros
 from ..errors import RunError
 from ..metrics import spike_raster
 
@@ -101,7 +102,7 @@ def _same_types(ref, new):
     return jax.tree.map(lambda r, n: jax.lax.convert_element_type(n, r.dtype), ref, new)
 
 
-def rollout(model, env, member_network, theta, observe, pool, key, task, fitness="completed"):
+def rollout(model, env, member_network, theta, observe, pool, key, task, fitness="completed", record=0):
     """Run every member's network in its own environment until each has finished an episode.
 
     theta: per-member parameters (leading population axis); member_network(theta_m) -> (w, bp, bc);
@@ -109,7 +110,9 @@ def rollout(model, env, member_network, theta, observe, pool, key, task, fitness
     Fitness (the EC reference's semantics): the mean return of the episodes a member completes before
     every member has finished one (`completed`), or the first episode's return (`first`).  A finished
     environment restarts from that member's state in `pool`; the network state is not reset.
-    Returns fitness, the number of steps taken, and the last observations (for the normaliser).
+    Returns fitness, the number of steps taken, the last observations (for the normaliser), and the
+    spike counts per spiking neuron of the last `record` members (shape (record, neurons); those
+    members run forward_step with record=True, the others as before).
     """
     n = pool.obs.shape[0]
     max_steps = -(-task["episode_length"] // task["action_repeat"])
@@ -123,12 +126,32 @@ def rollout(model, env, member_network, theta, observe, pool, key, task, fitness
         w, bp, bc = member_network(th)
         return model.forward_step(w, bp, bc, x, {model.INPUT: obs}, k)
 
+    def counting_policy(th, x, obs, k):
+        w, bp, bc = member_network(th)
+        return counting_step(model, w, bp, bc, x, {model.INPUT: obs}, k)
+
+    split = n - record
+    head = lambda tree: jax.tree.map(lambda v: v[:split], tree)  # noqa: E731
+    tail = lambda tree: jax.tree.map(lambda v: v[split:], tree)  # noqa: E731
+
+    def act(x, obs, keys, counts):
+        """Every member's step; the recorded ones also count their spikes."""
+        if not record:
+            x, action = jax.vmap(policy)(theta, x, obs, keys)
+            return x, action, counts
+        x_b, action_b, k = jax.vmap(counting_policy)(tail(theta), tail(x), obs[split:], keys[split:])
+        if split:
+            x_a, action_a = jax.vmap(policy)(head(theta), head(x), obs[:split], keys[:split])
+            x_b = jax.tree.map(lambda a, b: jnp.concatenate([a, b]), x_a, x_b)
+            action_b = jnp.concatenate([action_a, action_b])
+        return x_b, action_b, counts + k
+
     def cond(c):
         return (c["t"] < max_steps) & ~jnp.all(c["finished"])
 
     def body(c):
         keys = jax.random.split(jax.random.fold_in(k_run, c["t"]), n)
-        x, action = jax.vmap(policy)(theta, c["x"], observe(c["env"].obs), keys)
+        x, action, counts = act(c["x"], observe(c["env"].obs), keys, c["counts"])
         env_state = _same_types(pool, jax.vmap(env.step)(c["env"], action))
         ret = c["ret"] + env_state.reward
         done = env_state.done > 0
@@ -141,16 +164,18 @@ def rollout(model, env, member_network, theta, observe, pool, key, task, fitness
             "first": jnp.where(done & ~c["finished"], ret, c["first"]),
             "finished": c["finished"] | done,
             "t": c["t"] + 1,
+            "counts": counts,
         }
 
     carry = {
         "env": pool, "x": jax.vmap(member_init)(theta, jax.random.split(k_init, n)),
         "ret": jnp.zeros(n), "sum": jnp.zeros(n), "count": jnp.zeros(n, jnp.int32), "first": jnp.zeros(n),
         "finished": jnp.zeros(n, bool), "t": jnp.int32(0),
+        "counts": jnp.zeros((record,) + spike_count_zeros(model).shape),
     }
     c = jax.lax.while_loop(cond, body, carry)
     fit = c["first"] if fitness == "first" else c["sum"] / jnp.maximum(c["count"], 1)
-    return fit, c["t"], c["env"].obs
+    return fit, c["t"], c["env"].obs, c["counts"]
 
 
 def record_episode(model, env, net, observe, key, task):
@@ -177,21 +202,37 @@ def record_episode(model, env, net, observe, key, task):
     return total, states, np.concatenate(spikes)
 
 
-def evaluate_brax(trainer, net, out_dir, seed=0):
-    """Roll out the deterministic network once; write rollout.html and raster.png."""
+def evaluate_brax(trainer, net, out_dir, seed=0, episodes=1):
+    """Roll out the deterministic network: one recorded episode (its return, raster.png and an offline
+    viewer, rollout.gif and rollout.html) and, with episodes > 1, the mean and sd of the return over
+    that many episodes run side by side, with their activity (rate/<population>, silent/<population>)."""
+    if episodes < 1:
+        raise RunError("E871", f"--episodes {episodes}: evaluation needs at least one episode", "give --episodes 1 or more")
+    from ..viewer import body_positions, write_rollout
+
     model, env = trainer.model, trainer.episode_env
     observe = lambda obs: trainer.normalizer(obs, trainer.state["normalizer"])  # noqa: E731
     total, states, spikes = record_episode(model, env, net, observe, jax.random.PRNGKey(seed), trainer.cfg["task"])
     out = {"return": total, "steps": len(states) - 1}
+    if episodes > 1:
+        k_pool, k_run = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(seed), 1))
+        pool = jax.vmap(env.reset)(jax.random.split(k_pool, episodes))
+        run = jax.jit(lambda pool, key: rollout(model, env, lambda _: net, jnp.zeros(episodes), observe, pool, key,
+                                                trainer.cfg["task"], "first", record=episodes))
+        returns, steps, _, counts = jax.device_get(run(pool, k_run))
+        returns = np.asarray(returns, np.float64)
+        out.update({"episodes": episodes, "return_mean": float(returns.mean()), "return_sd": float(returns.std()),
+                    "returns": [float(r) for r in returns],
+                    **activity_metrics(model, np.sum(counts, 0), episodes, int(steps))})
     try:
-        from brax.io import html
-
-        path = os.path.join(out_dir, "rollout.html")
-        with open(path, "w") as f:
-            f.write(html.render(env.sys, states))
-        out["html"] = path
-    except Exception as e:  # rendering is optional (e.g. a backend without html support)
-        out["html_error"] = str(e)
+        positions = body_positions(states)
+        parents = getattr(env.sys, "link_parents", None) or [-1] * positions.shape[1]
+        # frames are env steps: action_repeat physics steps of env.dt each (simulated time, not network time)
+        step_ms = 1000.0 * float(env.dt) * trainer.cfg["task"].get("action_repeat", 1)
+        out.update(write_rollout(out_dir, positions, parents,
+                                 f"{model.SPEC_NAME}: return {total:.1f}", step_ms))
+    except Exception as e:  # a backend whose states have no body positions: the viewer is optional
+        out["html_error"] = f"{type(e).__name__}: {e}"
     raster = spike_raster(os.path.join(out_dir, "raster.png"), spikes[: min(len(spikes), 100 * model.SUBSTEPS)],
                           f"{model.SPEC_NAME}: deterministic network, first steps of the episode", model.DT)
     if raster:

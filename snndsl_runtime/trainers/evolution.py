@@ -6,6 +6,7 @@ import time
 import jax
 import jax.numpy as jnp
 
+from ..activity import activity_metrics
 from ..errors import RunError
 from ..network import network_weights, strong
 from ..settings import fitness_of
@@ -73,7 +74,11 @@ class EvolutionTrainer:
             self.pool = reset_pool(self.env, jax.random.fold_in(self.key_pool, g), self.cfg["train"]["population"])
         t = time.time()
         self.state, m = self._generation(self.state, jax.random.fold_in(self.key_gen, g), self.pool)
-        m = {k: float(v) for k, v in jax.device_get(m).items()}
+        m = jax.device_get(m)
+        counts = m.pop("spike_counts")
+        m = {k: float(v) for k, v in m.items()}
+        if self.n_eval:
+            m.update(activity_metrics(self.model, counts, self.n_eval, int(m["steps"])))
         steps = int(m.pop("steps")) * self.cfg["train"]["population"]
         self.env_steps += steps
         m["env_steps"] = self.env_steps
@@ -89,12 +94,15 @@ class EvolutionTrainer:
         k_sample, k_roll = jax.random.split(key)
         members, aux = self.sample(state, k_sample)
         observe = lambda obs: self.normalizer(obs, state["normalizer"])  # noqa: E731
-        fitness, steps, last_obs = rollout(self.model, self.env, lambda th: self.member_network(state, th), members,
-                                           observe, pool, k_roll, self.cfg["task"], fitness_of(self.cfg["train"], "brax"))
+        # the eval copies (the deterministic network) count their spikes: the activity metrics
+        fitness, steps, last_obs, counts = rollout(self.model, self.env, lambda th: self.member_network(state, th),
+                                                   members, observe, pool, k_roll, self.cfg["task"],
+                                                   fitness_of(self.cfg["train"], "brax"), record=self.n_eval)
         train_fit = fitness[: self.n_ranked]
         state = self.update(state, aux, members, centered_ranks(train_fit))
         state["normalizer"] = self.normalizer.update(state["normalizer"], last_obs)
         metrics = {"fitness": jnp.mean(train_fit), "fitness_max": jnp.max(train_fit), "steps": steps,
+                   "spike_counts": jnp.sum(counts, 0),
                    "param_mean": jnp.mean(jnp.concatenate([v.ravel() for v in state["theta"].values()]))}
         if self.n_eval:
             metrics["eval_fitness"] = jnp.mean(fitness[self.n_train:])
@@ -109,5 +117,5 @@ class EvolutionTrainer:
     def matmul_dtypes(self):
         return {}
 
-    def evaluate_run(self, net, out_dir, seed=0):
-        return evaluate_brax(self, net, out_dir, seed)
+    def evaluate_run(self, net, out_dir, seed=0, episodes=1):
+        return evaluate_brax(self, net, out_dir, seed, episodes)

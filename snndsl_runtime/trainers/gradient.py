@@ -9,6 +9,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from ..activity import activity_metrics, counting_step, spike_count_zeros
+from ..errors import RunError
 from ..metrics import spike_raster
 from ..network import clip_to_bounds, init_parameters, network, raw_bounds, strong
 from ..tasks.arrays import frame
@@ -44,16 +46,26 @@ def sample_losses(outs, labels, weights):
     return jax.vmap(lambda o, y: weights @ jax.vmap(cross_entropy, (0, None))(o, y))(outs, labels)
 
 
-def run_sequence(model, theta, fixed, image, key, checkpointed=False):
-    """One sample through STEPS time steps; returns the output at every step, shape (STEPS, classes)."""
-    return run_network(model, network(model, theta, fixed), image, key, checkpointed)
+def run_sequence(model, theta, fixed, image, key, checkpointed=False, count=False):
+    """One sample through STEPS time steps; returns the output at every step, shape (STEPS, classes)
+    (with count=True also each spiking neuron's spike count, see activity.py)."""
+    return run_network(model, network(model, theta, fixed), image, key, checkpointed, count)
 
 
-def run_network(model, net, image, key, checkpointed=False):
+def run_network(model, net, image, key, checkpointed=False, count=False):
     """run_sequence with the network (w, bp, bc) built: a static sample is held for every step, a
     temporal one (STEPS, features) gives step t its slice t."""
     w, bp, bc = net
     k_init, k_run = jax.random.split(key)
+    if count:
+        def counting(carry, t):
+            x, n = carry
+            x, out, k = counting_step(model, w, bp, bc, x, {model.INPUT: frame(image, t)}, jax.random.fold_in(k_run, t))
+            return (x, n + k), out
+
+        (_, counts), outs = jax.lax.scan(counting, (model.init_state(k_init, bp), spike_count_zeros(model)),
+                                         jnp.arange(model.STEPS))
+        return outs, counts
 
     def body(x, t):
         return model.forward_step(w, bp, bc, x, {model.INPUT: frame(image, t)}, jax.random.fold_in(k_run, t))
@@ -64,9 +76,9 @@ def run_network(model, net, image, key, checkpointed=False):
     return outs
 
 
-def run_batch(model, theta, fixed, xb, keys, checkpointed=False):
-    """run_sequence over a batch of samples: outputs (B, STEPS, classes)."""
-    return jax.vmap(lambda image, key: run_sequence(model, theta, fixed, image, key, checkpointed))(xb, keys)
+def run_batch(model, theta, fixed, xb, keys, checkpointed=False, count=False):
+    """run_sequence over a batch of samples: outputs (B, STEPS, classes) (and counts (B, neurons))."""
+    return jax.vmap(lambda image, key: run_sequence(model, theta, fixed, image, key, checkpointed, count))(xb, keys)
 
 
 def predict(outs, loss):
@@ -89,10 +101,12 @@ class DatasetEvaluation:
 
         def score(state, xb, yb, key):
             net = self.deterministic(state)
-            outs = jax.vmap(lambda img, k: run_network(model, net, img, k))(xb, jax.random.split(key, xb.shape[0]))
-            return self.predict(outs), sample_losses(outs, yb, weights)
+            outs, counts = jax.vmap(lambda img, k: run_network(model, net, img, k, count=True))(
+                xb, jax.random.split(key, xb.shape[0]))
+            return self.predict(outs), sample_losses(outs, yb, weights), counts
 
         self._score = jax.jit(score)
+        self.activity = {}  # rate/<population>, silent/<population> on the test set, at the last evaluation
 
     # ---- checkpointed state: the training state, and the best-on-validation parameters beside it
     def snapshot(self):
@@ -121,37 +135,47 @@ class DatasetEvaluation:
             loss, acc = self.score_split(*self.data["validation"], jax.random.PRNGKey(self.seed + 2))
             row.update(validation_loss=loss, validation_accuracy=acc)
             self.best.offer(step, self.state["theta"], acc, loss)
-        row["test_loss"], row["test_accuracy"] = self.score_split(*self.data["test"])
-        return row
+        row["test_loss"], row["test_accuracy"] = self.score_split(*self.data["test"], activity=True)
+        return {**row, **self.activity}
 
-    def score_split(self, x, y, key=None):
-        """(mean loss, accuracy) of the current deterministic network on every sample of (x, y)."""
+    def score_split(self, x, y, key=None, activity=False):
+        """(mean loss, accuracy) of the current deterministic network on every sample of (x, y); with
+        activity, its firing rates and silent fractions there become self.activity."""
         key = jax.random.PRNGKey(self.seed + 1) if key is None else key
-        correct, total = 0, 0.0
+        correct, total, counts = 0, 0.0, 0.0
         for i, (xb, yb, mask) in enumerate(test_batches(x, y, self.batch)):
-            pred, losses = self._score(self.state, jnp.asarray(xb), jnp.asarray(yb), jax.random.fold_in(key, i))
+            pred, losses, n = self._score(self.state, jnp.asarray(xb), jnp.asarray(yb), jax.random.fold_in(key, i))
             correct += int(np.sum((np.asarray(pred) == yb) & mask))
             total += float(np.sum(np.asarray(losses) * mask))
+            counts = counts + np.asarray(n)[mask].sum(0)
+        if activity:
+            self.activity = activity_metrics(self.model, counts, len(x), self.model.STEPS)
         return total / len(x), correct / len(x)
 
-    def evaluate_run(self, net, out_dir, seed=0):
-        """Test loss and accuracy of the trained network, and a spike raster of one test sample."""
+    def evaluate_run(self, net, out_dir, seed=0, sample=0):
+        """Test loss and accuracy of the trained network, its activity, and a spike raster of test sample
+        `sample` with its label and the predicted class (RunError E871 outside the test set)."""
         model, (w, bp, bc) = self.model, net
         x_test, y_test = self.data["test"]
+        if not 0 <= sample < len(x_test):
+            raise RunError("E871", f"--sample {sample} is not a test sample: the test set has {len(x_test)} "
+                                   f"(0 to {len(x_test) - 1})", "give a sample number in that range")
         key = jax.random.PRNGKey(seed)
-        image = jnp.asarray(x_test[0])
+        image = jnp.asarray(x_test[sample])
 
         def body(x, t):
             x, out, spikes = model.forward_step(w, bp, bc, x, {model.INPUT: frame(image, t)},
                                                 jax.random.fold_in(key, t), record=True)
-            return x, spikes
+            return x, (out, spikes)
 
-        _, spikes = jax.jit(lambda: jax.lax.scan(body, model.init_state(key, bp), jnp.arange(model.STEPS)))()
+        _, (outs, spikes) = jax.jit(lambda: jax.lax.scan(body, model.init_state(key, bp), jnp.arange(model.STEPS)))()
         spikes = np.asarray(spikes).reshape(model.STEPS * model.SUBSTEPS, -1)
-        loss, acc = self.score_split(x_test, y_test)
-        out = {"test_accuracy": acc, "test_loss": loss, "label": int(y_test[0])}
+        loss, acc = self.score_split(x_test, y_test, activity=True)
+        out = {"test_accuracy": acc, "test_loss": loss, **self.activity, "sample": sample,
+               "label": int(y_test[sample]), "predicted": int(self.predict(outs))}
         raster = spike_raster(os.path.join(out_dir, "raster.png"), spikes,
-                              f"{model.SPEC_NAME}: test sample 0 (label {out['label']})", model.DT)
+                              f"{model.SPEC_NAME}: test sample {sample}, label {out['label']}, "
+                              f"predicted {out['predicted']}", model.DT)
         if raster:
             out["raster"] = raster
         return out

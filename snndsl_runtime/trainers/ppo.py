@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from ..activity import activity_metrics
 from ..errors import RunError
 from ..network import clip_to_bounds, init_parameters, network, raw_bounds, strong
 from ..tasks.brax import evaluate_brax, make_env, normalizer_of, rollout
@@ -200,15 +201,16 @@ class PPOTrainer:
         return new, metrics
 
     def evaluate(self, state, key):
-        """Mean return of eval_episodes deterministic episodes (the network's mean action)."""
+        """Mean return of eval_episodes deterministic episodes (the network's mean action), their
+        spike counts per neuron (summed) and the steps they ran."""
         net = self.deterministic(state)
         n = self.cfg["train"]["eval_episodes"]
         k_pool, k_run = jax.random.split(key)
         pool = jax.vmap(self.episode_env.reset)(jax.random.split(k_pool, n))
         observe = lambda obs: self.normalizer(obs, state["normalizer"])  # noqa: E731
-        fit, _, _ = rollout(self.model, self.episode_env, lambda _: net, jnp.zeros(n), observe, pool, k_run,
-                            self.cfg["task"], "first")
-        return jnp.mean(fit)
+        fit, steps, _, counts = rollout(self.model, self.episode_env, lambda _: net, jnp.zeros(n), observe, pool,
+                                        k_run, self.cfg["task"], "first", record=n)
+        return jnp.mean(fit), jnp.sum(counts, 0), steps
 
     def step(self, g):
         t = time.time()
@@ -218,11 +220,13 @@ class PPOTrainer:
         steps = self.n * self.t
         self.env_steps += steps
         m["steps_per_s"] = steps / max(time.time() - t, 1e-9)
-        m["eval_fitness"] = float(self._evaluate(self.state, jax.random.fold_in(key, 1)))
+        fit, counts, eval_steps = jax.device_get(self._evaluate(self.state, jax.random.fold_in(key, 1)))
+        m["eval_fitness"] = float(fit)
+        m.update(activity_metrics(self.model, counts, self.cfg["train"]["eval_episodes"], int(eval_steps)))
         m["env_steps"] = self.env_steps
         if m["fitness"] != m["fitness"]:  # no episode ended in this iteration's unrolls
             m["fitness"] = None
         return m
 
-    def evaluate_run(self, net, out_dir, seed=0):
-        return evaluate_brax(self, net, out_dir, seed)
+    def evaluate_run(self, net, out_dir, seed=0, episodes=1):
+        return evaluate_brax(self, net, out_dir, seed, episodes)
