@@ -127,9 +127,13 @@ def _switch_rule(ctx: Context, blocks: list[ast.Block], last: dict, ov: Override
     """`--set train=RULE`: the spec's train block replaced by RULE's, with the carried settings."""
     rules = list(RULES)
     rule = ov.value.id if isinstance(ov.value, ir.Name) else None
+    if rule is None:
+        ctx.error("E404", "`--set train=...` takes a learning rule's name", ov.value.span,
+                  f"rules: {', '.join(rules)}")
+        return
     if rule not in RULES:
-        ctx.error("E201", f"unknown learning rule `{_text(ov.value)}` in `--set train=...`", ov.value.span,
-                  suggest(str(rule or ""), rules) or f"rules: {', '.join(rules)}")
+        ctx.error("E201", f"unknown learning rule `{rule}` in `--set train=...`", ov.value.span,
+                  suggest(rule, rules) or f"rules: {', '.join(rules)}")
         return
     if "train" not in last:
         ctx.error("E203", "the spec has no `train` block to switch to another rule", ov.key_span,
@@ -141,10 +145,6 @@ def _switch_rule(ctx: Context, blocks: list[ast.Block], last: dict, ov: Override
     items = [i for i in blk.items if isinstance(i, ast.Setting) and i.key.name.partition(".")[0] in kept]
     blocks[last["train"]] = dataclasses.replace(blk, kind=ast.Ident(rule, ov.value.span), items=items)
     ctx.rule_switch = (old, rule)
-
-
-def _text(e: ir.Expr) -> str:
-    return e.id if isinstance(e, ir.Name) else e.value if isinstance(e, ir.Str) else type(e).__name__.lower()
 
 
 # the weights a rule switch gives a projection the new rule cannot learn as written: EC evolves
