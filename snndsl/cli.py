@@ -13,27 +13,9 @@ import sys
 
 from rich.markup import escape
 
-from .diagnostics import Diagnostic, Span, SpecError, render_all
-
-EXIT_OK, EXIT_ERROR, EXIT_BAD_INPUT = 0, 1, 2
-
-
-def _color(stream) -> bool:
-    return hasattr(stream, "isatty") and stream.isatty() and "NO_COLOR" not in os.environ
-
-
-def report(diags: list[Diagnostic], sources, fmt: str = "text", stream=None) -> None:
-    stream = stream or sys.stderr
-    if not diags:
-        return
-    print(render_all(diags, sources, fmt, color=_color(stream) and fmt == "text"), file=stream)
-    if fmt == "text":
-        n_err = sum(d.is_error for d in diags)
-        n_warn = len(diags) - n_err
-        parts = [f"{n_err} error{'s' if n_err != 1 else ''}"] if n_err else []
-        if n_warn:
-            parts.append(f"{n_warn} warning{'s' if n_warn != 1 else ''}")
-        print(", ".join(parts), file=stream)
+from .diagnostics import Diagnostic, SpecError
+from .diagnostics.render import report
+from .driver.run import EXIT_BAD_INPUT, EXIT_ERROR, EXIT_OK, run_error as _run_error, untrainable as _untrainable
 
 
 def cmd_check(args) -> int:
@@ -66,155 +48,23 @@ def cmd_check(args) -> int:
     return status
 
 
-def _run_error(e, spec, sources=None) -> Diagnostic:
-    """A RunError from the generated module as a diagnostic located at the spec element it names
-    (at `--set task.path=...` for a dataset error, when the path came from the command line)."""
-    span = None
-    if spec is not None and getattr(e, "node", None):
-        node = e.node.split(":")[0]
-        cmdline = sources.line("<command line>", 1) if sources is not None else None
-        if node == "task" and cmdline and "task.path=" in cmdline and e.code.startswith("E81"):
-            at = cmdline.rindex("task.path=")
-            span = Span(file="<command line>", line=1, col=at + 1, end_line=1,
-                        end_col=at + len(cmdline[at:].split(" ")[0]) + 1)
-        elif node == "task":
-            span = spec.task.span
-        elif node == "input" and spec.inputs:
-            span = spec.inputs[0].span
-        elif node == "output" and spec.outputs:
-            span = spec.outputs[0].span
-    return Diagnostic(e.code, e.message, span, e.hint)
-
-
-def _latest_run(spec_name: str) -> str | None:
-    import glob
-
-    runs = sorted(p for p in glob.glob(os.path.join("runs", f"{spec_name}-*"))
-                  if os.path.exists(os.path.join(p, "checkpoint.npz")))
-    return runs[-1] if runs else None
-
-
-def _recorded_run(out_dir: str) -> tuple[str, list[str]]:
-    """The spec name and the --set list a run's program was made with (its checkpoint); ("", []) if
-    there is no readable checkpoint (train() then says precisely what is wrong)."""
-    from snndsl_runtime.checkpoint import checkpoint_meta
-    from snndsl_runtime.errors import RunError
-
-    try:
-        meta = checkpoint_meta(os.path.join(out_dir, "checkpoint.npz"))
-        return meta["spec"], list(meta["spec_sets"])
-    except RunError:
-        return "", []
-
-
-def _too_big(plan) -> Diagnostic | None:
-    """E851 when the job's estimated peak memory exceeds what this machine has (before compiling)."""
-    from .lower import available_memory, estimate
-    from .lower.memory import human
-
-    need, have = estimate(plan), available_memory()
-    if have is None or need.total <= have[0]:
-        return None
-    rule = plan.spec.train.rule
-    hint = {"ec": "a smaller train.population", "es": "a smaller train.population",
-            "stop": "a smaller train.batch_size", "surrogate": "a smaller train.batch_size (or num_envs), "
-            "train.remat = true, or the stop rule (memory constant in T)"}[rule]
-    return Diagnostic("E851", f"this job needs at least {need.describe()}, more than the {human(have[0])} of "
-                              f"{have[1]}", plan.spec.train.span,
-                      f"try {hint}, fewer neurons, or a machine with more memory")
-
-
-def _untrainable(spec, command: str) -> Diagnostic | None:
-    """E206 when `snndsl run`/`emit` is given a spec without a `task` or `train` block."""
-    if spec.trainable:
-        return None
-    missing = " and no ".join(f"`{b}` block" for b in ("task", "train") if getattr(spec, b) is None)
-    return Diagnostic("E206", f"training needs a `task` and a `train` block; this spec has no {missing}",
-                      Span(file=spec.file, line=1, col=1),
-                      f"`snndsl sim {spec.file}` simulates it as it is; to {command} it, add e.g. "
-                      "`task digits { }` and `train surrogate { epochs = 10 }`")
-
-
 def cmd_run(args) -> int:
-    import time
-    from pathlib import Path
+    from .driver.run import train_spec
 
-    import snndsl_runtime as runtime
-    from snndsl_runtime.loop import changed_settings
-    from snndsl_runtime.trainers import trainer_class
+    return train_spec(args.file, args.set or [], args.out, args.seed, args.resume, args.import_path or [],
+                      sample=args.sample).status
 
-    from .driver.build import import_module, load_plan, load_spec, module_text
-    from .driver.progress import LiveProgress, console_for_logs, print_summary
 
-    new_sets = list(args.set or [])
-    out_dir = args.out
-    if args.resume and out_dir is None:
-        out_dir = _latest_run(Path(args.file).stem)
-        if out_dir is None:
-            report([Diagnostic("E821", f"no earlier run of `{Path(args.file).stem}` with a checkpoint under runs/",
-                               None, "give the run folder with --out DIR")], None)
-            return EXIT_BAD_INPUT
-    # a resumed run keeps the --set list it was made with; this command's come after it
-    made_by, recorded = _recorded_run(out_dir) if args.resume else ("", [])
-    if made_by and made_by != Path(args.file).stem:  # before its --set list meets a spec it was not made for
-        report([Diagnostic("E822", f"the run in {out_dir} was made by `{made_by}`, not by {args.file}", None,
-                           f"resume it with {made_by}.snn, or start a new run in another --out folder")], None)
-        return EXIT_BAD_INPUT
-    plan, sources = load_plan(args.file, recorded + new_sets, on_warnings=report, import_path=args.import_path or [])
-    spec = plan.spec
-    untrainable = _untrainable(spec, "train")
-    if untrainable:
-        report([untrainable], sources)
-        return EXIT_BAD_INPUT
-    too_big = _too_big(plan)
-    if too_big:
-        report([too_big], sources)
-        return EXIT_BAD_INPUT
-    out_dir = out_dir or os.path.join("runs", f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}")
-    console = console_for_logs()
-    console.print(f"[bold]{escape(spec.file)}[/]: {spec.train.rule} -> {escape(str(out_dir))}")
-    text = module_text(spec, plan)
-    with console.status("importing JAX and the generated model..."):
-        model, _ = import_module(text, spec.name)
-    if args.sample is not None and model.TASK_KIND != "dataset":
-        report([Diagnostic("E871", f"--sample is for a dataset run; this one is a {model.TASK_KIND} run", None,
-                           "drop --sample")], None)
-        return EXIT_BAD_INPUT
-    unit = trainer_class(model.RULE, model.TASK_KIND).UNIT
-    changes = []  # the run-time settings this command changes on top of the run's own
-    if args.resume and new_sets:
-        from .codegen.generate import config_of
+def cmd_compare(args) -> int:
+    from .driver.compare import compare
 
-        before, _ = load_spec(args.file, recorded, import_path=args.import_path or [])
-        changes = [f"{k}={json.dumps(b)}" for k, _, b in changed_settings(config_of(before), model.CONFIG)
-                   if k not in model.STRUCTURAL]
-    try:
-        with LiveProgress(unit, console) as live:
-            rows = runtime.train(model, None, out_dir, args.seed, args.resume, live, sets=changes)
-    except runtime.NonFiniteError as e:
-        console.print(f"[bold red]training stopped[/] [E831]: {escape(e.message)}\n  = hint: {escape(str(e.hint))}")
-        return EXIT_BAD_INPUT
-    except runtime.RunError as e:
-        report([_run_error(e, spec, sources)], sources)
-        return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        if os.path.exists(os.path.join(out_dir, "checkpoint.npz")):
-            console.print(escape(f"interrupted; continue with: snndsl run {shlex.quote(args.file)} --out {shlex.quote(str(out_dir))} --resume"), soft_wrap=True)
-        else:
-            console.print("interrupted before the first checkpoint; there is nothing to resume")
-        return 130
-    if rows:
-        print_summary(console, rows, unit, out_dir)
-    if model.TASK_KIND == "dataset" and rows:  # the raster of a chosen test sample, as `snndsl eval --sample K`
-        try:
-            result = runtime.evaluate(model, out_dir, args.seed, sample=args.sample or 0)
-        except runtime.RunError as e:
-            report([_run_error(e, spec, sources)], sources)
-            return EXIT_BAD_INPUT
-        if "raster" in result:
-            console.print(escape(f"wrote {result['raster']}: test sample {result['sample']}, label {result['label']}, "
-                                 f"predicted {result['predicted']}"), highlight=False)
-    return EXIT_OK
+    return compare(args.file, args.rules, args.seeds, args.out, args.set or [], args.import_path or [])
+
+
+def cmd_sweep(args) -> int:
+    from .driver.compare import sweep
+
+    return sweep(args.file, args.set or [], args.seeds, args.out, [], args.import_path or [])
 
 
 def cmd_emit(args) -> int:
@@ -573,6 +423,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue the run in --out (default: the latest run of this spec) from its last checkpoint")
     p.add_argument("--sample", type=int, metavar="K", help="a dataset run: the test sample of raster.png (default 0)")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("compare", help="train a spec with several learning rules over several seeds; one table and plot")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--rules", default="stop,surrogate,ec,es", metavar="R1,R2",
+                   help="the rules (default stop,surrogate,ec,es; one that cannot train the spec is skipped, saying why)")
+    p.add_argument("--seeds", default="0,1,2", metavar="S1,S2", help="the seeds (default 0,1,2)")
+    p.add_argument("-o", "--out", metavar="PARENT", help="the parent folder of the runs (default runs/compare-<spec>-<time>); "
+                   "rerun with the same folder to continue an interrupted compare")
+    _add_set(p)
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("sweep", help="train a spec over a grid of settings and seeds; one table and plot")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--set", action="append", metavar="KEY=V1,V2", help="a setting and its values (repeatable: the grid "
+                   "is every combination); a single value applies to every run")
+    p.add_argument("--seeds", default="0", metavar="S1,S2", help="the seeds (default 0)")
+    p.add_argument("-o", "--out", metavar="PARENT", help="the parent folder of the runs (default runs/sweep-<spec>-<time>)")
+    p.add_argument("--import-path", action="append", metavar="DIR", help="a folder imports may also come from")
+    p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("emit", help="write the standalone training program for a spec")
     p.add_argument("file", metavar="FILE")

@@ -190,6 +190,24 @@ RULES: dict[str, type[_Rule]] = {
 }
 
 
+# settings that mean the same under two rules of one family (EC and ES both step their parameters by `lr`)
+_SAME_MEANING = {frozenset(("ec", "es")): {"lr"}}
+
+
+def carried_settings(old: str, new: str) -> set[str]:
+    """The settings of rule `old` that keep their meaning under rule `new` (a rule switch, `--set
+    train=new`, keeps these and resets the rest to the new rule's defaults): the ones the two
+    rules' models inherit from one family (epochs, batch_size, optimizer, ... for STOP and
+    surrogate; population, generations, ... for EC and ES), plus a few with the same meaning."""
+    a, b = RULES[old], RULES[new]
+    shared = set()
+    for base in (_Evolution, _Gradient):
+        if issubclass(a, base) and issubclass(b, base):
+            shared |= set(base.model_fields)
+    return (shared | _SAME_MEANING.get(frozenset((old, new)), set())) - {"rule"} if old != new else \
+        set(a.model_fields) - {"rule"}
+
+
 def _extra(model: type[BaseModel], key: str) -> dict:
     f = model.model_fields.get(key)
     return (f.json_schema_extra or {}) if f else {}

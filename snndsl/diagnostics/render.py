@@ -4,6 +4,8 @@ or as JSON."""
 from __future__ import annotations
 
 import json
+import os
+import sys
 
 from .diagnostic import Diagnostic, Sources
 
@@ -42,3 +44,21 @@ def render_all(diags: list[Diagnostic], sources: Sources | None, fmt: str = "tex
     if fmt == "json":
         return json.dumps([d.to_json() for d in diags], indent=2)
     return "\n\n".join(render(d, sources, color) for d in diags)
+
+
+def _color(stream) -> bool:
+    return hasattr(stream, "isatty") and stream.isatty() and "NO_COLOR" not in os.environ
+
+
+def report(diags: list[Diagnostic], sources, fmt: str = "text", stream=None) -> None:
+    stream = stream or sys.stderr
+    if not diags:
+        return
+    print(render_all(diags, sources, fmt, color=_color(stream) and fmt == "text"), file=stream)
+    if fmt == "text":
+        n_err = sum(d.is_error for d in diags)
+        n_warn = len(diags) - n_err
+        parts = [f"{n_err} error{'s' if n_err != 1 else ''}"] if n_err else []
+        if n_warn:
+            parts.append(f"{n_warn} warning{'s' if n_warn != 1 else ''}")
+        print(", ".join(parts), file=stream)

@@ -18,6 +18,7 @@ class Context:
         self.main = main
         self.rep = Reporter()
         self.task_block: ast.Block | None = None  # the (overridden) task block, for `task.obs` etc.
+        self.rule_switch: tuple[str | None, str] | None = None  # (spec's rule, new rule) after `--set train=RULE`
         self.scopes: dict[Path, ConstScope] = {}
         for path, mod in modules.items():
             self.scopes[path] = ConstScope(mod, self.scopes, self.task_sizes)

@@ -1,6 +1,9 @@
 """`--set KEY=VALUE` overrides: parsed from the command line, then applied without touching the
 AST.  A `train.`/`task.`/`time.` key replaces that setting in a copy of its block; a constant's
-name goes into its scope's override table, which folding consults first."""
+name goes into its scope's override table, which folding consults first.  `train=RULE` switches
+the learning rule: a copy of the `train` block for RULE that keeps the settings meaning the same
+under both rules (`carried_settings`), and copies of the projections a rule cannot learn as
+written (`rule_projections`: dense `learn w` <-> bernoulli `learn p`)."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ import typing
 from dataclasses import dataclass
 
 from snndsl_runtime import settings as runtime_settings
+from snndsl_runtime.settings import carried_settings
 
 from .. import ir
 from ..diagnostics import Diagnostic, Span, suggest
@@ -95,8 +99,12 @@ def apply_overrides(ctx: Context, blocks: list[ast.Block], overrides: list[Overr
     """
     out = list(blocks)
     last = {b.keyword: i for i, b in enumerate(out)}
-    for ov in overrides:
+    # a rule switch first, so that `train.KEY` settings given with it land in the new rule's block
+    for ov in sorted(overrides, key=lambda o: o.key != "train"):
         head, _, rest = ov.key.partition(".")
+        if ov.key == "train":
+            _switch_rule(ctx, out, last, ov)
+            continue
         setting = ast.Setting(ast.Ident(rest, ov.key_span), ov.value, ov.key_span, from_command_line=True)
         if head in ("train", "task", "time") and rest:
             if head not in last:
@@ -115,8 +123,96 @@ def apply_overrides(ctx: Context, blocks: list[ast.Block], overrides: list[Overr
     return out
 
 
+def _switch_rule(ctx: Context, blocks: list[ast.Block], last: dict, ov: Override) -> None:
+    """`--set train=RULE`: the spec's train block replaced by RULE's, with the carried settings."""
+    rules = list(RULES)
+    rule = ov.value.id if isinstance(ov.value, ir.Name) else None
+    if rule is None:
+        ctx.error("E404", "`--set train=...` takes a learning rule's name", ov.value.span,
+                  f"rules: {', '.join(rules)}")
+        return
+    if rule not in RULES:
+        ctx.error("E201", f"unknown learning rule `{rule}` in `--set train=...`", ov.value.span,
+                  suggest(rule, rules) or f"rules: {', '.join(rules)}")
+        return
+    if "train" not in last:
+        ctx.error("E203", "the spec has no `train` block to switch to another rule", ov.key_span,
+                  f"add one, e.g. `train {rule} {{ }}`")
+        return
+    blk = blocks[last["train"]]
+    old = blk.kind.name if blk.kind is not None else None
+    kept = carried_settings(old, rule) if old in RULES else set()
+    items = [i for i in blk.items if isinstance(i, ast.Setting) and i.key.name.partition(".")[0] in kept]
+    blocks[last["train"]] = dataclasses.replace(blk, kind=ast.Ident(rule, ov.value.span), items=items)
+    ctx.rule_switch = (old, rule)
+
+
+# the weights a rule switch gives a projection the new rule cannot learn as written: EC evolves
+# Bernoulli probabilities (at the EC reference's p = 0.5, with its gain formula); the other rules
+# learn real weights (the ES baseline's N(0, 1) with the same gain, so the scale is EC's)
+EC_WEIGHTS, REAL_WEIGHTS = "bernoulli(p = 0.5)", "dense(init = normal(0, 1))"
+
+
+def rule_projections(ctx: Context, decls: list[ast.ProjectDecl]) -> list[ast.ProjectDecl]:
+    """The projections as the switched-to rule can learn them (copies; the spec's are unchanged).
+
+    After `--set train=ec`, a dense projection with `learn w` becomes `bernoulli(p = 0.5)` with
+    `learn p` (and `gain = auto` if it has no gain); after a switch to another rule, a Bernoulli
+    projection with `learn p` becomes `dense(init = normal(0, 1))` with `learn w`.  Projections
+    that are not learned, or that the rule learns as they are, stay as written.  Without a rule
+    switch this is the identity."""
+    switch = ctx.rule_switch
+    if switch is None:
+        return decls
+    from ..syntax.parser import parse_expr
+
+    to_ec = switch[1] == "ec"
+    have, want = ("dense", "p") if to_ec else ("bernoulli", "w")
+    out = []
+    for d in decls:
+        weights = next((i for i in d.items if isinstance(i, ast.Setting) and i.key.name == "weights"), None)
+        learns = [i for i in d.items if isinstance(i, ast.LearnDecl)]
+        kind = weights.value.func if weights is not None and isinstance(weights.value, ir.Call) else None
+        if kind != have or not learns:
+            out.append(d)
+            continue
+        items = []
+        for it in d.items:
+            if it is weights:
+                it = dataclasses.replace(it, value=_at(parse_expr(EC_WEIGHTS if to_ec else REAL_WEIGHTS), it.value.span))
+            elif isinstance(it, ast.LearnDecl):
+                it = dataclasses.replace(it, target=ast.Ident(want, it.target.span), body=[])
+            items.append(it)
+        if to_ec and not any(isinstance(i, ast.Setting) and i.key.name == "gain" for i in d.items):
+            items.append(ast.Setting(ast.Ident("gain", weights.key.span), _at(parse_expr("auto"), weights.value.span),
+                                     weights.span))
+        out.append(dataclasses.replace(d, items=items))
+    return out
+
+
+def rule_populations(ctx: Context, decls: list[ast.Declaration]) -> list[ast.Declaration]:
+    """The populations as the switched-to rule can train them (copies): EC evolves connections only, so
+    after `--set train=ec` a population's `learn` lines are dropped (its parameters keep their
+    initial values).  Without a switch to EC this is the identity."""
+    if ctx.rule_switch is None or ctx.rule_switch[1] != "ec":
+        return decls
+    return [dataclasses.replace(d, items=[i for i in d.items if not isinstance(i, ast.LearnDecl)]) for d in decls]
+
+
+def _at(e: ir.Expr, span: Span) -> ir.Expr:
+    """An expression made by the compiler, located at the spec text it replaces."""
+    def fix(d):
+        if isinstance(d, dict):
+            return {k: (span.model_dump() if k == "span" and isinstance(v, dict) else fix(v)) for k, v in d.items()}
+        return [fix(x) for x in d] if isinstance(d, list) else d
+
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(ir.Expr).validate_python(fix(e.model_dump()))
+
+
 def _unknown_key(ctx: Context, ov: Override, blocks: list[ast.Block]) -> None:
-    keys = ["train.<setting>", "task.<setting>", "time.<setting>", *ctx.scope.consts]
+    keys = ["train", "train.<setting>", "task.<setting>", "time.<setting>", *ctx.scope.consts]
     rule = next((b for b in reversed(blocks) if b.keyword == "train"), None)
     if rule is not None and rule.kind and rule.kind.name in RULES:
         keys += [f"train.{f}" for f in RULES[rule.kind.name].model_fields if f not in ("rule", "span")]

@@ -18,7 +18,7 @@ from .expr import Q
 from .groups import elaborate_group
 from .inputs_outputs import elaborate_input, elaborate_output
 from .names import check_unique_names, imported_modules
-from .overrides import Override, apply_overrides
+from .overrides import Override, apply_overrides, rule_populations, rule_projections
 from .populations import elaborate_population
 from .projections import elaborate_projection
 from .task import elaborate_task, reconcile_steps
@@ -45,7 +45,7 @@ def _elaborate(ctx: Context, overrides: list[Override]) -> ir.Spec | None:
     ctx.dt = time.dt  # a projection's `delay = 0.5 ms` is counted in steps
     consts = _constants(ctx)
     elaborate_models(ctx)
-    pops = [p for p in (ctx.built(d, elaborate_population) for d in ctx.decls("population")) if p]
+    pops = [p for p in (ctx.built(d, elaborate_population) for d in rule_populations(ctx, ctx.decls("population"))) if p]
     ctx.pops = {p.name: p for p in pops}
     groups = [g for g in (ctx.built(d, elaborate_group) for d in stmts if isinstance(d, ast.GroupDecl)) if g]
     for g in groups:
@@ -55,7 +55,8 @@ def _elaborate(ctx: Context, overrides: list[Override]) -> ir.Spec | None:
     ctx.inputs = {i.name: i for i in inputs}
     outputs = [o for o in (ctx.built(d, elaborate_output, task) for d in ctx.decls("output")) if o]
     ctx.outputs = {o.name: o for o in outputs}
-    projections = [p for p in (elaborate_projection(ctx, d) for d in stmts if isinstance(d, ast.ProjectDecl)) if p]
+    decls = rule_projections(ctx, [d for d in stmts if isinstance(d, ast.ProjectDecl)])  # after a --set train=RULE
+    projections = [p for p in (elaborate_projection(ctx, d) for d in decls) if p]
     network_ok = not any(d.is_error for d in ctx.rep.diags)
     train = elaborate_train(ctx, blocks.get("train"))
     start = Span(file=ctx.main.name, line=1, col=1)
