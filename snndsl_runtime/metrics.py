@@ -90,6 +90,15 @@ def plot_curve(out_dir, rows, step_key: str, keys, title: str = "") -> str | Non
         for k in names:
             ys = [r[k] * scale if isinstance(r.get(k), (int, float)) else None for r in rows]
             ax.plot(steps, ys, marker="o" if len(steps) < 30 else None, ms=3, label=k.replace("_", " "))
+    return _save_panels(fig, [(ax, label) for ax, (label, _) in zip(axes[0], panels)], step_key, title,
+                        os.path.join(out_dir, "curve.png"))
+
+
+def _save_panels(fig, labelled_axes, step_key: str, title: str, path: str) -> str:
+    """Label each panel's axes, title the figure, write it to path."""
+    import matplotlib.pyplot as plt
+
+    for ax, label in labelled_axes:
         ax.set_xlabel(step_key)
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
@@ -97,7 +106,6 @@ def plot_curve(out_dir, rows, step_key: str, keys, title: str = "") -> str | Non
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    path = os.path.join(out_dir, "curve.png")
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
@@ -123,18 +131,8 @@ def plot_rates(out_dir, rows, step_key: str, title: str = "") -> str | None:
                      label=pop)
         ax_silent.plot(steps, [100.0 * r[f"silent/{pop}"] if f"silent/{pop}" in r else None for r in rows],
                        marker="o" if len(steps) < 30 else None, ms=3, label=pop)
-    for ax, label in ((ax_rate, "firing rate (Hz)"), (ax_silent, "silent neurons (%)")):
-        ax.set_xlabel(step_key)
-        ax.set_ylabel(label)
-        ax.grid(alpha=0.3)
-        ax.legend()
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    path = os.path.join(out_dir, "rates.png")
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save_panels(fig, ((ax_rate, "firing rate (Hz)"), (ax_silent, "silent neurons (%)")), step_key, title,
+                        os.path.join(out_dir, "rates.png"))
 
 
 def spike_raster(path, spikes, title: str = "", dt_ms: float = 1.0) -> str | None:
