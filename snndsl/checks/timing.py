@@ -28,5 +28,5 @@ def refractory_on_the_grid(spec: ir.Spec, plan: Plan):
             yield Diagnostic("W402", f"`{m.name}`'s refractory period of {m.refractory:g} ms is {n:g} steps of "
                                      f"{dt:g} ms; it is rounded to {held} ({held * dt:g} ms)",
                              next(p.span for p in spec.populations if p.model == m.name),
-                             f"choose a refractory period that is a multiple of dt, or a dt that divides it",
+                             "choose a refractory period that is a multiple of dt, or a dt that divides it",
                              severity="warning")

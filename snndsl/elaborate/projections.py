@@ -10,7 +10,7 @@ from . import units as U
 from .bodies import bounds, settings, unique_items
 from .context import Context
 from .draws import initialiser, read_file_init
-from .expr import CallV, Q, StrV, Sym
+from .expr import CallV, Q, Sym
 from .gains import set_gain
 from .scope import as_number
 

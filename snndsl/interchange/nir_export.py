@@ -116,7 +116,6 @@ def build_graph(spec, model, theta, fixed, threshold: float = 0.5, origin: str =
                                  "r = tau; weights (out, in)"}
     # ---- inputs
     for i in spec.inputs:
-        folded = i.encoder == "signed_current"
         nodes[i.name] = nir.Input(input_type=np.array([i.in_size if i.encoder in ("current", "signed_current")
                                                        else i.size]),
                                   metadata={"snndsl_encoder": i.encoder, "snndsl_size": i.size})

@@ -384,7 +384,7 @@ def import_graph(graph, spec_path: str, dt_ms: float | None = None, origin: str 
     text = [f"# Imported from NIR{(' (' + origin + ')') if origin else ''} by `snndsl import`; conventions in "
             "docs/nir.md.", f"# Weights: {npz} beside this file (one (inputs x outputs) matrix per projection, "
             "and the per-neuron values of parameters that differ between neurons)."]
-    text.append(f"# Fine-tunes the imported weights with `snndsl run`; `snndsl sim` simulates it." if task else
+    text.append("# Fine-tunes the imported weights with `snndsl run`; `snndsl sim` simulates it." if task else
                 "# Add a `task` and a `train` block to train it (or import with --task); `snndsl sim` simulates it.")
     for module, names in imports.items():
         text.append(f'from "{module}" import {", ".join(names)}')
