@@ -105,6 +105,7 @@ def _changes(file: str, plan, import_path) -> list[str]:
 def run_variants(file: str, variants: list[Variant], seeds: list[int], parent: str, base_sets: list[str],
                  import_path=(), console=None) -> list[Variant]:
     """Train every variant at every seed in parent/<variant>-seed<k>/ (resuming one that exists)."""
+    from ..lower import estimate
     from .progress import console_for_logs
 
     console = console or console_for_logs()
@@ -126,8 +127,6 @@ def run_variants(file: str, variants: list[Variant], seeds: list[int], parent: s
             if seed == seeds[0]:
                 for c in _changes(file, done.plan, list(import_path)):
                     console.print(f"[cyan]note[/]: for {escape(v.label)} the tool changed {escape(c)}")
-            from ..lower import estimate
-
             rows = _read_rows(out_dir)
             v.runs.append({"seed": seed, "out_dir": out_dir, "rows": rows, "unit": done.unit,
                            "wall_s": rows[-1].get("wall_s", time.time() - t) if rows else time.time() - t,

@@ -326,7 +326,7 @@ def import_graph(graph, spec_path: str, dt_ms: float | None = None, origin: str 
         else:
             target = ident[dst]
         key = _ident(lname, weights_keys)
-        weights[key] = w.astype(np.float32) if False else w
+        weights[key] = w
         projs.append((ident[src], target, key, int(lmeta.get("snndsl_delay", 0) or 0),
                       lname in nodes))  # learnable: a Linear of the graph
 
