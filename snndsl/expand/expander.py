@@ -228,7 +228,10 @@ class Expander:
                                e.span)
                     raise _Failed
                 return [ir.ListExpr(items=list(xs), span=e.span) for xs in zip(*lists)]
-        what = f"`{e.id}`, which is not a list" if isinstance(e, ir.Name) else show(e)
+        what = show(e)
+        if isinstance(e, ir.Name):
+            value = self.overrides.get(e.id) or (self.consts[e.id].value if e.id in self.consts else None)
+            what = f"`{e.id}` (= {show(value)})" if value is not None else f"`{e.id}`, which is not a list constant of this file"
         if isinstance(e, ir.Dotted):
             what = f"`{e.obj}.{e.attr}`, known only once the task is read"
         self.error("E208", f"a `for` loop runs over a list, not {what}", e.span,
