@@ -258,7 +258,7 @@ class Expander:
 
     def _lookup(self, e):
         if isinstance(e, ir.Dotted):
-            raise ExprError(Diagnostic("E213", f"`{e.obj}.{e.attr}` is known only once the task is read", e.span,
+            raise ExprError(Diagnostic(self._task_code, f"`{e.obj}.{e.attr}` is known only once the task is read", e.span,
                                        "a loop's list and the parts of a name use numbers and constants"))
         name = e.id
         if name in self.consts or name in self.overrides:
@@ -272,7 +272,9 @@ class Expander:
                 self._busy.discard(name)
         return Sym(name, e.span)
 
-    def fold(self, e: ir.Expr) -> object:
+    def fold(self, e: ir.Expr, task_code: str = "E213") -> object:
+        """e's value; a `task.*` size in it is task_code (E208 in a loop's range, E213 in a name)."""
+        self._task_code = task_code
         try:
             return evaluate(e, self._lookup)
         except ExprError as ex:
@@ -280,7 +282,7 @@ class Expander:
             raise _Failed from None
 
     def whole(self, e: ir.Expr, what: str, frame) -> int:
-        v = self.fold(e)
+        v = self.fold(e, "E208")
         if isinstance(v, Sym):
             self.error("E207", f"unknown name `{v.name}` in {what}", v.span, "a loop variable, a stage parameter or a constant")
             raise _Failed
