@@ -24,6 +24,16 @@ class Span(BaseModel):
     end_col: int | None = None
     via: str | None = Field(default=None, exclude=True)
 
+    def _place(self) -> tuple:
+        return (self.file, self.line, self.col, self.end_line, self.end_col)
+
+    # a copy's span is the same place as its original's (so the IR equals its JSON round trip)
+    def __eq__(self, other) -> bool:
+        return self._place() == other._place() if isinstance(other, Span) else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._place())
+
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.col}"
 
