@@ -18,6 +18,7 @@ Lists and the numbers inside `{ }` are folded here from literals and the file's 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 
 from pydantic import BaseModel
@@ -29,13 +30,17 @@ from ..syntax import ast
 
 # definitions, not network statements: once per file, never repeated
 NOT_REPEATABLE = (ast.Import, ast.ModelDef, ast.Block, ast.StageDef)
-MAX_STATEMENTS = 100_000  # a spec that expands to more is refused (a typo in a range, a runaway nesting)
+MAX_STATEMENTS = 20_000  # a spec that expands to more is refused (a typo in a range, a runaway nesting)
 _PART = re.compile(r"\{([^{}]*)\}")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class _Failed(Exception):
     """A statement that could not be copied (its diagnostic is reported): it is left out."""
+
+
+class _TooLarge(Exception):
+    """The expansion passed MAX_STATEMENTS (reported): it stops there."""
 
 
 @dataclasses.dataclass
@@ -46,7 +51,7 @@ class _Frame:
     parent: "_Frame | None"
     stages: tuple[str, ...] = ()  # the stages being expanded, for cycles
 
-    @property
+    @functools.cached_property
     def via(self) -> str:
         out, f = [], self
         while f is not None:
@@ -58,7 +63,11 @@ class _Frame:
 def show(e: ir.Expr) -> str:
     """A value as the spec would write it."""
     if isinstance(e, ir.Num):
-        return f"{e.value:g}" + (f" {e.unit}" if e.unit else "")
+        from ..elaborate.units import base_unit
+
+        unit = e.unit or (base_unit(tuple(e.dims)) if tuple(e.dims) != (0, 0, 0) else None)
+        number = str(int(e.value)) if e.value == int(e.value) and abs(e.value) < 1e15 else f"{e.value:g}"
+        return number + (f" {unit}" if unit else "")
     if isinstance(e, ir.Name):
         return e.id
     if isinstance(e, ir.Str):
@@ -77,6 +86,14 @@ def _respan(e, span: Span):
     if isinstance(e, list):
         return [_respan(x, span) for x in e]
     return e
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_part(src: str) -> ir.Expr:
+    """The expression of a name's `{src}` part (parsed once per text: a loop reuses it)."""
+    from ..syntax.parser import parse_expr
+
+    return parse_expr(src)
 
 
 class Expander:
@@ -105,9 +122,12 @@ class Expander:
                 else:
                     self.stages[st.name.name] = st
         out = []
-        for st in self.module.stmts:
-            if not isinstance(st, ast.StageDef):
-                out += self.statements([st], {}, None)
+        try:
+            for st in self.module.stmts:
+                if not isinstance(st, ast.StageDef):
+                    out += self.statements([st], {}, None)
+        except _TooLarge:
+            pass
         return ast.Module(file=self.module.file, stmts=self._unique(out))
 
     def statements(self, stmts: list, env: dict, frame: _Frame | None) -> list:
@@ -130,11 +150,16 @@ class Expander:
                     self.count += 1
             except _Failed:
                 continue
-            if self.count > MAX_STATEMENTS:
-                self.error("E211", f"the spec expands to more than {MAX_STATEMENTS:,} statements", self._at(st.span, frame),
-                           "check the loops' lists and ranges")
-                raise _Failed
+            self._count(st.span, frame)
         return out
+
+    def _count(self, span, frame, n: int = 0) -> None:
+        """Counts copies and iterations; past MAX_STATEMENTS the expansion stops (an empty loop counts too)."""
+        self.count += n
+        if self.count > MAX_STATEMENTS:
+            self.error("E211", f"the spec expands to more than {MAX_STATEMENTS:,} statements and iterations",
+                       self._at(span, frame), "check the loops' lists and ranges")
+            raise _TooLarge
 
     def loop(self, st: ast.ForLoop, env: dict, frame: _Frame | None) -> list:
         names = [v.name for v in st.vars]
@@ -149,7 +174,8 @@ class Expander:
             raise _Failed
         out = []
         for item in items:
-            values = self.destructure(st, item, frame)
+            self._count(st.span, frame, 1)
+            values = [self.settle(v) for v in self.destructure(st, item, frame)]
             inner = {**env, **dict(zip(names, values))}
             if prev is not None:
                 inner["prev"] = prev
@@ -172,7 +198,7 @@ class Expander:
             raise _Failed
         params = [p.name for p in stage.params]
         signature = f"`{name}({', '.join(params)})` (line {stage.span.line})"
-        args = [self.copy(a, env, frame) for a in st.args]
+        args = [self.settle(self.copy(a, env, frame)) for a in st.args]
         bound = dict(zip(params, args))
         problem = None
         if len(args) > len(params):
@@ -183,7 +209,7 @@ class Expander:
             elif kw.name in bound:
                 problem = problem or f"`{kw.name}` is given twice"
             else:
-                bound[kw.name] = self.copy(kw.value, env, frame)
+                bound[kw.name] = self.settle(self.copy(kw.value, env, frame))
         missing = [p for p in params if p not in bound]
         if problem is None and missing:
             problem = f"`{name}` needs {len(params)} argument{'s' * (len(params) != 1)}; " \
@@ -281,6 +307,21 @@ class Expander:
             self.error(ex.diag.code, ex.diag.message, ex.diag.span, ex.diag.hint)
             raise _Failed from None
 
+    def settle(self, e: ir.Expr) -> ir.Expr:
+        """A value bound to a variable or parameter, folded to a number where it is one (`x * 2`
+        with x = 3 is 6), so that nested uses do not copy ever larger expressions and the notes
+        read `n = 6`.  Anything else (a name, a call, what needs the task's sizes) stays as written."""
+        if isinstance(e, (ir.Num, ir.Name, ir.Str)):
+            return e
+        if isinstance(e, ir.ListExpr):
+            return e.model_copy(update={"items": [self.settle(i) for i in e.items]})
+        self._task_code = "E213"
+        try:
+            v = evaluate(e, self._lookup)
+        except ExprError:
+            return e  # reported, if it is a mistake, where it is used
+        return ir.Num(value=v.value, dims=tuple(v.dims), span=e.span) if isinstance(v, Q) else e
+
     def whole(self, e: ir.Expr, what: str, frame) -> int:
         v = self.fold(e, "E208")
         if isinstance(v, Sym):
@@ -298,12 +339,10 @@ class Expander:
 
     def interpolate(self, text: str, span: Span, env: dict, frame) -> str:
         """A name with `{expr}` parts, built."""
-        from ..syntax.parser import parse_expr
-
         def part(m: re.Match) -> str:
             src = m.group(1)
             try:
-                e = parse_expr(src)
+                e = _parse_part(src)
             except SpecError:
                 self.error("E213", f"`{{{src}}}` in `{text}` is not an expression", span)
                 raise _Failed from None

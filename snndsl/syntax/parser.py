@@ -24,6 +24,7 @@ if not GRAMMAR.exists():  # installed as a wheel: grammars/ is shipped inside th
 # How the parser's terminal names read in an error message.
 _TERMINAL_WORDS = {
     "NAME": "a name",
+    "TNAME": "a name",  # with `{...}` parts
     "NUMBER": "a number",
     "STRING": "a string",
     "DERIV": "an equation `dx/dt = ...`",
