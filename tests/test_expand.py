@@ -266,3 +266,12 @@ def test_check_exits_2_without_a_traceback_and_prints_the_copies(tmp_path):
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert f"{bad}:10:16: error[E212]" in r.stderr and "= note: in iteration i = 2" in r.stderr
     assert "conv1_1" in r.stdout and "pool0" in r.stdout
+
+
+def test_a_stage_in_an_imported_module_is_refused(tmp_path):
+    (tmp_path / "blocks.snn").write_text("const W = 8\nstage layer(x) {\n    population p = LIF(x)\n}\n")
+    path = tmp_path / "net.snn"
+    path.write_text('from "neurons" import LIF\nfrom "blocks" import W\npopulation h = LIF(W)\n')
+    spec, diags, sources = compile_spec(str(path))
+    [d] = [d for d in diags if d.is_error]
+    assert d.code == "E104" and "`stage` in an imported module" in d.message and d.span.line == 2
