@@ -42,7 +42,9 @@ def summarize(spec: ir.Spec, plan: Plan | None = None) -> str:
     else:
         task = f"dataset {t.dataset} ({t.features} features, {t.classes} classes"
         task += (f", {t.frames} time steps per sample" if t.frames else "") + \
-            (f", {t.validation:g} of train held out for validation" if t.validation else "") + ")"
+            (f", {t.validation:g} of train held out for validation" if t.validation else "") + \
+            (f", training batches cropped from {t.crop}-pixel padding" if t.crop else "") + \
+            (", half of each training batch flipped" if t.flip else "") + ")"
         if t.dataset == "arrays":
             task += f" from {t.path}"
     ok = "ok" if spec.trainable else "ok, can be simulated (`snndsl sim`) but not trained: " + \
