@@ -30,6 +30,12 @@ CIFAR100_FILES = ("train", "test")
 REDOWNLOAD = "the file is damaged or of another kind; download the dataset again"
 
 
+def image_shape(task: dict) -> tuple[int, int, int] | None:
+    """(C, H, W) of the task's samples (an event dataset's after `size` downsampling); None for arrays."""
+    shape, size = SHAPES.get(task["dataset"]), task.get("size")
+    return shape if shape is None or not size else (shape[0], size, size)
+
+
 def load_dataset(name: str, path: str | None = None, test_fraction: float = 0.25, labels: str = "fine",
                  frames: int = 1, size: int | None = None):
     """-> (x_train, y_train, x_test, y_test): float32 features in [0, 1], flattened to (n, features)
