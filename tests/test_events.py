@@ -46,6 +46,41 @@ def write_aedat2(path: Path, evs) -> None:
     path.write_bytes(head + body)
 
 
+def _pad(b: bytes, n: int) -> bytes:
+    return b + b"\0" * (-len(b) % n)
+
+
+AEDAT4_DESCRIPTION = (
+    b'<dv version="2.0"><node name="outInfo" path="/mainloop/Recorder/outInfo/"><node name="0" '
+    b'path="/mainloop/Recorder/outInfo/0/"><attr key="typeIdentifier" type="string">EVTS</attr><node name="info" '
+    b'path="/mainloop/Recorder/outInfo/0/info/"><attr key="sizeX" type="int">128</attr><attr key="sizeY" '
+    b'type="int">128</attr></node></node></node></dv>')
+
+
+def write_aedat4(path: Path, evs, packets=2) -> None:
+    """An AEDAT 4.0 file as DV writes it, uncompressed: the magic line, the IOHeader flatbuffer (only
+    its `description`, the XML naming stream 0 an 128x128 event stream), then packets of
+    (stream id, size, a size-prefixed EventPacket flatbuffer of Event {t: i64, x: i16, y: i16, on: bool})."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # IOHeader: root offset, "IOHE", the vtable at 8 (10 bytes: only field 2 present, at +4), the table
+    # at 20 (soffset back to the vtable, offset to the string), the string at 28
+    header = struct.pack("<I", 20) + b"IOHE" + _pad(struct.pack("<5H", 10, 8, 0, 0, 4), 4)
+    header += struct.pack("<iI", 20 - 8, 28 - 24) + struct.pack("<I", len(AEDAT4_DESCRIPTION))
+    header = _pad(header + AEDAT4_DESCRIPTION + b"\0", 4)
+    out = b"#!AER-DAT4.0\r\n" + struct.pack("<I", len(header)) + header
+    per = -(-len(evs) // packets)
+    for k in range(0, len(evs), per):
+        chunk = evs[k:k + per]
+        # after the size prefix: root offset to the table at 20, "EVTS", the vtable at 12, the table
+        # (soffset, offset to the vector at 28), the vector: count, then 16-byte events 8-aligned at 32
+        body = struct.pack("<I", 20 - 4) + b"EVTS" + _pad(struct.pack("<3H", 6, 8, 4), 4)
+        body += struct.pack("<iI", 20 - 12, 28 - 24) + struct.pack("<I", len(chunk))
+        body += b"".join(struct.pack("<qhh?3x", t, x, y, bool(p)) for x, y, p, t in chunk)
+        packet = struct.pack("<I", len(body)) + body
+        out += struct.pack("<II", 0, len(packet)) + packet
+    path.write_bytes(out)
+
+
 def reference_frames(evs, native, size, frames):
     """Frames computed here, event by event: bin k holds events k*(n//T) .. (k+1)*(n//T)-1; an event
     at (x, y) with polarity p counts at ((y' * size + x') * 2 + p), x' = floor(x * size / native)."""
@@ -146,6 +181,29 @@ def test_cifar10_dvs_aedat2_split_and_frames(tmp_path):
             assert every[tuple(xi.ravel().nonzero()[0])] == yi
     again = datasets.load_dataset("cifar10_dvs", str(tmp_path), 0.1, frames=3, size=64)
     np.testing.assert_array_equal(again[2], x_te)  # the same held-out recordings every time
+
+
+def test_cifar10_dvs_aedat4_as_tonic_reads_it(tmp_path):
+    pytest.importorskip("aedat")
+    rng = np.random.default_rng(3)
+    written = []
+    for cls in ("bird", "ship"):
+        for i in range(2):
+            evs = _events(rng, 14, 128)
+            write_aedat4(tmp_path / "CIFAR10DVS" / cls / f"cifar10_{cls}_{i}.aedat4", evs)
+            written.append((events.CIFAR10_DVS_CLASSES.index(cls), evs))
+    x_tr, y_tr, x_te, y_te = datasets.load_dataset("cifar10_dvs", str(tmp_path), 0.5, frames=2)
+    assert sorted(y_te.tolist()) == [2, 8] and sorted(y_tr.tolist()) == [2, 8]
+    every = {tuple(reference_frames(evs, 128, 128, 2).ravel().nonzero()[0]): lab for lab, evs in written}
+    for x, y in ((x_tr, y_tr), (x_te, y_te)):
+        for xi, yi in zip(x, y):
+            assert every[tuple(xi.ravel().nonzero()[0])] == yi
+    bad = tmp_path / "CIFAR10DVS" / "ship" / "cifar10_ship_0.aedat4"
+    bad.write_bytes(bad.read_bytes()[:60])
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(sys.modules, "aedat", None)  # without the decoder: how to install it
+        assert "pip install aedat" in _error("E872", "cifar10_dvs", str(tmp_path), 0.5, frames=2).hint
+    assert "cannot be read" in _error("E812", "cifar10_dvs", str(tmp_path), 0.5, frames=2).message
 
 
 def test_frames_are_cached_by_settings(tmp_path):
