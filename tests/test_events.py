@@ -2,6 +2,7 @@
 the real formats, binned into T frames and checked against frames computed here event by event;
 the cache; every damaged input a RunError with its code (through the CLI: exit 2, no traceback)."""
 
+import importlib.util
 import os
 import struct
 import subprocess
@@ -16,7 +17,8 @@ from snndsl_runtime.tasks import datasets, events
 
 from .conftest import PYTHON, write_spec
 
-pytest.importorskip("tonic")
+# the readers need tonic (pip install -e .[events]); without it only the error that says so is tested
+needs_tonic = pytest.mark.skipif(importlib.util.find_spec("tonic") is None, reason="tonic is not installed")
 
 
 # ---- writers of the real formats
@@ -118,6 +120,7 @@ def _sorted_like_tonic(written):
     return sorted(written, key=lambda de: de[0])
 
 
+@needs_tonic
 @pytest.mark.parametrize("size", [None, 17])
 def test_nmnist_frames_match_the_events(tmp_path, size):
     written = _nmnist(tmp_path)
@@ -131,6 +134,7 @@ def test_nmnist_frames_match_the_events(tmp_path, size):
             np.testing.assert_array_equal(xi, reference_frames(evs, 34, s, 3))
 
 
+@needs_tonic
 def test_nmnist_hand_computed_event_and_overflow_marker(tmp_path):
     """Two events (x=2, y=1, p=1) and (x=0, y=33, p=0), and N-MNIST's time-overflow marker
     (y = 240), which is not an event: T = 2 frames of one event each."""
@@ -144,6 +148,7 @@ def test_nmnist_hand_computed_event_and_overflow_marker(tmp_path):
     assert x.sum() == 2
 
 
+@needs_tonic
 def test_dvs_gesture_frames_and_labels(tmp_path):
     rng = np.random.default_rng(1)
     written = {"train": [], "test": []}
@@ -163,6 +168,7 @@ def test_dvs_gesture_frames_and_labels(tmp_path):
             np.testing.assert_array_equal(xi, reference_frames(evs, 128, 32, 4))
 
 
+@needs_tonic
 def test_cifar10_dvs_aedat2_split_and_frames(tmp_path):
     rng = np.random.default_rng(2)
     written = {}
@@ -183,6 +189,7 @@ def test_cifar10_dvs_aedat2_split_and_frames(tmp_path):
     np.testing.assert_array_equal(again[2], x_te)  # the same held-out recordings every time
 
 
+@needs_tonic
 def test_cifar10_dvs_aedat4_as_tonic_reads_it(tmp_path):
     pytest.importorskip("aedat")
     rng = np.random.default_rng(3)
@@ -206,6 +213,7 @@ def test_cifar10_dvs_aedat4_as_tonic_reads_it(tmp_path):
     assert "cannot be read" in _error("E812", "cifar10_dvs", str(tmp_path), 0.5, frames=2).message
 
 
+@needs_tonic
 def test_frames_are_cached_by_settings(tmp_path):
     _nmnist(tmp_path)
     first = datasets.load_dataset("nmnist", str(tmp_path), frames=2)
@@ -235,6 +243,7 @@ def _error(code, *args, **kw):
     return info.value
 
 
+@needs_tonic
 def test_event_errors(tmp_path):
     assert "Train is missing" in _error("E811", "nmnist", str(tmp_path), frames=2).message
     _nmnist(tmp_path)
@@ -303,6 +312,7 @@ def _run(spec, out, env=None):
     return r
 
 
+@needs_tonic
 @pytest.mark.slow
 def test_cli_runs_nmnist_and_reports_bad_folders(tmp_path):
     _nmnist(tmp_path / "data")
