@@ -108,6 +108,12 @@ def test_trainer_augments_training_batches_only(tmp_path):
     for k in runs[0].state["theta"]:
         np.testing.assert_array_equal(np.asarray(runs[0].state["theta"][k]), np.asarray(runs[1].state["theta"][k]))
     assert rows[0]["train_loss"] == rows[1]["train_loss"] != rows[2]["train_loss"]
+    # a resumed run (a fresh trainer given the state after epoch 0) draws epoch 1's batches alike
+    resumed = trainer_of(model, seed=3)
+    resumed.state = jax.tree.map(jnp.array, runs[1].state)
+    resumed.step(1), runs[1].step(1)
+    for k in runs[1].state["theta"]:
+        np.testing.assert_array_equal(np.asarray(resumed.state["theta"][k]), np.asarray(runs[1].state["theta"][k]))
     # evaluation sees the data as read: the same parameters score the same on both trainers' test sets
     runs[2].state = runs[0].state
     np.testing.assert_array_equal(runs[0].data["test"][0], runs[2].data["test"][0])

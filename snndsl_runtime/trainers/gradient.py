@@ -92,7 +92,7 @@ class DatasetEvaluation:
     split, validation and test loss and accuracy of the deterministic network, the
     best-on-validation parameters kept beside the last ones, and the evaluation of a run.
 
-    Needs self.model, self.seed, self.state ({"theta", "fixed", ...}), self.deterministic(state),
+    Needs self.model, self.cfg, self.seed, self.state ({"theta", "fixed", ...}), self.deterministic(state),
     self.loss_weights, self.predict(outs) and self.batch."""
 
     def setup_evaluation(self, theta):
