@@ -329,3 +329,25 @@ def test_cli_runs_nmnist_and_reports_bad_folders(tmp_path):
     assert r.returncode == 2 and "bad.snn:5:1: error[E813]" in r.stderr and "truncated" in r.stderr
     r = _run(write_spec(tmp_path, SPEC.format(path="nowhere"), "none.snn"), tmp_path / "run3")
     assert r.returncode == 2 and "error[E811]" in r.stderr
+
+
+@needs_tonic
+@pytest.mark.slow
+def test_cli_reports_bad_cifar100_and_gesture_files(tmp_path):
+    """A CIFAR-100 file with fine labels read as coarse, and a DVS Gesture recording named for no class:
+    each a located diagnostic with exit status 2."""
+    import pickle
+
+    folder = tmp_path / "c100"
+    folder.mkdir()
+    for name in ("train", "test"):
+        batch = {b"data": np.zeros((2, 3072), np.uint8), b"fine_labels": [55, 1], b"coarse_labels": [55, 1]}
+        (folder / name).write_bytes(pickle.dumps(batch, protocol=2))
+    spec = SPEC.replace('task nmnist {{ path = "{path}"; size = 17 }}', 'task cifar100 {{ path = "c100"; labels = coarse }}')
+    r = _run(write_spec(tmp_path, spec.format(), "c100.snn"), tmp_path / "r1")
+    assert r.returncode == 2 and "c100.snn:5:1: error[E814]" in r.stderr and "outside 0..19" in r.stderr
+    write_gesture_npy(tmp_path / "g" / "ibmGestureTrain" / "user01_led" / "12.npy", [(1, 1, 0, 1)])
+    write_gesture_npy(tmp_path / "g" / "ibmGestureTest" / "user02_led" / "1.npy", [(1, 1, 0, 1)])
+    spec = SPEC.replace('task nmnist {{ path = "{path}"; size = 17 }}', 'task dvs_gesture {{ path = "g"; size = 16 }}')
+    r = _run(write_spec(tmp_path, spec.format(), "g.snn"), tmp_path / "r2")
+    assert r.returncode == 2 and "g.snn:5:1: error[E814]" in r.stderr and "`12` is not a label" in r.stderr
