@@ -19,6 +19,9 @@ BRAX_KEYS = ("env", "backend", "episode_length", "action_repeat")
 
 # dataset -> (features, classes)
 DATASET_SIZES = {"digits": (64, 10), "mnist": (784, 10), "fashion_mnist": (784, 10), "cifar10": (3072, 10)}
+# the image shape (channels, height, width) of an image dataset's samples; its rows are flat in
+# (height, width, channels) order (snndsl_runtime/layers.py)
+DATASET_SHAPES = {"digits": (1, 8, 8), "mnist": (1, 28, 28), "fashion_mnist": (1, 28, 28), "cifar10": (3, 32, 32)}
 DATASET_KEYS = ("path", "test_fraction", "frames")  # the task settings only some datasets hold
 # `task arrays { path = "data.npz" }`: a user's arrays, sized by the file's header at elaboration
 # (snndsl_runtime/tasks/arrays.py)
