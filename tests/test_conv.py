@@ -205,3 +205,15 @@ def test_stop_digits_conv_learns(tmp_path):
     mod = generated(SPECS / "stop_digits_conv.snn")
     rows = train(mod, out_dir=str(tmp_path), sets=["train.epochs=2"])
     assert rows[-1]["test_accuracy"] > 0.85 and rows[-1]["train_loss"] < rows[0]["train_loss"]
+
+
+def test_dataset_shapes_match_their_sizes_and_rows_are_channels_last():
+    from sklearn.datasets import load_digits
+
+    from snndsl.ir.tables import DATASET_SHAPES, DATASET_SIZES
+
+    for name, (c, h, w) in DATASET_SHAPES.items():
+        assert c * h * w == DATASET_SIZES[name][0], name
+    d = load_digits()
+    image = np.asarray(to_image(jnp.asarray(d.data[5]), DATASET_SHAPES["digits"]))
+    np.testing.assert_array_equal(image[..., 0], d.images[5])
