@@ -217,3 +217,23 @@ def test_dataset_shapes_match_their_sizes_and_rows_are_channels_last():
     d = load_digits()
     image = np.asarray(to_image(jnp.asarray(d.data[5]), DATASET_SHAPES["digits"]))
     np.testing.assert_array_equal(image[..., 0], d.images[5])
+
+
+POOL_READOUT = HEAD.replace("STEPS", "2") + """
+population c1 = LIF([4, 8, 8]) { tau_m = 2 ms }
+population c2 = LIF(SHAPE) { tau_m = 2 ms }
+output logits = instant(c2)
+project pixels -> c1.v { weights = conv2d(kernel = 3, padding = same); learn w }
+project c1 -> c2.v     { weights = conv2d(kernel = 4, stride = 4); learn w }
+project c2 -> logits   { weights = global_avg_pool }
+train stop { epochs = 1 }
+"""
+
+
+def test_global_pooling_into_an_output_and_a_flat_target_that_does_not_fit(tmp_path):
+    spec, diags, _ = compile_spec(str(write_spec(tmp_path, POOL_READOUT.replace("SHAPE", "[10, 2, 2]"))))
+    assert spec is not None, diags
+    assert spec.projections[2].out_shape == (10, 1, 1)
+    spec, diags, _ = compile_spec(str(write_spec(tmp_path, POOL_READOUT.replace("SHAPE", "30"), "b.snn")))
+    e621 = [d for d in diags if d.code == "E621"]
+    assert spec is None and e621 and "Model([C, 2, 2])" in e621[0].hint and "30 neurons" in e621[0].message

@@ -333,8 +333,16 @@ def _fits_target(ctx: Context, d: ast.ProjectDecl, tname: str, out, what: str) -
     hint = (f"{what} makes {shape} (channels, height, width) of `{d.source.node.name}`: "
             + (f"declare `population {tname} = Model({shape})`" if kind == "population" else
                f"an output of {out[0] * out[1] * out[2]} values fits it"))
-    ctx.error("E621", f"{what} gives {shape} = {out[0] * out[1] * out[2]} values, but {kind} `{tname}` has {have}",
-              d.target.node.span, hint)
+    if what == "conv2d()" and target_shape is not None and tuple(target_shape[1:]) != tuple(out[1:]):
+        hint += f", or a padding and stride that give {target_shape[1]} x {target_shape[2]} (`padding = same`, stride 1, keeps the size)"
+    gives = f"{shape} = {out[0] * out[1] * out[2]} values"
+    if what == "conv2d()" and target_shape is None:  # a flat target: its size picks the channels
+        shape = f"[C, {out[1]}, {out[2]}]"
+        gives = f"C x {out[1]} x {out[2]} values (a multiple of {out[1] * out[2]})"
+        hint = (f"{what} makes {shape} (channels, height, width) of `{d.source.node.name}`: "
+                + (f"declare `population {tname} = Model({shape})`" if kind == "population" else
+                   "project into a shaped population first"))
+    ctx.error("E621", f"{what} gives {gives}, but {kind} `{tname}` has {have}", d.target.node.span, hint)
     return False
 
 
