@@ -85,7 +85,8 @@ def summarize(spec: ir.Spec, plan: Plan | None = None) -> str:
         sign = "excitatory" if p.sign == 1 else "inhibitory"
         learn = ", ".join(f"learn {ln.param} per {ln.sharing}" for ln in p.learn)
         grp = f"in {p.group}" if p.group else ""
-        rows.append([p.name, p.model, str(p.size), sign, grp, learn])
+        size = f"{_shape_text(p.shape)} = {p.size}" if p.shape else str(p.size)
+        rows.append([p.name, p.model, size, sign, grp, learn])
     lines += _table(rows)
     for p in spec.populations:
         for name, d in p.draws.items():
@@ -101,7 +102,8 @@ def summarize(spec: ir.Spec, plan: Plan | None = None) -> str:
     rows = []
     for i in spec.inputs:
         norm = "running normaliser" if i.normalize == "running" else ""
-        rows.append(["input", i.name, i.encoder, f"{i.in_size} -> {i.size}", norm])
+        size = f"{i.in_size} -> {i.size}" + (f" {_shape_text(i.shape)}" if i.shape else "")
+        rows.append(["input", i.name, i.encoder, size, norm])
     for o in spec.outputs:
         clip = f"clip [{_fmt(o.clip[0])}, {_fmt(o.clip[1])}]" if o.clip else ""
         rows.append(["output", o.name, f"{o.readout}({o.source})", str(o.size), clip])
@@ -117,12 +119,17 @@ def summarize(spec: ir.Spec, plan: Plan | None = None) -> str:
             conn = f"bernoulli p={_fmt(c.p)}"
         elif c.kind == "dense":
             conn = f"dense {c.init.dist}"
+        elif c.kind == "conv2d":
+            pad = c.padding_rule if isinstance(c.padding_rule, str) else f"padding={c.padding_rule}"
+            conn = f"conv2d {c.kernel}x{c.kernel}/{c.stride} {pad} {c.init.dist}"
+        elif c.kind == "pool":
+            conn = c.op if c.op == "global_avg_pool" else f"{c.op} {c.size}"
         else:
             conn = f"sparse p={_fmt(c.p)} {c.init.dist}"
         gain = f"gain {_fmt(pr.gain)}" + (" (auto)" if pr.gain_rule == "auto" else "")
         learn = f"learn {'p' if c.kind == 'bernoulli' else 'w'}" if c.learn else "fixed"
         note = f"spikes of {pp.steps} steps back" if pp.steps >= 2 else "previous step's spikes" if pp.delayed else ""
-        rows.append([pr.name, conn, gain, f"{pr.n_in} x {pr.n_out}", learn, note])
+        rows.append([pr.name, conn, gain, _layer_sizes(pr), learn, note])
     lines += _table(rows)
 
     counts = spec.parameter_counts()
@@ -142,6 +149,20 @@ def summarize(spec: ir.Spec, plan: Plan | None = None) -> str:
     lines.append(f"  learning rule {tr.rule}: " + ", ".join(shown))
     lines.append(f"  memory    at its peak at least {estimate(plan).describe()}, estimated")
     return "\n".join(lines)
+
+
+def _shape_text(shape) -> str:
+    return "[" + ", ".join(map(str, shape)) + "]"
+
+
+def _layer_sizes(pr) -> str:
+    """Inputs x outputs, with the shapes of a shaped layer and its weight count:
+    `[1, 8, 8] -> [8, 8, 8], 72 weights`."""
+    if pr.in_shape is None and pr.out_shape is None:
+        return f"{pr.n_in} x {pr.n_out}"
+    src = _shape_text(pr.in_shape) if pr.in_shape else str(pr.n_in)
+    dst = _shape_text(pr.out_shape) if pr.out_shape else str(pr.n_out)
+    return f"{src} -> {dst}, {pr.n_weights:,} weights"
 
 
 def _setting_text(v) -> str:

@@ -97,7 +97,9 @@ def population_report(model, theta, fixed=None) -> list:
             # learned per neuron, or (fixed) differing between neurons; a shared value is one value
             per_neuron = bool(model.NEURON_PARAMS[key]["shape"]) if key else bool(v.ndim and np.ptp(v) > 0)
             params.append({"name": name, "role": role, "learned": key is not None, "unit": unit,
-                           "per_neuron": per_neuron, **stats(v if per_neuron else v.ravel()[:1])})
+                           "per_neuron": per_neuron,
+                           "per_channel": bool(key) and model.NEURON_PARAMS[key].get("sharing") == "channel",
+                           **stats(v if per_neuron else v.ravel()[:1])})
         out.append({"population": pop, "model": p["model"], "size": stop - start, "parameters": params})
     return out
 

@@ -90,12 +90,18 @@ def sample_init(key, init, shape):
     elif dist == "uniform":
         v = jax.random.uniform(key, shape, minval=a, maxval=b)
     elif dist == "kaiming":
-        v = jax.random.normal(key, shape) * np.sqrt(2.0 / shape[0])
+        v = jax.random.normal(key, shape) * np.sqrt(2.0 / fan_in(shape))
     elif dist == "lecun":
-        v = jax.random.normal(key, shape) * np.sqrt(1.0 / shape[0])
+        v = jax.random.normal(key, shape) * np.sqrt(1.0 / fan_in(shape))
     else:
         v = jnp.full(shape, a, real())
     return v if len(init) < 4 else jnp.maximum(v, init[3])
+
+
+def fan_in(shape) -> int:
+    """The inputs that feed one output: rows of a matrix (n_in, n_out); one kernel's k * k * C_in of
+    a convolution (k, k, C_in, C_out); a vector's own length."""
+    return int(np.prod(shape[:-1])) if len(shape) > 1 else int(shape[0])
 
 
 # per-neuron parameter draws take keys of their own, so adding one leaves the weights' draws as they were

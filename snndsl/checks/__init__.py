@@ -5,7 +5,7 @@ Name, unit and value errors are found while the IR is elaborated (elaborate/); t
 need the whole network.  The family modules register their checks on import, in this order.
 """
 
-from . import values, network, timing, rules, stop  # noqa: F401  (registers the checks)
+from . import values, network, timing, rules, stop, layers  # noqa: F401  (registers the checks)
 from .registry import CHECKS, check, run_checks
 
 __all__ = ["CHECKS", "check", "run_checks"]

@@ -38,9 +38,9 @@ def stop_shared_leaks(spec: ir.Spec, plan: Plan):
         return
     for pop in spec.populations:
         for ln in pop.learn:
-            if ln.role == "time_constant" and ln.sharing == "neuron":
+            if ln.role == "time_constant" and ln.sharing in ("neuron", "channel"):
                 yield Diagnostic(
-                    "E605", f"STOP needs leaks shared per population; `{ln.param}` is learned per neuron", ln.span,
+                    "E605", f"STOP needs leaks shared per population; `{ln.param}` is learned per {ln.sharing}", ln.span,
                     "with one leak per neuron, the presynaptic trace of every synapse decays at its own rate, "
                     "so it must be stored per synapse (B x N_in x N_out); write `learn "
                     f"{ln.param} per population` (thresholds may be per neuron)",

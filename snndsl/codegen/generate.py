@@ -118,6 +118,7 @@ def spike_lines(spec: ir.Spec) -> str:
 
 
 RUNTIME_NAMES = {"snndsl_runtime.network": ("probe", "project", "sample_init", "spikes_of", "tau_from_raw"),
+                 "snndsl_runtime.layers": ("apply_projection", "per_channel"),
                  "snndsl_runtime.integrators": ("exponential_euler", "linear_propagator", "linear_step", "rk2", "rk4"),
                  "snndsl_runtime.spikes": ("detached_reset", "hard_reset", "heaviside_spike", "identity_reset",
                                            "surrogate_spike")}

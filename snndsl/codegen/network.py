@@ -334,7 +334,8 @@ def build_network(plan: Plan) -> NetworkCode:
                 draw = m.pop.draws.get(ln.param)
                 code.learnables.append({
                     "key": f"{m.pop.name}.{ln.param}", "pop": m.pop.name, "param": ln.param, "role": ln.role,
-                    "shape": f"({n},)" if ln.sharing == "neuron" else "()",
+                    "shape": f"({n},)" if ln.sharing == "neuron" else
+                    f"({m.pop.shape[0]},)" if ln.sharing == "channel" else "()",
                     "size": n, "start": m.start, "stop": m.stop, "sharing": ln.sharing,
                     "init": init_literal(draw) if draw is not None else m.pop.params[ln.param],
                     "bounds": ln.bounds, "block": b.name,
@@ -355,7 +356,10 @@ def build_network(plan: Plan) -> NetworkCode:
                 """Code for one member's value of prm: learned (from theta), drawn (from fixed), or None."""
                 key = f'"{m.pop.name}.{prm.name}"'
                 if id(m) in learned:
-                    return _neuron_param_raw_to_value(learned[id(m)].role, f"theta[{key}]")
+                    value = _neuron_param_raw_to_value(learned[id(m)].role, f"theta[{key}]")
+                    if learned[id(m)].sharing == "channel":  # one value per channel, over every pixel
+                        value = f"per_channel({value}, {m.pop.shape[1] * m.pop.shape[2]})"
+                    return value
                 return f"fixed[{key}]" if prm.name in m.pop.draws else None
 
             if len(b.members) == 1:
@@ -397,11 +401,13 @@ def build_network(plan: Plan) -> NetworkCode:
     for pp in plan.projections:
         pr_ = pp.ir
         c = pr_.connectivity
+        op = layer_op(pr_)
         code.projections.append({
             "key": pp.key, "name": pr_.name, "kind": c.kind, "learn": c.learn, "gain": num(pr_.gain),
-            "shape": (pr_.n_in, pr_.n_out), "p": getattr(c, "p", None),
+            "shape": pr_.weight_shape, "p": getattr(c, "p", None), "op": op, "sizes": _sizes_comment(pr_),
             "init": getattr(c, "init", None), "bounds": getattr(c, "bounds", None),
-            "init_code": init_literal(c.init) if getattr(c, "init", None) is not None else None,
+            "init_code": init_literal(c.init) if getattr(c, "init", None) is not None else
+            '("constant", 0.0, 0.0)' if c.kind == "pool" else None,
             "delayed": pp.delayed, "steps": pp.steps, "source": pp.source, "target": pp.target, "var": pp.var,
             "gain_rule": pr_.gain_rule,
         })
@@ -433,7 +439,27 @@ def _signal(pp: Projection, plan: Plan, current: set[str], now: str = "new", bef
 PAST = "s_past"  # a block's buffer of past spikes, (history, size): what delays of 2 steps or more read
 
 
+def layer_op(pr: ir.Projection) -> dict | None:
+    """A convolution's or pooling's op for snndsl_runtime.layers.apply_projection; None: dense."""
+    c = pr.connectivity
+    if c.kind == "conv2d":
+        return {"type": "conv2d", "in": pr.in_shape, "out": pr.out_shape, "kernel": c.kernel, "stride": c.stride,
+                "padding": c.padding}
+    if c.kind == "pool":
+        return {"type": c.op, "in": pr.in_shape, "out": pr.out_shape, "size": c.size}
+    return None
+
+
+def _sizes_comment(pr: ir.Projection) -> str:
+    if pr.out_shape is None:
+        return f"{pr.n_in} x {pr.n_out}"
+    kernel = " x ".join(map(str, pr.weight_shape)) + " kernel" if pr.connectivity.kind == "conv2d" else "no weights"
+    return f"{list(pr.in_shape)} -> {list(pr.out_shape)} (C, H, W), {kernel}"
+
+
 def _contribution(pp: Projection, signal: str) -> str:
+    if layer_op(pp.ir) is not None:
+        return f'{pp.key.upper()}_GAIN * apply_projection({signal}, w["{pp.key}"], {pp.key.upper()}_OP)'
     return f'{pp.key.upper()}_GAIN * project({signal}, w["{pp.key}"])'
 
 

@@ -54,6 +54,11 @@ CODES = {
     "E611": "evolution fitness that does not suit the task",
     "E612": "validation split that leaves no validation or no training sample",
     "E613": "no best-on-validation parameters to evaluate (no validation split)",
+    # shaped layers (convolution and pooling)
+    "E621": "a convolution's or pooling's output shape does not fit its target",
+    "E622": "convolution or pooling of a source without a shape",
+    "E623": "evolution (EC, ES) through a convolution or pooling projection",
+    "E625": "a pooling projection marked learnable",
     # running (reported by `snndsl run`, the emitted train.py and `snndsl eval`)
     "E701": "unknown Brax environment",
     "E702": "unknown or unavailable Brax backend",
@@ -78,6 +83,7 @@ CODES = {
     "E861": "model or readout without a NIR primitive",
     "E862": "NIR graph or node that snndsl cannot import",
     "E863": "the spec of a run to export is missing or changed",
+    "E881": "NIR export of a convolution or pooling projection",
     # evaluation options (`snndsl run/eval --sample K`, `snndsl eval --episodes N`)
     "E871": "--sample outside the test set, or --episodes below 1",
     "E872": "event-camera datasets need tonic (pip install -e .[events]), or .aedat4 files the aedat package",

@@ -31,7 +31,8 @@ def print_inspection(console: Console, report: dict) -> None:
         for i, q in enumerate(pop["parameters"]):
             mean, spread = _spread(q, q["unit"])
             label = f"{escape(pop['population'])} ({pop['size']} {escape(pop['model'])})" if i == 0 else ""
-            how = ("per neuron" if q["per_neuron"] else "per population") if q["learned"] else "fixed"
+            how = ("per channel" if q.get("per_channel") else "per neuron" if q["per_neuron"] else
+                   "per population") if q["learned"] else "fixed"
             neurons.add_row(label, escape(q["name"]), q["role"], how, mean, spread)
     console.print(neurons)
     conns = Table(title="projections", title_justify="left")

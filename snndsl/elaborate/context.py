@@ -72,6 +72,12 @@ class Context:
             return self.outputs[name].size
         return sum(self.pops[m].size for m in self.members(name))
 
+    def shape(self, name: str) -> tuple[int, int, int] | None:
+        """(C, H, W) of a shaped input or population; None for flat nodes, groups and outputs."""
+        if name in self.inputs:
+            return self.inputs[name].shape
+        return self.pops[name].shape if name in self.pops else None
+
     def members(self, name: str) -> list[str]:
         """The populations a population-or-group name stands for."""
         return self.groups[name].members if name in self.groups else [name]

@@ -5,6 +5,7 @@ input needs `size` and an output takes its source's size."""
 from __future__ import annotations
 
 from .. import ir
+from ..ir.tables import DATASET_SHAPES
 from ..diagnostics import suggest
 from ..syntax import ast
 from . import units as U
@@ -48,7 +49,16 @@ def elaborate_input(ctx: Context, d: ast.Declaration, task) -> ir.Input | None:
         ctx.error("E403", "input size must be positive", d.span)
         return None
     return ir.Input(name=d.name.name, encoder=enc.name, params=params, in_size=in_size,
-                    size=in_size * enc.size_factor, normalize=normalize, span=d.span)
+                    size=in_size * enc.size_factor, normalize=normalize, shape=_image_shape(task, enc, in_size),
+                    span=d.span)
+
+
+def _image_shape(task, enc, in_size: int):
+    """An image task's (C, H, W), when the input carries one value per pixel and channel."""
+    shape = DATASET_SHAPES.get(getattr(task, "dataset", None)) if task is not None else None
+    if shape is None or enc.size_factor != 1 or shape[0] * shape[1] * shape[2] != in_size:
+        return None
+    return shape
 
 
 def _model_params(ctx: Context, model, kind: str, kwargs, own_keys: list[str], params: dict, what: str) -> None:

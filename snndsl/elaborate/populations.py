@@ -10,7 +10,7 @@ from . import units as U
 from .bodies import bounds, param_values, settings, unique_items
 from .context import Context
 from .draws import DISTRIBUTIONS, initialiser, read_file_init
-from .expr import CallV, is_zero
+from .expr import CallV, ListV, is_zero
 from .models import Names, init_dims, resolve
 from .scope import as_int, as_number
 from .visible_models import named_model
@@ -23,8 +23,11 @@ def elaborate_population(ctx: Context, d: ast.Declaration) -> ir.Population | No
     if model is None:
         return None
     size = _size(ctx, d, model)
+    shape = size if isinstance(size, tuple) else None
+    size = shape[0] * shape[1] * shape[2] if shape else size
     size_ok = size is not None
     pop = ir.Population(name=d.name.name, model=model.name, size=size if size_ok else 1,  # 1: keep checking the body
+                        shape=shape,
                         params={p.name: p.value for p in model.params},
                         inits={s.name: s.init for s in model.states}, span=d.span)
     names = Names()
@@ -63,8 +66,9 @@ def elaborate_population(ctx: Context, d: ast.Declaration) -> ir.Population | No
     return pop if size_ok else None
 
 
-def _size(ctx: Context, d: ast.Declaration, model: ir.NeuronModel) -> int | None:
-    """The size in the head `Model(size)`; None if it is missing or not a positive integer (reported)."""
+def _size(ctx: Context, d: ast.Declaration, model: ir.NeuronModel) -> int | tuple[int, int, int] | None:
+    """The size in the head `Model(size)`, or the shape `Model([C, H, W])`; None if it is missing or
+    not positive integers (reported)."""
     head = d.head
     size_expr = None
     if isinstance(head, ir.Call):
@@ -77,11 +81,28 @@ def _size(ctx: Context, d: ast.Declaration, model: ir.NeuronModel) -> int | None
         ctx.error("E206", f"population `{d.name.name}` needs a size", head.span, f"write `{model.name}(128)`")
         return None
     size_v = ctx.eval(size_expr)
+    if isinstance(size_v, ListV):
+        return _shape(ctx, size_v)
     size = size_v is not None and ctx.rep.run(as_int, size_v, "a population size", ctx.scope.names())
     is_int = isinstance(size, int) and not isinstance(size, bool)
     if is_int and size < 1:
         ctx.error("E403", f"population size must be positive, not {size}", size_expr.span)
     return size if is_int and size >= 1 else None
+
+
+def _shape(ctx: Context, v: ListV) -> tuple[int, int, int] | None:
+    """`[channels, height, width]`: three positive whole numbers."""
+    if len(v.items) != 3:
+        ctx.error("E403", f"a population's shape is [channels, height, width], not {len(v.items)} numbers", v.span,
+                  "write e.g. `LIF([8, 8, 8])` (8 channels of 8 x 8), or one number for a flat population")
+        return None
+    dims = [ctx.rep.run(as_int, x, "a shape's size") for x in v.items]
+    if any(n is None for n in dims):
+        return None
+    if any(n < 1 for n in dims):
+        ctx.error("E403", f"a population's shape holds positive sizes, not {dims}", v.span)
+        return None
+    return tuple(dims)
 
 
 def _sign(ctx: Context, it: ast.Setting, pop: ir.Population) -> None:
@@ -150,11 +171,15 @@ def elaborate_learnable(ctx: Context, it: ast.LearnDecl, model: ir.NeuronModel,
         return None
     sharing = "population"
     if it.per is not None:
-        if it.per.name not in ("neuron", "population"):
-            ctx.error("E203", f"`per {it.per.name}`: learn per `neuron` or per `population`", it.per.span,
-                      suggest(it.per.name, ["neuron", "population"]))
+        if it.per.name not in ("neuron", "channel", "population"):
+            ctx.error("E203", f"`per {it.per.name}`: learn per `neuron`, per `channel` or per `population`",
+                      it.per.span, suggest(it.per.name, ["neuron", "channel", "population"]))
             return None
         sharing = it.per.name
+    if sharing == "channel" and pop.shape is None:
+        ctx.error("E205", f"`per channel` needs a shaped population; `{pop.name}` has {pop.size} neurons in a row",
+                  it.per.span, f"give it a shape (`[channels, height, width]`), or learn `{name}` per neuron")
+        return None
     role = "other"
     if name == model.threshold:
         role = "threshold"

@@ -12,7 +12,7 @@ from .context import Context
 from .draws import initialiser, read_file_init
 from .expr import CallV, Q, Sym
 from .gains import set_gain
-from .scope import as_number
+from .scope import as_int, as_number, as_symbol
 
 
 def elaborate_projection(ctx: Context, d: ast.ProjectDecl) -> ir.Projection | None:
@@ -74,11 +74,19 @@ def elaborate_projection(ctx: Context, d: ast.ProjectDecl) -> ir.Projection | No
             return None
     n_in, n_out = ctx.size(sname), ctx.size(tname)
     name = f"{sname}->{tname}" + (f".{target_var}" if target_var else "")
+    in_shape = ctx.shape(sname)
+    out_shape = _layer_shape(ctx, conn, d, sname, tname, in_shape)
+    if out_shape is False:
+        return None
     proj = ir.Projection(name=name, source=sname, target=tname, target_var=target_var, connectivity=conn,
-                         gain=1.0, n_in=n_in, n_out=n_out, delay=delay, span=d.span)
+                         gain=1.0, n_in=n_in, n_out=n_out, delay=delay, in_shape=in_shape, out_shape=out_shape,
+                         span=d.span)
     init = getattr(conn, "init", None)
     if init is not None and init.dist == "file" and read_file_init(
-            ctx, init, (n_in, n_out), f"this projection's weights are {n_in} x {n_out} (inputs x outputs)",
+            ctx, init, proj.weight_shape, f"this projection's weights are {' x '.join(map(str, proj.weight_shape))} "
+            + ("(kernel height, width, input channels, output channels)" if conn.kind == "conv2d" else
+               "(inputs x outputs)"),
+            "save the kernel as (k, k, C_in, C_out)" if conn.kind == "conv2d" else
             "save the matrix with one row per input and one column per output") is None:
         return None
     set_gain(ctx, proj, gain_v, gain_span, sk)
@@ -104,7 +112,7 @@ def _target_var(ctx: Context, t: ast.Endpoint, tname: str) -> str | None:
 
 def _body(ctx: Context, d: ast.ProjectDecl):
     """weights, gain and learn of a projection: (connectivity, gain value, gain span) or None."""
-    conn, gain_v, gain_span, learn, delay = None, None, None, [], None
+    conn, gain_v, gain_span, learn, delay, init_item = None, None, None, [], None, None
     for it in unique_items(ctx, d.items, f"projection `{d.source.node.name} -> {d.target.node.name}`"):
         if isinstance(it, ast.LearnDecl):
             learn.append(it)
@@ -116,6 +124,8 @@ def _body(ctx: Context, d: ast.ProjectDecl):
             conn = _connectivity(ctx, it)
             if conn is None:
                 return None
+        elif it.key.name == "init":
+            init_item = it
         elif it.key.name == "gain":
             gain_v, gain_span = ctx.eval(it.value), it.value.span
             if gain_v is None:
@@ -126,14 +136,28 @@ def _body(ctx: Context, d: ast.ProjectDecl):
                 return None
         else:
             ctx.error("E203", f"unknown projection setting `{it.key.name}`", it.key.span,
-                      suggest(it.key.name, ["weights", "gain", "delay"]) or
-                      "a projection sets `weights`, `gain`, `delay`, `learn`")
+                      suggest(it.key.name, ["weights", "init", "gain", "delay"]) or
+                      "a projection sets `weights`, `init`, `gain`, `delay`, `learn`")
             return None
     if conn is None:
         ctx.error("E206", f"projection `{d.source.node.name} -> {d.target.node.name}` needs `weights = ...`",
                   d.span, "e.g. `weights = bernoulli(p = 0.5)` or `weights = dense(init = kaiming)`")
         return None
+    if init_item is not None:
+        if not hasattr(conn, "init"):
+            ctx.error("E205", f"{conn.kind} connections have no weights to initialise", init_item.key.span,
+                      "drop `init`" if conn.kind == "pool" else "`init` is for dense, sparse and conv2d weights")
+            return None
+        iv = ctx.eval(init_item.value)
+        init = initialiser(ctx, iv, init_item.value.span) if iv is not None else None
+        if init is None:
+            return None
+        conn.init = init
     for ln in learn:
+        if conn.kind == "pool":
+            ctx.error("E625", f"`{conn.op}` has no weights to learn", ln.target.span,
+                      "pooling is fixed; drop `learn w`, or learn the convolution before or after it")
+            return None
         want = "p" if conn.kind == "bernoulli" else "w"
         if ln.target.name != want:
             ctx.error("E204", f"{conn.kind} connections learn `{want}`, not `{ln.target.name}`", ln.target.span,
@@ -181,18 +205,164 @@ def _delay(ctx: Context, it: ast.Setting) -> int | None:
     return int(steps)
 
 
+POOLS = ("avg_pool", "sum_pool", "max_pool", "global_avg_pool")
+
+
+def _args(ctx: Context, v: CallV, allowed: list[str]) -> dict | None:
+    """A call's arguments by name (positional ones in the order of `allowed`)."""
+    args = dict(zip(allowed, v.args))
+    if len(v.args) > len(allowed):
+        ctx.error("E305", f"{v.func}() takes {', '.join(allowed) or 'no arguments'}", v.span)
+        return None
+    for k, val in v.kwargs.items():
+        if k not in allowed:
+            ctx.error("E203", f"{v.func}() has no argument `{k}`", v.kw_spans.get(k, v.span),
+                      suggest(k, allowed) or f"it takes: {', '.join(allowed)}")
+            return None
+        args[k] = val
+    return args
+
+
+def _positive(ctx: Context, v, what: str, default: int) -> int | None:
+    if v is None:
+        return default
+    n = ctx.rep.run(as_int, v, what)
+    if n is not None and n < 1:
+        ctx.error("E403", f"{what} must be at least 1, not {n}", v.span)
+        return None
+    return n
+
+
+def _layer(ctx: Context, v: CallV, it: ast.Setting):
+    """conv2d(kernel, stride = 1, padding = valid | same | n, init = kaiming) or a pooling (size)."""
+    if v.func in POOLS:
+        args = _args(ctx, v, [] if v.func == "global_avg_pool" else ["size"])
+        if args is None:
+            return None
+        if v.func != "global_avg_pool" and "size" not in args:
+            ctx.error("E206", f"{v.func}() needs its window's size", v.span, f"e.g. `{v.func}(2)`")
+            return None
+        size = _positive(ctx, args.get("size"), "a pooling window's size", 0)
+        return None if size is None else ir.Pool(op=v.func, size=size, span=it.value.span)
+    args = _args(ctx, v, ["kernel", "stride", "padding", "init"])
+    if args is None:
+        return None
+    if "kernel" not in args:
+        ctx.error("E206", "conv2d() needs its kernel size", v.span, "e.g. `conv2d(kernel = 3, padding = same)`")
+        return None
+    kernel = _positive(ctx, args["kernel"], "a kernel size", 1)
+    stride = _positive(ctx, args.get("stride"), "a stride", 1)
+    if kernel is None or stride is None:
+        return None
+    pad = args.get("padding")
+    padding: object = "valid"
+    if pad is not None:
+        if isinstance(pad, Sym):
+            padding = ctx.rep.run(as_symbol, pad, "padding", ("same", "valid"))
+        else:
+            padding = ctx.rep.run(as_int, pad, "padding")
+            if padding is not None and padding < 0:
+                ctx.error("E403", f"padding is at least 0, not {padding}", pad.span)
+                padding = None
+        if padding is None:
+            return None
+    init = initialiser(ctx, args["init"], it.value.span) if "init" in args else ir.Init(dist="kaiming", span=it.value.span)
+    if init is None:
+        return None
+    # the padding in pixels is set once the source's shape is known (_layer_shape)
+    return ir.Conv2d(kernel=kernel, stride=stride, padding_rule=padding, init=init, span=it.value.span)
+
+
+def _padding(request, size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """(before, after) pixels of padding on one axis: `same` keeps ceil(size / stride) outputs."""
+    if request == "valid":
+        return (0, 0)
+    if request == "same":
+        total = max((-(-size // stride) - 1) * stride + kernel - size, 0)
+        return (total // 2, total - total // 2)
+    return (request, request)
+
+
+def _layer_shape(ctx: Context, conn, d: ast.ProjectDecl, sname: str, tname: str, in_shape):
+    """The (C, H, W) a convolution or pooling makes of its source, checked against the target's
+    shape (E621); None for dense, sparse and bernoulli projections; False when reported."""
+    if conn.kind not in ("conv2d", "pool"):
+        return None
+    what = "conv2d()" if conn.kind == "conv2d" else f"{conn.op}()"
+    if in_shape is None:
+        ctx.error("E622", f"{what} needs a shaped source; `{sname}` is a flat row of {ctx.size(sname)} values",
+                  d.source.node.span, f"give `{sname}` a shape (`population {sname} = Model([C, H, W])`), or an "
+                                      "image task's input, or use `weights = dense(...)`")
+        return False
+    c, h, w = in_shape
+    if conn.kind == "conv2d":
+        k, st = conn.kernel, conn.stride
+        pads = tuple(_padding(conn.padding_rule, n, k, st) for n in (h, w))
+        oh, ow = ((n + p[0] + p[1] - k) // st + 1 for n, p in zip((h, w), pads))
+        if oh < 1 or ow < 1:
+            ctx.error("E621", f"a {k} x {k} kernel does not fit the {h} x {w} image of `{sname}`", conn.span,
+                      "use a smaller kernel, or `padding = same`")
+            return False
+        conn.padding = pads
+        target_shape = ctx.shape(tname)
+        cout = target_shape[0] if target_shape is not None else None
+        if cout is None:  # a flat target: its size decides the channels, if they divide it
+            cout = ctx.size(tname) // (oh * ow) if ctx.size(tname) % (oh * ow) == 0 else 1
+        out = (cout, oh, ow)
+    elif conn.op == "global_avg_pool":
+        out = (c, 1, 1)
+    else:
+        k = conn.size
+        if k > h or k > w:
+            ctx.error("E621", f"a {k} x {k} pooling window does not fit the {h} x {w} image of `{sname}`", conn.span,
+                      "use a smaller window")
+            return False
+        out = (c, h // k, w // k)
+    return out if _fits_target(ctx, d, tname, out, what) else False
+
+
+def _fits_target(ctx: Context, d: ast.ProjectDecl, tname: str, out, what: str) -> bool:
+    target_shape = ctx.shape(tname)
+    fits = list(target_shape) == list(out) if target_shape is not None else \
+        ctx.size(tname) == out[0] * out[1] * out[2]
+    if fits:
+        return True
+    shape = "[" + ", ".join(map(str, out)) + "]"
+    have = f"shape [{', '.join(map(str, target_shape))}]" if target_shape is not None else f"{ctx.size(tname)} neurons"
+    kind = "output" if tname in ctx.outputs else "population"
+    hint = (f"{what} makes {shape} (channels, height, width) of `{d.source.node.name}`: "
+            + (f"declare `population {tname} = Model({shape})`" if kind == "population" else
+               f"an output of {out[0] * out[1] * out[2]} values fits it"))
+    if what == "conv2d()" and target_shape is not None and tuple(target_shape[1:]) != tuple(out[1:]):
+        hint += f", or a padding and stride that give {target_shape[1]} x {target_shape[2]} (`padding = same`, stride 1, keeps the size)"
+    gives = f"{shape} = {out[0] * out[1] * out[2]} values"
+    if what == "conv2d()" and target_shape is None:  # a flat target: its size picks the channels
+        shape = f"[C, {out[1]}, {out[2]}]"
+        gives = f"C x {out[1]} x {out[2]} values (a multiple of {out[1] * out[2]})"
+        hint = (f"{what} makes {shape} (channels, height, width) of `{d.source.node.name}`: "
+                + (f"declare `population {tname} = Model({shape})`" if kind == "population" else
+                   "project into a shaped population first"))
+    ctx.error("E621", f"{what} gives {gives}, but {kind} `{tname}` has {have}", d.target.node.span, hint)
+    return False
+
+
 def _connectivity(ctx: Context, it: ast.Setting):
     v = ctx.eval(it.value)
     if v is None:
         return None
-    kinds = ("bernoulli", "dense", "sparse")
+    kinds = ("bernoulli", "dense", "sparse", "conv2d", *POOLS)
     if isinstance(v, Sym) and v.name == "dense":
         return ir.Dense(init=ir.Init(dist="kaiming", span=it.value.span), span=it.value.span)
+    if isinstance(v, Sym) and v.name == "global_avg_pool":
+        return ir.Pool(op="global_avg_pool", size=0, span=it.value.span)
     if not isinstance(v, CallV) or v.func not in kinds:
         name = getattr(v, "func", getattr(v, "name", ""))
-        ctx.error("E404", "weights are bernoulli(p = ...), dense(init = ...) or sparse(p = ..., init = ...)",
+        ctx.error("E404", "weights are bernoulli(p = ...), dense(init = ...), sparse(p = ..., init = ...), "
+                          "conv2d(kernel = ...) or a pooling: avg_pool(2), sum_pool(2), max_pool(2), global_avg_pool",
                   it.value.span, suggest(name, kinds) if name else None)
         return None
+    if v.func in POOLS or v.func == "conv2d":
+        return _layer(ctx, v, it)
     allowed = {"bernoulli": ["p"], "dense": ["init"], "sparse": ["p", "init"]}[v.func]
     args = dict(zip(allowed, v.args))
     if len(v.args) > len(allowed):

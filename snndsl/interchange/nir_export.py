@@ -93,6 +93,12 @@ def build_graph(spec, model, theta, fixed, threshold: float = 0.5, origin: str =
         if m.refractory > 0:
             diags.append(Diagnostic("E861", f"`{m.name}` has a refractory period, which NIR cannot express",
                                     pops[0].span))
+    for pr in spec.projections:
+        if pr.connectivity.kind in ("conv2d", "pool"):
+            diags.append(Diagnostic("E881", f"`{pr.name}` is a {pr.connectivity.kind} projection; snndsl exports "
+                                            "dense networks to NIR only", pr.span,
+                                    "NIR has Conv2d and pooling nodes, but this exporter does not write them yet "
+                                    "(nor the channels-first reorder they need); export a dense network"))
     for o in spec.outputs:
         if o.readout not in M.READOUTS:
             diags.append(Diagnostic("E861", f"readout `{o.readout}` of output `{o.name}` has no NIR counterpart",

@@ -236,7 +236,8 @@ class Learnable(Node):
     """A neuron parameter learned by gradient (stop/surrogate) or evolution (es)."""
 
     param: str
-    sharing: Literal["neuron", "population"] = "population"
+    # channel: one value per channel of a shaped population, shared over its positions
+    sharing: Literal["neuron", "channel", "population"] = "population"
     role: Literal["threshold", "time_constant", "other"] = "other"
     bounds: tuple[float, float] | None = None
 
@@ -245,6 +246,9 @@ class Population(Node):
     name: str
     model: str
     size: int = Field(ge=1)
+    # (channels, height, width) of a shaped population (`LIF([8, 8, 8])`), size their product; the
+    # runtime holds it flat, channels last (snndsl_runtime/layers.py)
+    shape: tuple[int, int, int] | None = None
     sign: Literal[1, -1] = 1
     params: dict[str, float] = Field(default_factory=dict)  # every model param, overrides applied
     # params drawn per neuron (uniform, normal or file), once per run; `params` holds their mean
@@ -266,6 +270,7 @@ class Input(Node):
     in_size: int = Field(ge=1)
     size: int
     normalize: Literal["none", "running"] = "none"
+    shape: tuple[int, int, int] | None = None  # (C, H, W) of an image task's input (ir/tables.DATASET_SHAPES)
 
 
 class Output(Node):
@@ -300,7 +305,31 @@ class Sparse(Node):
     bounds: tuple[float, float] | None = None
 
 
-Connectivity = Annotated[Union[Bernoulli, Dense, Sparse], Field(discriminator="kind")]
+class Conv2d(Node):
+    """A 2-d convolution of a shaped source: one kernel (kernel x kernel x C_in x C_out) shared over
+    the positions; padding (top/left, bottom/right) per spatial axis, in pixels."""
+
+    kind: Literal["conv2d"] = "conv2d"
+    kernel: int = Field(ge=1)
+    stride: int = Field(ge=1)
+    padding_rule: Literal["same", "valid"] | int = "valid"  # as written
+    padding: tuple[tuple[int, int], tuple[int, int]] = ((0, 0), (0, 0))  # in pixels, for the source's shape
+    init: Init
+    learn: bool = False
+    bounds: tuple[float, float] | None = None
+
+
+class Pool(Node):
+    """Pooling of a shaped source, per channel, over size x size windows (stride = size); no weights.
+    global_avg_pool averages each channel over the whole image (size 0 here)."""
+
+    kind: Literal["pool"] = "pool"
+    op: Literal["avg_pool", "sum_pool", "max_pool", "global_avg_pool"]
+    size: int = Field(ge=0)
+    learn: Literal[False] = False
+
+
+Connectivity = Annotated[Union[Bernoulli, Dense, Sparse, Conv2d, Pool], Field(discriminator="kind")]
 
 
 MAX_DELAY_STEPS = 10_000  # each step of delay keeps one more row of the source's spikes per sample
@@ -319,10 +348,30 @@ class Projection(Node):
     # network steps from a spike to its delivery; None: 0 feed-forward, 1 where a loop needs it;
     # 2 or more: kept in a buffer of the source's past spikes
     delay: int | None = Field(None, ge=0, le=MAX_DELAY_STEPS)
+    # (C, H, W) of a shaped source, and of what a convolution or pooling makes of it
+    in_shape: tuple[int, int, int] | None = None
+    out_shape: tuple[int, int, int] | None = None
 
     @property
     def learnable(self) -> bool:
         return self.connectivity.learn
+
+    @property
+    def weight_shape(self) -> tuple[int, ...]:
+        """The weight array: (inputs, outputs); a convolution's kernel (k, k, C_in, C_out); none for pooling."""
+        c = self.connectivity
+        if c.kind == "conv2d":
+            return (c.kernel, c.kernel, self.in_shape[0], self.out_shape[0])
+        if c.kind == "pool":
+            return (0,)
+        return (self.n_in, self.n_out)
+
+    @property
+    def n_weights(self) -> int:
+        n = 1
+        for d in self.weight_shape:
+            n *= d
+        return n
 
 
 # the task and time blocks: their settings and bounds are the runtime's (one validator)
@@ -413,8 +462,8 @@ class Spec(Node):
             if not pr.connectivity.learn:
                 continue
             key = "probabilities" if pr.connectivity.kind == "bernoulli" else "weights"
-            counts[key] += pr.n_in * pr.n_out
+            counts[key] += pr.n_weights
         for pop in self.populations:
             for ln in pop.learn:
-                counts["neuron"] += pop.size if ln.sharing == "neuron" else 1
+                counts["neuron"] += {"neuron": pop.size, "channel": pop.shape[0] if pop.shape else 1}.get(ln.sharing, 1)
         return counts

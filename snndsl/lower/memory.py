@@ -44,10 +44,10 @@ def human(n: float) -> str:
 def estimate(plan: Plan) -> MemoryEstimate:
     """The estimated peak memory of training the plan's network with its spec's rule and settings."""
     spec, tr = plan.spec, plan.spec.train
-    weights = sum(p.ir.n_in * p.ir.n_out for p in plan.projections)
+    weights = sum(p.ir.n_weights for p in plan.projections)
     # each state variable, spikes, and the past spikes that delays of 2 steps or more read
     state = sum(b.size * (len(b.model.states) + 1 + b.history) for b in plan.blocks)
-    learned = sum(p.ir.n_in * p.ir.n_out for p in plan.projections if p.ir.learnable)
+    learned = sum(p.ir.n_weights for p in plan.projections if p.ir.learnable)
     if tr is None:  # a spec to simulate: one network (its recording is estimated by `snndsl sim`)
         return MemoryEstimate({"parameters": weights * FLOAT, "network state": state * FLOAT})
     est = MemoryEstimate({"parameters": weights * FLOAT, "optimizer state": 2 * learned * FLOAT})

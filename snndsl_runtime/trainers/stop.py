@@ -7,7 +7,9 @@ At each step t:
      probes), backpropagated inside the step with the surrogate derivative;
   2. weights: every learnable projection into a block keeps a presynaptic trace per state variable
      of its target, e = A e + B (gain * input), (A, B) the target's linear dynamics (the target's
-     leak must be shared per population); dL/dW += sum_m e_m^T delta_m over the batch;
+     leak must be shared per population); dL/dW += the vjp of W -> op(e_m, W) at cotangent delta_m,
+     summed over the batch (layers.weight_gradient: e_m^T delta_m for a dense projection, the
+     kernel's gradient for a convolution);
   3. thresholds and leaks: kappa = d(block state)/d(parameter) along the neuron's own recurrence
      (reset detached), injected into the previous state so that step 1's gradient includes it.
 Per the STOP paper, paths through earlier spikes of downstream layers are dropped; with one hidden
@@ -17,6 +19,7 @@ The model's reset gate is detached (the compiler generates it so for STOP)."""
 import jax
 import jax.numpy as jnp
 
+from ..layers import DENSE, per_channel, weight_gradient
 from ..network import network_weights, strong
 from ..tasks.arrays import frame
 from .gradient import GradientTrainer, cross_entropy
@@ -36,6 +39,8 @@ def _expand(model, name, v):
     q = model.NEURON_PARAMS[name]
     start, stop = q["slice"]
     size = model.BLOCKS[q["block"]]["size"]
+    if q.get("sharing") == "channel":
+        v = per_channel(v, (stop - start) // v.shape[-1])
     return jnp.pad(jnp.broadcast_to(v, (stop - start,)), (start, size - stop))
 
 
@@ -149,11 +154,13 @@ def stop_time_step(model, weights, theta, fixed, x, tr, xb, yb, keys, t):
     for k in learned(model):
         pr = model.PROJECTIONS[k]
         kind, block, start, stop = pr["target"]
+        op, wk = pr.get("op", DENSE), theta_c[k]
+        # dense: trace^T delta; a convolution: its kernel's gradient, summed over positions
         if kind == "block":
-            gw = sum(jnp.einsum("bi,bj->ij", tr_w[k][m], delta[block][m][:, start:stop])
+            gw = sum(weight_gradient(op, wk, tr_w[k][m], delta[block][m][:, start:stop])
                      for m in model.BLOCKS[block]["states"])
         else:
-            gw = pr["gain"] * jnp.einsum("bi,bj->ij", sig[k], delta["out"])
+            gw = pr["gain"] * weight_gradient(op, wk, sig[k], delta["out"])
         grads[k] = (gw * fixed["m" + k[1:]] if pr["kind"] == "sparse" else gw) / n
     return new, {"w": tr_w, "k": tr_k}, grads, jnp.sum(loss) / n, out
 

@@ -1,0 +1,73 @@
+"""Shaped layers: convolution and pooling projections, and per-channel parameters.
+
+The one place where a flat vector meets an image.  A shaped population or input of (C, H, W)
+(as specs write it, channels first) is held as a flat vector in channels-last order: value
+(c, h, w) sits at index (h * W + w) * C + c.  Datasets deliver image rows in that order, so a
+reshape to (H, W, C) is free; convolutions run in NHWC with HWIO kernels (k, k, C_in, C_out).
+
+A projection's op (the model's PROJECTIONS[key]["op"]) is {"type": "dense"} or
+{"type": "conv2d", "in": (C, H, W), "out": (C, H, W), "kernel": k, "stride": s, "padding": ((t, b), (l, r))}
+or {"type": "avg_pool" | "sum_pool" | "max_pool" | "global_avg_pool", "in": ..., "out": ..., "size": k}.
+"""
+
+import jax
+import jax.numpy as jnp
+
+from .network import project
+from .spikes import real
+
+DENSE = {"type": "dense"}
+POOLS = ("avg_pool", "sum_pool", "max_pool", "global_avg_pool")
+
+
+def to_image(flat, shape):
+    """A flat channels-last vector of a (C, H, W) layer as an (H, W, C) array (leading axes kept)."""
+    c, h, w = shape
+    return flat.reshape(flat.shape[:-1] + (h, w, c))
+
+
+def from_image(image):
+    """An (..., H, W, C) array back to the flat channels-last vector."""
+    return image.reshape(image.shape[:-3] + (-1,))
+
+
+def channels_first(flat, shape):
+    """The flat layer as a (C, H, W) array, the order specs and NIR write (for export and display)."""
+    return jnp.moveaxis(to_image(flat, shape), -1, -3)
+
+
+def per_channel(values, positions):
+    """A per-channel parameter (C,) over a flat channels-last layer of `positions` = H * W pixels."""
+    return jnp.tile(values, positions)
+
+
+def apply_projection(signal, weights, op):
+    """A presynaptic signal (flat, one sample) through a projection: dense (see network.project),
+    a convolution with its kernel, or a pooling (no weights).  Returns the flat postsynaptic drive."""
+    kind = op["type"]
+    if kind == "dense":
+        return project(signal, weights)
+    x = to_image(signal.astype(real()), op["in"])
+    if kind == "conv2d":
+        s = op["stride"]
+        y = jax.lax.conv_general_dilated(x[None], weights.astype(x.dtype), (s, s), tuple(map(tuple, op["padding"])),
+                                         dimension_numbers=("NHWC", "HWIO", "NHWC"),
+                                         preferred_element_type=real())[0]
+    elif kind == "global_avg_pool":
+        y = jnp.mean(x, axis=(0, 1), keepdims=True)
+    else:
+        k = op["size"]
+        _, oh, ow = op["out"]
+        # windows of k x k (stride k) as axes 1 and 3; one that would run past the edge is dropped
+        windows = x[:oh * k, :ow * k].reshape(oh, k, ow, k, x.shape[-1])
+        y = {"max_pool": jnp.max, "sum_pool": jnp.sum, "avg_pool": jnp.mean}[kind](windows, axis=(1, 3))
+    return from_image(y)
+
+
+def weight_gradient(op, weights, presynaptic, error):
+    """dL/dW of a projection for a batch: the vjp of W -> apply_projection(presynaptic, W, op)
+    with `error` (B, n_out) as cotangent, summed over the batch.  For a dense projection this is
+    presynaptic^T error; for a convolution the kernel's gradient, summed over positions.  What
+    STOP evaluates at its presynaptic traces."""
+    _, vjp = jax.vjp(lambda w: jax.vmap(lambda s: apply_projection(s, w, op))(presynaptic), weights)
+    return vjp(error.astype(weights.dtype))[0]
