@@ -56,6 +56,8 @@ def elaborate_input(ctx: Context, d: ast.Declaration, task) -> ir.Input | None:
 def _image_shape(task, enc, in_size: int):
     """An image task's (C, H, W), when the input carries one value per pixel and channel."""
     shape = DATASET_SHAPES.get(getattr(task, "dataset", None)) if task is not None else None
+    if shape is not None and getattr(task, "size", None):  # an event dataset downsampled to size x size
+        shape = (shape[0], task.size, task.size)
     if shape is None or enc.size_factor != 1 or shape[0] * shape[1] * shape[2] != in_size:
         return None
     return shape
