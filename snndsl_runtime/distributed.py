@@ -44,7 +44,6 @@ ENV = {"coordinator": ("SNNDSL_COORDINATOR", "JAX_COORDINATOR_ADDRESS"),
        "timeout": ("SNNDSL_DISTRIBUTED_TIMEOUT",)}
 FLAGS = {"coordinator": "--coordinator", "num_processes": "--num-processes", "process_id": "--process-id",
          "timeout": "--distributed-timeout"}
-EXIT_LOST_PEER = 2  # a run error, as every other: the message says which process stopped
 _PREFIX = "snndsl/"
 
 
@@ -162,14 +161,12 @@ def resolve(flags: dict, environ=None) -> JobSettings | None:
         check_address(coordinator, values["coordinator"][1])
     if cluster is None:
         missing = [FLAGS[k] for k in ("coordinator", "num_processes", "process_id") if values[k][0] is None]
-        if n == 1 and not missing[1:] and (i in (None, 0)):  # a job of one: nothing to join
+        if n == 1:  # a job of one: nothing to join
             return None
         if missing:
             given = ", ".join(f"{where} {value}" for value, where in values.values() if where)
             raise RunError("E903", f"a job of several processes needs --coordinator, --num-processes and "
                                    f"--process-id; {given} given, {' and '.join(missing)} missing", _HINT)
-        if n == 1:
-            return None
     return JobSettings(coordinator, n, i, timeout, cluster)
 
 
@@ -206,7 +203,7 @@ def is_writer() -> bool:
 
 def join_from_args(args) -> JobSettings | None:
     """Join the job an argparse namespace (with add_arguments' flags) and the environment describe."""
-    flags = {name: getattr(args, name, None) for name in FLAGS}
+    flags = {name: getattr(args, flag[2:].replace("-", "_"), None) for name, flag in FLAGS.items()}
     return join(resolve(flags))
 
 
@@ -235,9 +232,14 @@ def _use_gloo() -> None:
             continue
 
 
+_JOIN_HINT = ("start every process within the timeout (--distributed-timeout), with the same --coordinator and "
+              "--num-processes; process 0's port must be free and reachable from the other hosts")
+
+
 def join(settings: JobSettings | None) -> JobSettings | None:
     """jax.distributed.initialize for `settings` (None: a single process, nothing to do), then the
-    watchdog.  RunError E905 when the job cannot be formed within the timeout."""
+    watchdog.  E905 when the job is not formed within the timeout (JAX's own wait can run longer,
+    and ends in an abort: a timer of ours ends it first)."""
     global _job
     if settings is None or _job is not None:
         return settings
@@ -247,6 +249,13 @@ def join(settings: JobSettings | None) -> JobSettings | None:
     _use_gloo()
     timeout = int(settings.timeout + 0.999)
     where = settings.coordinator or f"the {settings.cluster} job's coordinator"
+    me = "" if settings.process_id is None else f"process {settings.process_id} of {settings.num_processes}: "
+    joining = (f"{me}not every process joined the job through {where} within {timeout} s "
+               f"(--distributed-timeout)")
+    _catch_abort(lambda: _die("E905", joining, _JOIN_HINT) if _job is None else _lost_job(_job))
+    timer = threading.Timer(timeout + 2, lambda: _die("E905", joining, _JOIN_HINT))
+    timer.daemon = True
+    timer.start()
     try:
         jax.distributed.initialize(
             settings.coordinator, settings.num_processes, settings.process_id,
@@ -257,45 +266,64 @@ def join(settings: JobSettings | None) -> JobSettings | None:
         text = str(e)
         if "must be called before" in text:
             raise RunError("E905", "JAX was started before joining the job", "join first thing in the program") from None
-        raise RunError("E905", f"could not form the job of {settings.num_processes or 'several'} processes through "
-                               f"{where} within {timeout} s: {_first_line(text)}",
-                       "start every process within the timeout (--distributed-timeout), with the same --coordinator "
-                       "and --num-processes; process 0's port must be free and reachable from the other hosts") from None
+        raise RunError("E905", f"{joining}: {_first_line(text)}", _JOIN_HINT) from None
     except (ValueError, TypeError) as e:
         raise RunError("E903", f"the job settings are incomplete: {e}", _HINT) from None
+    finally:
+        timer.cancel()
     state = jax_distributed.global_state
     _job = _Job(settings, state.client, jax.process_index(), jax.process_count())
-    _catch_abort(_job)
     threading.Thread(target=_watch, args=(_job,), name="snndsl-watchdog", daemon=True).start()
     atexit.register(_at_exit)
     return settings
 
 
-def _catch_abort(job: _Job) -> None:
+_abort_handler = None  # the C handler, kept alive for the process's life
+
+
+def _catch_abort(on_abort) -> None:
     """JAX's distributed client aborts the process (SIGABRT, a C++ stack trace) when it loses the
-    coordinator, or when the coordinator reports a dead peer.  A C-level handler turns that into
-    the E906 message and exit status 2.  (The handler must be C-level: abort() does not return to
-    Python, and JAX's client takes no Python callback for it.)"""
+    coordinator, when the coordinator reports a dead peer, or when joining times out.  A C-level
+    handler calls `on_abort()` instead, which prints the message and exits with status 2.  (It must
+    be C-level: abort() does not return to Python, and JAX's client takes no Python callback.)"""
+    global _abort_handler
     import ctypes
     import signal
 
     handler_type = ctypes.CFUNCTYPE(None, ctypes.c_int)
-
-    def on_abort(_signum):
-        if job.status == 0:  # after a successful shutdown, an abort is not the job's
-            os._exit(134)
-        where = job.settings.coordinator or "the job coordinator"
-        _stop(job, f"JAX's distributed runtime stopped this process: the coordinator (process 0 at {where}) "
-                   "or another process is gone")
-
     try:
         libc = ctypes.CDLL(None)
         libc.signal.restype = ctypes.c_void_p
         libc.signal.argtypes = [ctypes.c_int, handler_type]
-        job.abort_handler = handler_type(on_abort)  # kept alive as long as the job
-        libc.signal(signal.SIGABRT, job.abort_handler)
+        _abort_handler = handler_type(lambda _signum: on_abort())
+        libc.signal(signal.SIGABRT, _abort_handler)
     except (OSError, AttributeError, ValueError):  # no C library to ask: JAX's abort stays as it is
         pass
+
+
+def _lost_job(job: _Job) -> None:
+    if job.status == 0:  # after a successful shutdown, an abort is not the job's
+        os._exit(134)
+    where = job.settings.coordinator or "the job coordinator"
+    _stop(job, f"JAX's distributed runtime stopped this process: the coordinator (process 0 at {where}) "
+               "or another process is gone")
+
+
+def _die(code: str, message: str, hint: str) -> None:
+    try:
+        sys.stdout.flush()
+    except Exception:
+        pass
+    print(f"\nerror[{code}]: {message}\n  = hint: {hint}", file=sys.stderr, flush=True)
+    os._exit(2)
+
+
+def _stop(job: _Job, message: str) -> None:
+    """End this process at once with the E906 message (skipping JAX's shutdown, which would wait
+    for the peer that is gone)."""
+    job.verdict = message
+    _die("E906", f"process {job.index} of {job.count}: {message}; stopping this process too",
+         "see the stopped process's own output; restart the job with --resume once every host is up")
 
 
 def _first_line(text: str) -> str:
@@ -305,20 +333,6 @@ def _first_line(text: str) -> str:
 
 def _key(*parts) -> str:
     return _PREFIX + "/".join(str(p) for p in parts)
-
-
-def _stop(job: _Job, message: str) -> None:
-    """End this process at once with the E906 message (skipping JAX's shutdown, which would wait
-    for the peer that is gone)."""
-    job.verdict = message
-    try:
-        sys.stdout.flush()
-    except Exception:
-        pass
-    print(f"\nerror[E906]: process {job.index} of {job.count}: {message}; stopping this process too\n"
-          f"  = hint: see the stopped process's own output; restart the job with --resume once every host is up",
-          file=sys.stderr, flush=True)
-    os._exit(EXIT_LOST_PEER)
 
 
 def _watch(job: _Job) -> None:
