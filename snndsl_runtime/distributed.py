@@ -304,6 +304,8 @@ def _catch_abort(on_abort) -> None:
 def _lost_job(job: _Job) -> None:
     if job.status == 0:  # after a successful shutdown, an abort is not the job's
         os._exit(134)
+    if job.status is not None:  # this process is failing already and has said why
+        os._exit(job.status)
     where = job.settings.coordinator or "the job coordinator"
     _stop(job, f"JAX's distributed runtime stopped this process: the coordinator (process 0 at {where}) "
                "or another process is gone")
@@ -343,6 +345,7 @@ def _watch(job: _Job) -> None:
     beat = 0
     last_seen = {p: (None, time.monotonic()) for p in range(job.count) if p != job.index}
     reached = time.monotonic()
+    failed_at = {}  # peer -> when it reported an error
     while not job.stopping.is_set():
         beat += 1
         now = time.monotonic()
@@ -351,7 +354,11 @@ def _watch(job: _Job) -> None:
             for p in list(last_seen):
                 state = _try_get(job.client, _key("state", p))
                 if state.startswith("failed"):
-                    _stop(job, f"process {p} stopped with an error{state[len('failed'):]}")
+                    failed_at.setdefault(p, now)
+                    # a moment for this process to reach the same error itself (a job-wide check)
+                    if job.status is None and now - failed_at[p] >= min(3.0, timeout / 2):
+                        _stop(job, f"process {p} stopped with an error{state[len('failed'):] or ' (see its output)'}")
+                    continue
                 if state == "done":
                     del last_seen[p]
                     continue
@@ -370,6 +377,13 @@ def _watch(job: _Job) -> None:
                 _stop(job, f"lost the coordinator (process 0 at {job.settings.coordinator or 'the job coordinator'}) "
                            f"for {now - reached:.0f} s: {_first_line(str(e))}")
         job.stopping.wait(period)
+
+
+def _state_or_blank(job: _Job, p: int) -> str:
+    try:
+        return _try_get(job.client, _key("state", p))
+    except Exception:
+        return "gone"
 
 
 def _try_get(client, key: str) -> str:
@@ -432,6 +446,11 @@ def _at_exit() -> None:
             sys.stderr.flush()
         except Exception:
             pass
+        if job.index == 0:  # the coordinator: a moment for the others to reach their own errors first
+            deadline = time.monotonic() + min(3.0, job.settings.timeout / 2) + 1
+            while time.monotonic() < deadline and not all(
+                    _state_or_blank(job, p) for p in range(1, job.count)):
+                time.sleep(0.1)
         os._exit(job.status)
     if job is not None and job.status is None:  # ended without leave(): an exception, or sys.exit
         report_failure(1, "it ended unexpectedly")

@@ -209,8 +209,8 @@ def test_two_processes_train_ec_as_one_and_resume_from_the_shared_folder(tmp_pat
     assert (a / "runs/x/checkpoint.npz").exists() and (a / "runs/x/curve.png").exists()
     assert _rows(a / "runs/x") == _rows(one)[:4]
     # resume: every process reads the checkpoint from the folder both see
-    shared = str(a / "runs/x")
-    results = _finish(_job([str(spec), "--out", shared, "--resume", "--set", "train.generations=6"]))
+    shared = str(a / "runs/x")  # (both from folder a: the model's comments name stdlib paths relative to the cwd)
+    results = _finish(_job([str(spec), "--out", shared, "--resume", "--set", "train.generations=6"], cwds=[a, a]))
     assert [r[0] for r in results] == [0, 0], results
     assert _rows(shared) == _rows(one)
     # a folder process 1 does not see: E907 on both, no traceback
