@@ -98,9 +98,9 @@ def put(tree, sharding):
             return jax.jit(lambda v: v, out_shardings=s)(x)
         return jax.make_array_from_callback(x.shape, s, lambda index: x[index])
 
-    if isinstance(sharding, jax.sharding.Sharding):
-        return jax.tree.map(lambda x: one(x, sharding), tree)
-    return jax.tree.map(one, tree, sharding)
+    is_sharding = lambda s: isinstance(s, jax.sharding.Sharding)  # noqa: E731
+    # sharding is a prefix of tree: one sharding for each of its subtrees
+    return jax.tree.map(lambda s, sub: jax.tree.map(lambda x: one(x, s), sub), sharding, tree, is_leaf=is_sharding)
 
 
 def replicate(tree, mesh: Mesh):
