@@ -19,6 +19,7 @@ from .checkpoint import checkpoint_meta, load_checkpoint, save_checkpoint
 from .config import apply_overrides, check_config, lookup
 from .errors import RunError
 from .io import atomic_write, copy_runtime
+from .mesh import describe as describe_mesh
 from .metrics import MetricsLog, check_finite, plot_curve, plot_rates
 from .model import check_model
 from .network import projection_labels, readable_parameters
@@ -184,10 +185,11 @@ def _train(model, config=None, out_dir=None, seed=0, resume=False, progress_fn=N
         saved = {"seed": seed, "config": cfg, **record, "model_sha256": file_hash(os.path.join(out_dir, "train.py"))}
         atomic_write(os.path.join(out_dir, "config.json"), lambda f: json.dump(saved, f, indent=2), "w")
     t0 = time.time() - meta.get("wall_s", 0.0)
-    report({"phase": "compiling", "total": trainer.total, unit: start})
+    devices = describe_mesh(trainer.mesh)  # what the run is spread over: "4 x cpu"
+    report({"phase": f"compiling for {devices}", "total": trainer.total, unit: start})
     try:
         for i in range(start + 1, trainer.total + 1):
-            row = {unit: i, **trainer.step(i)}
+            row = {unit: i, **trainer.step(i), "devices": devices}
             row["wall_s"] = round(time.time() - t0, 3)
             check_finite(row, unit, trainer.FINITE, saved=os.path.exists(ckpt))
             log.write(row)
@@ -248,6 +250,7 @@ def evaluate(model, out_dir, seed=0, best=False, **options):
     check_config(cfg, model.CONFIG, model.RULE, model.TASK_KIND, os.path.join(out_dir, "config.json"))
     if "population" in cfg["train"]:  # the evaluated network does not depend on the population
         cfg = {**cfg, "train": {**cfg["train"], "population": cfg["train"]["eval_copies"] + 2}}
+    cfg = {**cfg, "train": {**cfg["train"], "devices": 1}}  # nor on the devices it was trained on
     enable_compilation_cache()
     trainer = trainer_class(model.RULE, model.TASK_KIND)(model, cfg, saved.get("seed", 0))
     state, meta = load_checkpoint(ckpt, trainer.snapshot())

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import optax
 
 from ..network import init_parameters, network, pack_bits
-from .evolution import EvolutionTrainer
+from .evolution import EvolutionTrainer, ranks
 
 
 def ec_optimizer(tr):
@@ -27,6 +27,26 @@ def matmul_dtype(setting):
     if setting == "auto":
         setting = "bitpack"
     return {"bitpack": jnp.uint32, "int8": jnp.int8, "float32": jnp.float32}[setting]
+
+
+def natural_gradient_from_ranks(samples, rho, rank, ranked):
+    """natural_gradient with u the centered ranks, computed in integers so that the sum over members
+    is exact in any order (the same result on any number of devices).  samples: masks of every member
+    (leading member axis, sharded); rank: each member's rank 0..n-1 among the `ranked` ones (int32,
+    0 where not ranked); ranked: 1 for a ranked member, else 0.  With u = r/(n-1) - 1/2 (mean 0):
+    sum u theta = S_r/(n-1) - S_1/2, S_r = sum r theta (as 4096 * high part + low part, so no int32
+    overflows below 2**19 members), S_1 = sum theta over the ranked members."""
+    n = jnp.sum(ranked)
+
+    def total(weight, mask):
+        return jnp.sum(jnp.where(mask, weight.reshape((-1,) + (1,) * (mask.ndim - 1)), 0), 0, dtype=jnp.int32)
+
+    out = {}
+    for name, theta in samples.items():
+        s_r = 4096.0 * total(rank >> 12, theta).astype(jnp.float32) + total(rank & 4095, theta).astype(jnp.float32)
+        s_1 = total(ranked, theta).astype(jnp.float32)
+        out[name] = (-(s_r / jnp.maximum(n - 1, 1) - 0.5 * s_1) / n).astype(rho[name].dtype)
+    return out
 
 
 def natural_gradient(samples, rho, u):
@@ -47,23 +67,33 @@ class ECTrainer(EvolutionTrainer):
         dtype = matmul_dtype(self.cfg["train"]["matmul"])
         return {k: dtype if pr["carries_spikes"] else jnp.float32 for k, pr in self.model.PROJECTIONS.items()}
 
-    def sample(self, state, key):
-        """Members' masks: n_train independent Bernoulli samples, then the deterministic network."""
-        rho = state["theta"]
-        keys = jax.random.split(key, max(len(rho), 1))
+    def member_masks(self, rho, key, i):
+        """Member i's masks: an independent Bernoulli sample from fold_in(key, i) for the first n_train
+        members, the deterministic network (rho > eval_threshold) for the eval copies."""
+        keys = jax.random.split(jax.random.fold_in(key, i), max(len(rho), 1))
         thr = self.cfg["train"]["eval_threshold"]
-        dtypes = self.matmul_dtypes()
-        members, samples = {}, {}
-        for k, name in zip(keys, sorted(rho)):
-            samples[name] = jax.random.uniform(k, (self.n_train,) + rho[name].shape) < rho[name]
-            det = jnp.broadcast_to(rho[name] > thr, (self.n_eval,) + rho[name].shape)
-            mask = jnp.concatenate([samples[name], det])
-            members[name] = pack_bits(mask) if dtypes[name] == jnp.uint32 else mask.astype(dtypes[name])
-        return members, samples
+        return {name: jnp.where(i < self.n_train, jax.random.uniform(k, rho[name].shape) < rho[name], rho[name] > thr)
+                for k, name in zip(keys, sorted(rho))}
 
-    def update(self, state, samples, members, u):
+    def sample(self, state, key, ids):
+        """The members `ids` (sharded): their masks for the network (packed or cast, by matmul_dtypes)
+        and as booleans for the gradient."""
+        masks = jax.vmap(lambda i: self.member_masks(state["theta"], key, i))(ids)
+        dtypes = self.matmul_dtypes()
+        members = {name: pack_bits(m) if dtypes[name] == jnp.uint32 else m.astype(dtypes[name])
+                   for name, m in masks.items()}
+        return members, masks
+
+    def gradient(self, state, key, ids, masks, fitness):
+        """The natural gradient from the ranked members' fitness: exact integer sums over the sharded
+        masks (each device sums its own members; the sums are added across devices)."""
+        pad = self.n - fitness.shape[0]
+        rank = jnp.concatenate([ranks(fitness), jnp.zeros(pad, jnp.int32)])
+        ranked = jnp.concatenate([jnp.ones(fitness.shape[0], jnp.int32), jnp.zeros(pad, jnp.int32)])
+        return natural_gradient_from_ranks(masks, state["theta"], rank, ranked)
+
+    def update(self, state, grads):
         rho = state["theta"]
-        grads = natural_gradient(samples, rho, u)
         eps = self.cfg["train"]["eps"]
         updates, opt = ec_optimizer(self.cfg["train"]).update(grads, state["opt"], rho)
         rho = jax.tree.map(lambda r: jnp.clip(r, eps, 1.0 - eps), optax.apply_updates(rho, updates))
