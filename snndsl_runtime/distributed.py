@@ -529,28 +529,3 @@ def local_rows(n: int, index: int | None = None, count: int | None = None) -> sl
 def process_shard(array, index: int | None = None, count: int | None = None):
     """This process's rows of a global batch (leading axis), see local_rows."""
     return array[local_rows(len(array), index, count)]
-
-
-def global_batch(local, sharding):
-    """A global jax.Array from each process's rows of it (`process_shard`), laid out by `sharding`
-    over every process's devices."""
-    import jax
-
-    if _job is None:
-        return jax.device_put(local, sharding)
-    return jax.make_array_from_process_local_data(sharding, local)
-
-
-def to_host(tree):
-    """A pytree's arrays as host numpy arrays on every process; a global array that spans other
-    processes' devices is gathered (every process must call this together)."""
-    import jax
-    import numpy as np
-
-    def fetch(x):
-        if isinstance(x, jax.Array) and not x.is_fully_addressable:
-            from jax.experimental import multihost_utils
-
-            return np.asarray(multihost_utils.process_allgather(x, tiled=True))
-        return np.asarray(jax.device_get(x))
-    return jax.tree.map(fetch, tree)

@@ -19,7 +19,7 @@ from .checkpoint import checkpoint_meta, load_checkpoint, save_checkpoint
 from .config import apply_overrides, check_config, lookup
 from .errors import RunError
 from .io import atomic_write, copy_runtime
-from .mesh import describe as describe_mesh
+from .mesh import describe as describe_mesh, to_host
 from .metrics import MetricsLog, check_finite, plot_curve, plot_rates
 from .model import check_model
 from .network import projection_labels, readable_parameters
@@ -195,7 +195,7 @@ def _train(model, config=None, out_dir=None, seed=0, resume=False, progress_fn=N
             log.write(row)
             report({**row, "total": trainer.total})
             if i % trainer.every == 0 or i == trainer.total:
-                snapshot = distributed.to_host(trainer.snapshot())  # every process: arrays may span them
+                snapshot = to_host(trainer.snapshot())  # on every process: sharded arrays may span them
                 if writer:
                     save_checkpoint(ckpt, snapshot,
                                     {"step": i, "seed": seed, "config": cfg, **record, "wall_s": row["wall_s"],

@@ -61,7 +61,7 @@ project hidden -> logits   { weights = dense(init = lecun); learn w }
 train stop { epochs = 2; batch_size = 128; optimizer = adam(lr = 5e-3) }
 """
 
-TIMING = ("wall_s", "samples_per_s", "steps_per_s")
+TIMING = ("wall_s", "samples_per_s", "steps_per_s", "devices")  # and what the run was spread over
 
 
 # ---- the job settings
@@ -177,8 +177,9 @@ def _job(args, n=2, cwds=None, timeout=20, extra=(), only=None):
     for i in only or range(n):
         cmd = [PYTHON, "-m", "snndsl", "run", *args, "--coordinator", f"127.0.0.1:{port}", "--num-processes", str(n),
                "--process-id", str(i), "--distributed-timeout", str(timeout), *(extra[i] if extra else ())]
+        env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}  # one CPU device per process
         procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                      cwd=(cwds or [None] * n)[i]))
+                                      cwd=(cwds or [None] * n)[i], env=env))
     return procs
 
 
@@ -195,6 +196,11 @@ def _rows(run_dir):
         return [{k: v for k, v in json.loads(line).items() if k not in TIMING} for line in f]
 
 
+def _devices(run_dir) -> set:
+    with open(Path(run_dir) / "metrics.jsonl") as f:
+        return {json.loads(line)["devices"] for line in f}
+
+
 @pytest.mark.slow
 def test_two_processes_train_ec_as_one_and_resume_from_the_shared_folder(tmp_path):
     spec = write_spec(tmp_path, EC_TINY)
@@ -204,10 +210,12 @@ def test_two_processes_train_ec_as_one_and_resume_from_the_shared_folder(tmp_pat
     a.mkdir(), b.mkdir()
     results = _finish(_job([str(spec), "--out", "runs/x"], cwds=[a, b]))
     assert [r[0] for r in results] == [0, 0], results
-    assert "generation" not in results[1][2] and not results[1][1]  # process 1 shows nothing
+    assert "generation" not in results[1][1] + results[1][2]  # process 1 shows no progress (gloo says hello)
+    assert "generation 4/4" in results[0][2]
     assert not (b / "runs").exists()  # only process 0 writes the run folder
     assert (a / "runs/x/checkpoint.npz").exists() and (a / "runs/x/curve.png").exists()
-    assert _rows(a / "runs/x") == _rows(one)[:4]
+    assert _devices(a / "runs/x") == {"2 x cpu"}  # the mesh spans both processes' devices
+    assert _rows(a / "runs/x") == _rows(one)[:4]  # EC's sharded update is exact
     # resume: every process reads the checkpoint from the folder both see
     shared = str(a / "runs/x")  # (both from folder a: the model's comments name stdlib paths relative to the cwd)
     results = _finish(_job([str(spec), "--out", shared, "--resume", "--set", "train.generations=6"], cwds=[a, a]))
@@ -227,8 +235,12 @@ def test_two_processes_train_stop_as_one(tmp_path):
     assert _snndsl("run", str(spec), "--out", str(one)).returncode == 0
     results = _finish(_job([str(spec), "--out", str(two)]))
     assert [r[0] for r in results] == [0, 0], results
-    rows = _rows(two)
-    assert len(rows) == 2 and rows == _rows(one)
+    rows, reference = _rows(two), _rows(one)
+    assert _devices(two) == {"2 x cpu"}  # each batch split over both processes' devices
+    assert len(rows) == 2 and rows[0].keys() == reference[0].keys()
+    for row, ref in zip(rows, reference):  # the gradients are summed in another order: float rounding
+        for k, v in ref.items():
+            assert row[k] == pytest.approx(v, rel=1e-4, abs=1e-6), k
     assert rows[-1]["test_accuracy"] > 0.3  # it learned (chance 0.1): the comparison is of a real run
 
 
