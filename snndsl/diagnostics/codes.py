@@ -73,6 +73,8 @@ CODES = {
     "E863": "the spec of a run to export is missing or changed",
     # evaluation options (`snndsl run/eval --sample K`, `snndsl eval --episodes N`)
     "E871": "--sample outside the test set, or --episodes below 1",
+    "E891": "train.devices asks for more devices than the job has",
+    "E892": "a population, batch or number of environments that does not split evenly over the devices",
     # warnings
     "W101": "population receives no projection",
     "W401": "learnable parameter starts outside its bounds",
