@@ -73,6 +73,8 @@ CODES = {
     "E863": "the spec of a run to export is missing or changed",
     # evaluation options (`snndsl run/eval --sample K`, `snndsl eval --episodes N`)
     "E871": "--sample outside the test set, or --episodes below 1",
+    "E891": "train.devices asks for more devices than the job has",
+    "E892": "a population, batch or number of environments that does not split evenly over the devices",
     # several processes (`snndsl run --coordinator ...`; README "Several hosts")
     "E901": "--coordinator is not HOST:PORT, or its host is unknown",
     "E902": "--num-processes or --process-id out of range",

@@ -137,6 +137,8 @@ def run_error(e, spec, sources=None) -> Diagnostic:
                         end_col=at + len(cmdline[at:].split(" ")[0]) + 1)
         elif node == "task":
             span = spec.task.span
+        elif node == "train" and spec.train is not None:  # the mesh's refusals (E891, E892)
+            span = spec.train.span
         elif node == "input" and spec.inputs:
             span = spec.inputs[0].span
         elif node == "output" and spec.outputs:

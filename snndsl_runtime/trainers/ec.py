@@ -64,8 +64,11 @@ class ECTrainer(EvolutionTrainer):
                 "normalizer": self.normalizer.init()}
 
     def matmul_dtypes(self):
+        """Spike-carrying masks by train.matmul; the others (input and readout masks, real signals) as
+        bool, except under matmul = float32."""
         dtype = matmul_dtype(self.cfg["train"]["matmul"])
-        return {k: dtype if pr["carries_spikes"] else jnp.float32 for k, pr in self.model.PROJECTIONS.items()}
+        other = jnp.float32 if dtype == jnp.float32 else jnp.bool_
+        return {k: dtype if pr["carries_spikes"] else other for k, pr in self.model.PROJECTIONS.items()}
 
     def member_masks(self, rho, key, i):
         """Member i's masks: an independent Bernoulli sample from fold_in(key, i) for the first n_train
@@ -76,17 +79,20 @@ class ECTrainer(EvolutionTrainer):
                 for k, name in zip(keys, sorted(rho))}
 
     def sample(self, state, key, ids):
-        """The members `ids` (sharded): their masks for the network (packed or cast, by matmul_dtypes)
-        and as booleans for the gradient."""
+        """The members `ids` (sharded): their masks for the network (packed or cast, by matmul_dtypes)."""
         masks = jax.vmap(lambda i: self.member_masks(state["theta"], key, i))(ids)
         dtypes = self.matmul_dtypes()
         members = {name: pack_bits(m) if dtypes[name] == jnp.uint32 else m.astype(dtypes[name])
                    for name, m in masks.items()}
-        return members, masks
+        return members, None
 
-    def gradient(self, state, key, ids, masks, fitness):
-        """The natural gradient from the ranked members' fitness: exact integer sums over the sharded
-        masks (each device sums its own members; the sums are added across devices)."""
+    def gradient(self, state, key, ids, _, fitness):
+        """The natural gradient from the ranked members' fitness: exact integer sums over the masks,
+        which each device regenerates for its own members from the keys (not kept through the
+        rollout: the barrier, after the fitness, keeps XLA from reusing the first ones); the sums
+        are added across devices."""
+        key, ids, fitness = jax.lax.optimization_barrier((key, ids, fitness))
+        masks = jax.vmap(lambda i: self.member_masks(state["theta"], key, i))(ids)
         pad = self.n - fitness.shape[0]
         rank = jnp.concatenate([ranks(fitness), jnp.zeros(pad, jnp.int32)])
         ranked = jnp.concatenate([jnp.ones(fitness.shape[0], jnp.int32), jnp.zeros(pad, jnp.int32)])
