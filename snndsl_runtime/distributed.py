@@ -184,10 +184,6 @@ class _Job:
 _job: _Job | None = None
 
 
-def active() -> bool:
-    return _job is not None
-
-
 def process_index() -> int:
     return _job.index if _job else 0
 
@@ -419,14 +415,14 @@ def wait_for_verdict(seconds: float | None = None) -> None:
         time.sleep(0.2)
 
 
-def leave(status: int, message: str = "") -> int:
+def leave(status: int) -> int:
     """The end of this process's part: on success, tell the peers and shut the job down together;
     on failure, tell them why (the process then exits without JAX's shutdown barrier)."""
     job = _job
     if job is None:
         return status
     if status != 0:
-        report_failure(status, message)
+        report_failure(status)
         return status
     job.client.key_value_set(_key("state", job.index), "done", allow_overwrite=True)
     import jax
@@ -457,9 +453,13 @@ def _at_exit() -> None:
         os._exit(1)
 
 
-def run_as_process(body, describe=lambda status: "") -> int:
-    """Run `body()` (-> exit status) as this process's part of the job: an exception, after a
-    chance for the watchdog to name a dead peer, is reported to the peers and raised."""
+_CROSS_PROCESS = ("gloo", "nccl", "coordination", "connection", "unavailable", "peer")
+
+
+def run_as_process(body) -> int:
+    """Run `body()` (-> exit status) as this process's part of the job: an exception is reported
+    to the peers and raised, after a chance for the watchdog to name a dead peer when it looks
+    like one (a collective that lost its other side)."""
     if _job is None:
         return body()
     try:
@@ -468,10 +468,11 @@ def run_as_process(body, describe=lambda status: "") -> int:
         report_failure(130, "it was interrupted")
         raise
     except BaseException as e:
-        wait_for_verdict()
+        if any(word in str(e).lower() for word in _CROSS_PROCESS):
+            wait_for_verdict()
         report_failure(1, f"{type(e).__name__}: {_first_line(str(e))}")
         raise
-    return leave(status, describe(status))
+    return leave(status)
 
 
 # ---- agreement between processes
