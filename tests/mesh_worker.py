@@ -2,7 +2,9 @@
 before JAX is imported): trains one tiny job on 1 and on 4 (fake CPU) devices and prints, as JSON,
 the metrics rows of each and the final parameters' largest difference.
 
-    python tests/mesh_worker.py SPEC STEPS [--set KEY=VALUE]..."""
+    python tests/mesh_worker.py SPEC STEPS [DEVICES,...] [KEY=VALUE]...
+
+DEVICES (default 1,4): the device counts to run; STEPS = 0 only builds the trainers."""
 
 import copy
 import json
@@ -24,10 +26,13 @@ def main(argv):
     from tests.conftest import generated
 
     spec, steps, sets = argv[0], int(argv[1]), argv[2:]
+    counts = (1, 4)
+    if sets and "=" not in sets[0]:
+        counts, sets = tuple(int(c) for c in sets[0].split(",")), sets[1:]
     model = generated(spec, sets)
     out = {"devices": len(jax.devices())}
     theta = {}
-    for devices in (1, 4):
+    for devices in counts:
         cfg = copy.deepcopy(model.CONFIG)
         cfg["train"]["devices"] = devices
         try:

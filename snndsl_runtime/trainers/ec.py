@@ -29,24 +29,34 @@ def matmul_dtype(setting):
     return {"bitpack": jnp.uint32, "int8": jnp.int8, "float32": jnp.float32}[setting]
 
 
-def natural_gradient_from_ranks(samples, rho, rank, ranked):
-    """natural_gradient with u the centered ranks, computed in integers so that the sum over members
-    is exact in any order (the same result on any number of devices).  samples: masks of every member
-    (leading member axis, sharded); rank: each member's rank 0..n-1 among the `ranked` ones (int32,
-    0 where not ranked); ranked: 1 for a ranked member, else 0.  With u = r/(n-1) - 1/2 (mean 0):
-    sum u theta = S_r/(n-1) - S_1/2, S_r = sum r theta (as 4096 * high part + low part, so no int32
-    overflows below 2**19 members), S_1 = sum theta over the ranked members."""
-    n = jnp.sum(ranked)
-
+def rank_sums(samples, rank, ranked):
+    """The integer sums the exact natural gradient needs, per mask entry: S_r = sum r theta (as a
+    high and a low part, r = 4096 * (r >> 12) + (r & 4095), so no int32 overflows below 2**19 members)
+    and S_1 = sum theta over the ranked members.  Integers: any order of summation, any split of
+    the members over devices or chunks, gives the same sums."""
     def total(weight, mask):
         return jnp.sum(jnp.where(mask, weight.reshape((-1,) + (1,) * (mask.ndim - 1)), 0), 0, dtype=jnp.int32)
 
+    return {name: jnp.stack([total(rank >> 12, m), total(rank & 4095, m), total(ranked, m)])
+            for name, m in samples.items()}
+
+
+def natural_gradient_from_sums(sums, rho, n):
+    """natural_gradient with u the centered ranks of n ranked members, from rank_sums: with
+    u = r/(n-1) - 1/2 (mean 0), sum u theta = S_r/(n-1) - S_1/2."""
     out = {}
-    for name, theta in samples.items():
-        s_r = 4096.0 * total(rank >> 12, theta).astype(jnp.float32) + total(rank & 4095, theta).astype(jnp.float32)
-        s_1 = total(ranked, theta).astype(jnp.float32)
-        out[name] = (-(s_r / jnp.maximum(n - 1, 1) - 0.5 * s_1) / n).astype(rho[name].dtype)
+    for name, (hi, lo, ones) in sums.items():
+        s_r = 4096.0 * hi.astype(jnp.float32) + lo.astype(jnp.float32)
+        out[name] = (-(s_r / max(n - 1, 1) - 0.5 * ones.astype(jnp.float32)) / n).astype(rho[name].dtype)
     return out
+
+
+def natural_gradient_from_ranks(samples, rho, rank, ranked):
+    """natural_gradient with u the centered ranks, computed in integers (rank_sums) so that it is
+    exact and the same on any number of devices.  samples: masks of every member (leading member
+    axis); rank: each member's rank 0..n-1 among the ranked ones (int32, 0 where not ranked);
+    ranked: 1 for a ranked member, else 0."""
+    return natural_gradient_from_sums(rank_sums(samples, rank, ranked), rho, int(jnp.sum(ranked)))
 
 
 def natural_gradient(samples, rho, u):
@@ -79,24 +89,33 @@ class ECTrainer(EvolutionTrainer):
                 for k, name in zip(keys, sorted(rho))}
 
     def sample(self, state, key, ids):
-        """The members `ids` (sharded): their masks for the network (packed or cast, by matmul_dtypes)."""
-        masks = jax.vmap(lambda i: self.member_masks(state["theta"], key, i))(ids)
+        """The members `ids` (sharded): their masks for the network (packed or cast, by matmul_dtypes),
+        drawn a chunk at a time on each device."""
         dtypes = self.matmul_dtypes()
-        members = {name: pack_bits(m) if dtypes[name] == jnp.uint32 else m.astype(dtypes[name])
-                   for name, m in masks.items()}
-        return members, None
+
+        def chunk(i):
+            masks = jax.vmap(lambda ii: self.member_masks(state["theta"], key, ii))(i)
+            return {name: pack_bits(m) if dtypes[name] == jnp.uint32 else m.astype(dtypes[name])
+                    for name, m in masks.items()}
+
+        return self.map_members(chunk, ids), None
 
     def gradient(self, state, key, ids, _, fitness):
         """The natural gradient from the ranked members' fitness: exact integer sums over the masks,
-        which each device regenerates for its own members from the keys (not kept through the
-        rollout: the barrier, after the fitness, keeps XLA from reusing the first ones); the sums
-        are added across devices."""
+        which each device regenerates for its own members from the keys, a chunk at a time (not kept
+        through the rollout: the barrier, after the fitness, keeps XLA from reusing the first ones);
+        the sums are added across chunks and devices."""
         key, ids, fitness = jax.lax.optimization_barrier((key, ids, fitness))
-        masks = jax.vmap(lambda i: self.member_masks(state["theta"], key, i))(ids)
-        pad = self.n - fitness.shape[0]
+        n_ranked = fitness.shape[0]
+        pad = self.n - n_ranked
         rank = jnp.concatenate([ranks(fitness), jnp.zeros(pad, jnp.int32)])
-        ranked = jnp.concatenate([jnp.ones(fitness.shape[0], jnp.int32), jnp.zeros(pad, jnp.int32)])
-        return natural_gradient_from_ranks(masks, state["theta"], rank, ranked)
+        ranked = jnp.concatenate([jnp.ones(n_ranked, jnp.int32), jnp.zeros(pad, jnp.int32)])
+
+        def chunk(i):
+            masks = jax.vmap(lambda ii: self.member_masks(state["theta"], key, ii))(i)
+            return rank_sums(masks, rank[i], ranked[i])
+
+        return natural_gradient_from_sums(self.map_members(chunk, ids, total=True), state["theta"], n_ranked)
 
     def update(self, state, grads):
         rho = state["theta"]

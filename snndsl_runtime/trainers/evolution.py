@@ -22,6 +22,15 @@ from ..settings import fitness_of
 from ..tasks.brax import evaluate_brax, make_env, normalizer_of, reset_pool, rollout
 
 
+MEMBER_CHUNK = 128  # members whose masks or weights a device draws at a time (bounds the draws' memory)
+
+
+def chunk_size(local: int) -> int:
+    """The largest divisor of a device's member count up to MEMBER_CHUNK (all of them if that is tiny)."""
+    c = next(c for c in range(min(MEMBER_CHUNK, local), 0, -1) if local % c == 0)
+    return local if c < 8 < local <= 4 * MEMBER_CHUNK else c
+
+
 def ranks(x):
     """Each value's rank 0..n-1 (int32; ties broken by position)."""
     return jnp.argsort(jnp.argsort(x)).astype(jnp.int32)
@@ -118,6 +127,25 @@ class EvolutionTrainer:
     def member_ids(self):
         """Every member's index 0..population-1, sharded: each device makes and runs its own."""
         return meshes.constrain(jnp.arange(self.n, dtype=jnp.int32), meshes.sharded(self.mesh))
+
+    def map_members(self, f, ids, total=False):
+        """f(chunk of member ids) -> arrays with a leading member axis, for all `ids` (sharded): each
+        device runs its own members, a chunk at a time (lax.map), so only a chunk's draws are live.
+        total: f returns sums over its chunk instead, and these are added up (chunks, then devices)."""
+        devices = meshes.size(self.mesh)
+        local = self.n // devices
+        c = chunk_size(local)
+
+        def on_device(mine):
+            out = jax.lax.map(f, mine.reshape(local // c, c))
+            if total:
+                return jax.tree.map(lambda v: jnp.sum(v, 0, dtype=v.dtype), out)
+            return jax.tree.map(lambda v: v.reshape((local,) + v.shape[2:]), out)
+
+        out = jax.vmap(on_device)(meshes.constrain(ids.reshape(devices, local), meshes.sharded(self.mesh)))
+        if total:
+            return jax.tree.map(lambda v: jnp.sum(v, 0, dtype=v.dtype), out)
+        return jax.tree.map(lambda v: v.reshape((self.n,) + v.shape[2:]), out)
 
     def generation(self, state, key, pool):
         k_sample, k_roll = jax.random.split(key)
