@@ -49,10 +49,18 @@ def cmd_check(args) -> int:
 
 
 def cmd_run(args) -> int:
+    from snndsl_runtime import distributed
+    from snndsl_runtime.errors import RunError
+
     from .driver.run import train_spec
 
-    return train_spec(args.file, args.set or [], args.out, args.seed, args.resume, args.import_path or [],
-                      sample=args.sample).status
+    try:  # several processes: join the job before anything starts JAX
+        distributed.join_from_args(args)
+    except RunError as e:
+        report([Diagnostic(e.code, e.message, None, e.hint)], None)
+        return EXIT_BAD_INPUT
+    return distributed.run_as_process(lambda: train_spec(args.file, args.set or [], args.out, args.seed, args.resume,
+                                                         args.import_path or [], sample=args.sample).status)
 
 
 def cmd_compare(args) -> int:
@@ -422,6 +430,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out (default: the latest run of this spec) from its last checkpoint")
     p.add_argument("--sample", type=int, metavar="K", help="a dataset run: the test sample of raster.png (default 0)")
+    from snndsl_runtime.distributed import add_arguments as add_job_arguments
+
+    add_job_arguments(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("compare", help="train a spec with several learning rules over several seeds; one table and plot")

@@ -11,7 +11,8 @@ __version__ = "0.2.0"
 
 from .errors import NonFiniteError, RunError
 
-_LAZY = {"train": "loop", "evaluate": "loop", "main": "loop", "Model": "model", "check_model": "model"}
+_LAZY = {"train": "loop", "evaluate": "loop", "main": "loop", "Model": "model", "check_model": "model",
+         "join_from_argv": "distributed"}
 
 
 def __getattr__(name):  # the loop imports jax: only when it is used
@@ -21,4 +22,5 @@ def __getattr__(name):  # the loop imports jax: only when it is used
         return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-__all__ = ["Model", "NonFiniteError", "RunError", "__version__", "check_model", "evaluate", "main", "train"]
+__all__ = ["Model", "NonFiniteError", "RunError", "__version__", "check_model", "evaluate", "join_from_argv", "main",
+           "train"]

@@ -40,6 +40,8 @@ def _coerce(key: str, value, current, annotation):
     is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
     if is_number and not math.isfinite(value):
         raise RunError("E401", f"{key} must be a finite number, not {value!r}")
+    if _takes(annotation, int) and _takes(annotation, str):  # a count or a word: devices = 4 | all
+        return int(value) if is_number and float(value) == int(value) else str(value)
     if isinstance(current, int) and not isinstance(current, bool):
         if is_number and float(value) == int(value):
             if abs(value) > MAX_COUNT:

@@ -3,6 +3,7 @@ and the copy of this runtime that goes beside a model."""
 
 import os
 import shutil
+import socket
 from pathlib import Path
 
 from .errors import RunError
@@ -13,7 +14,7 @@ def atomic_write(path, write, mode="wb"):
 
     A failed write (full disk, file-size limit) removes the temporary file, leaves the previous
     `path` untouched and raises RunError E841."""
-    tmp = f"{path}.tmp"
+    tmp = f"{path}.{socket.gethostname()}-{os.getpid()}.tmp"  # processes of a job may write the same file
     try:
         with open(tmp, mode) as f:
             write(f)

@@ -14,11 +14,12 @@ import shutil
 import sys
 import time
 
-from . import __version__
+from . import __version__, distributed
 from .checkpoint import checkpoint_meta, load_checkpoint, save_checkpoint
 from .config import apply_overrides, check_config, lookup
 from .errors import RunError
 from .io import atomic_write, copy_runtime
+from .mesh import describe as describe_mesh, to_host
 from .metrics import MetricsLog, check_finite, plot_curve, plot_rates
 from .model import check_model
 from .network import projection_labels, readable_parameters
@@ -137,13 +138,14 @@ def _train(model, config=None, out_dir=None, seed=0, resume=False, progress_fn=N
     `sets` change run-time settings on top of them (announced).  A new run does not overwrite a
     folder that holds one."""
     check_model(model)
-    out_dir = out_dir or default_out_dir(model)
+    out_dir = out_dir or distributed.from_writer("out", default_out_dir(model))
     ckpt = os.path.join(out_dir, "checkpoint.npz")
-    report = progress_fn or (lambda row: None)
+    writer = distributed.is_writer()  # one process of several writes the run folder and reports
+    report = (progress_fn or (lambda row: None)) if writer else (lambda row: None)
     meta = {}
     base = config or model.CONFIG
     if resume:
-        meta = checkpoint_meta(ckpt)
+        meta = shared_checkpoint_meta(ckpt)
         same_network(model, meta)
         seed = meta["seed"]  # the run's own random streams
         base = meta["config"] or base
@@ -152,6 +154,10 @@ def _train(model, config=None, out_dir=None, seed=0, resume=False, progress_fn=N
         raise RunError("E823", f"{out_dir} already holds a run (checkpoint.npz)",
                        "continue it with --resume, or choose another --out folder")
     cfg = apply_overrides(base, sets, model.RULE, model.TASK_KIND, model.STRUCTURAL)
+    # several processes: the same job everywhere, and nobody writes before all have checked the folder
+    distributed.agree("run", {"spec": model.SPEC_NAME, "spec hash": model.SPEC_HASH, "rule": model.RULE,
+                              "network hash": model.NETWORK_HASH, "seed": seed, "resume": bool(resume),
+                              "--out": str(out_dir), "settings": cfg})
     changes = changed_settings(base, cfg) if resume else []
     if changes:
         report({"notice": "resuming with changed settings: " + ", ".join(f"{k} {a!r} -> {b!r}" for k, a, b in changes)})
@@ -172,31 +178,53 @@ def _train(model, config=None, out_dir=None, seed=0, resume=False, progress_fn=N
             report({"notice": f"this run already finished {unit} {start}; to go on, raise its number of "
                               f"{unit}s above {start} with --set"})
             return []
-    make_run_folder(model, out_dir)
-    log = MetricsLog(out_dir, unit, resume_after=start if resume else None)
-    saved = {"seed": seed, "config": cfg, **record, "model_sha256": file_hash(os.path.join(out_dir, "train.py"))}
-    atomic_write(os.path.join(out_dir, "config.json"), lambda f: json.dump(saved, f, indent=2), "w")
+    if writer:
+        make_run_folder(model, out_dir)
+    log = MetricsLog(out_dir, unit, resume_after=start if resume else None, write=writer)
+    if writer:
+        saved = {"seed": seed, "config": cfg, **record, "model_sha256": file_hash(os.path.join(out_dir, "train.py"))}
+        atomic_write(os.path.join(out_dir, "config.json"), lambda f: json.dump(saved, f, indent=2), "w")
     t0 = time.time() - meta.get("wall_s", 0.0)
-    report({"phase": "compiling", "total": trainer.total, unit: start})
+    devices = describe_mesh(trainer.mesh)  # what the run is spread over: "4 x cpu"
+    report({"phase": f"compiling for {devices}", "total": trainer.total, unit: start})
     try:
         for i in range(start + 1, trainer.total + 1):
-            row = {unit: i, **trainer.step(i)}
+            row = {unit: i, **trainer.step(i), "devices": devices}
             row["wall_s"] = round(time.time() - t0, 3)
             check_finite(row, unit, trainer.FINITE, saved=os.path.exists(ckpt))
             log.write(row)
             report({**row, "total": trainer.total})
             if i % trainer.every == 0 or i == trainer.total:
-                save_checkpoint(ckpt, trainer.snapshot(),
-                                {"step": i, "seed": seed, "config": cfg, **record, "wall_s": row["wall_s"],
-                                 **trainer.meta()},
-                                readable_parameters(model, trainer.snapshot()["theta"],
-                                                    trainer.snapshot()["fixed"]))
+                snapshot = to_host(trainer.snapshot())  # on every process: sharded arrays may span them
+                if writer:
+                    save_checkpoint(ckpt, snapshot,
+                                    {"step": i, "seed": seed, "config": cfg, **record, "wall_s": row["wall_s"],
+                                     **trainer.meta()},
+                                    readable_parameters(model, snapshot["theta"], snapshot["fixed"]))
     finally:
         log.close()
-        if log.rows:
+        if log.rows and writer:
             plot_curve(out_dir, log.rows, unit, trainer.CURVE, title=model.SPEC_NAME)
             plot_rates(out_dir, log.rows, unit, title=model.SPEC_NAME)
     return log.rows
+
+
+def shared_checkpoint_meta(ckpt) -> dict:
+    """checkpoint_meta(ckpt) on every process of a job, checked to be the same checkpoint: RunError
+    E907 when a process cannot read the one process 0 resumes from (a run folder not shared)."""
+    try:
+        meta, problem = checkpoint_meta(ckpt), None
+    except RunError as e:
+        meta, problem = None, e
+    views = distributed.gather("checkpoint", None if meta is None else [meta["step"], meta["wall_s"]])
+    for p, view in enumerate(views[1:], 1):
+        if views[0] is not None and view != views[0]:
+            seen = "cannot read it" if view is None else f"reads step {view[0]} there"
+            raise RunError("E907", f"process 0 resumes from {ckpt} at step {views[0][0]}, and process {p} {seen}",
+                           "every host must see the same run folder: put --out on a file system they share")
+    if problem is not None:
+        raise problem
+    return meta
 
 
 def read_run_config(out_dir) -> dict:
@@ -222,6 +250,7 @@ def evaluate(model, out_dir, seed=0, best=False, **options):
     check_config(cfg, model.CONFIG, model.RULE, model.TASK_KIND, os.path.join(out_dir, "config.json"))
     if "population" in cfg["train"]:  # the evaluated network does not depend on the population
         cfg = {**cfg, "train": {**cfg["train"], "population": cfg["train"]["eval_copies"] + 2}}
+    cfg = {**cfg, "train": {**cfg["train"], "devices": 1}}  # nor on the devices it was trained on
     enable_compilation_cache()
     trainer = trainer_class(model.RULE, model.TASK_KIND)(model, cfg, saved.get("seed", 0))
     state, meta = load_checkpoint(ckpt, trainer.snapshot())
@@ -260,11 +289,21 @@ def main(model, argv=None):
     ap.add_argument("--out", help="run folder (default runs/<spec>-<time>)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
+    distributed.add_arguments(ap)
     args = ap.parse_args(argv)
+    try:
+        distributed.join_from_args(args)  # joined already when run as a script (the model file's first lines)
+    except RunError as e:
+        print(e, file=sys.stderr)
+        return 2
+    return distributed.run_as_process(lambda: _main(model, args))
+
+
+def _main(model, args):
     if args.resume and not args.out:
         print("error: --resume needs --out DIR (the run to continue)", file=sys.stderr)
         return 2
-    out_dir = args.out or default_out_dir(model)
+    out_dir = args.out or distributed.from_writer("out", default_out_dir(model))
     try:
         train(model, None, out_dir, args.seed, args.resume, _print_progress(model), args.set)
     except RunError as e:  # NonFiniteError included: a stopped run is exit status 2 like any run error
@@ -277,5 +316,6 @@ def main(model, argv=None):
         else:
             print(f"interrupted before the first checkpoint; there is nothing to resume in {out_dir}", file=sys.stderr)
         return 130
-    print(f"run folder: {out_dir}", file=sys.stderr)
+    if distributed.is_writer():
+        print(f"run folder: {out_dir}", file=sys.stderr)
     return 0

@@ -11,10 +11,14 @@ from .io import atomic_write
 class MetricsLog:
     """Append rows to DIR/metrics.jsonl and TensorBoard; on resume, drop rows after the checkpoint."""
 
-    def __init__(self, out_dir, step_key: str, resume_after: int | None = None):
+    def __init__(self, out_dir, step_key: str, resume_after: int | None = None, write: bool = True):
         self.path = os.path.join(out_dir, "metrics.jsonl")
         self.step_key = step_key
         self.rows = []
+        self.tb = None
+        self.writes = write  # False: rows kept in memory only (a process of several other than 0)
+        if not write:
+            return
         if resume_after is not None and os.path.exists(self.path):
             with open(self.path) as f:
                 for line in f:
@@ -25,7 +29,6 @@ class MetricsLog:
                     if row.get(step_key, 0) <= resume_after:
                         self.rows.append(row)
         atomic_write(self.path, lambda f: f.writelines(json.dumps(row) + "\n" for row in self.rows), "w")
-        self.tb = None
         try:
             from tensorboardX import SummaryWriter
 
@@ -36,6 +39,8 @@ class MetricsLog:
 
     def write(self, row: dict) -> None:
         self.rows.append(row)
+        if not self.writes:
+            return
         with open(self.path, "a") as f:
             f.write(json.dumps(row) + "\n")
             f.flush()

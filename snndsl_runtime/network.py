@@ -11,11 +11,13 @@ from .spikes import real
 def project(signal, weights):
     """A presynaptic signal times a weight matrix, accumulated in float32.  EC's boolean masks may
     come bit-packed (uint32, see pack_bits) or as int8; then the signal is signed spikes and the
-    count is exact."""
+    count is exact.  A bool mask takes any real signal (1 byte per connection instead of 4)."""
     if weights.dtype == jnp.uint32:
         pos, neg = _pack_spikes(signal > 0, weights.shape[-2]), _pack_spikes(signal < 0, weights.shape[-2])
         count = lambda bits: jnp.sum(jax.lax.population_count(bits[:, None] & weights), 0, dtype=jnp.int32)  # noqa: E731
         return (count(pos) - count(neg)).astype(real())
+    if weights.dtype == jnp.bool_:  # a 0/1 mask meeting a real signal (EC's input and readout masks): a masked sum
+        return jnp.sum(jnp.where(weights, signal[:, None].astype(real()), 0), 0)
     if weights.dtype == jnp.int8:
         return jnp.dot(signal.astype(jnp.int8), weights, preferred_element_type=jnp.int32).astype(real())
     return jnp.dot(signal.astype(weights.dtype), weights, preferred_element_type=real())

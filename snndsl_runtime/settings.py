@@ -14,7 +14,7 @@ from typing import Literal
 
 import difflib
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 
 MAX_COUNT = 2**31 - 1  # a count or size beyond int32 cannot index a JAX array
@@ -67,6 +67,16 @@ class Optimizer(BaseModel):
 
 class _Rule(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    devices: int | str = _f(
+        "all", "the devices the run is spread over (snndsl_runtime/mesh.py): all of them, or the first N; "
+        "the results do not depend on it (EC and ES: the same fitness, gradient rules: within rounding)")
+
+    @field_validator("devices")
+    @classmethod
+    def _all_or_a_count(cls, v):
+        if v != "all" and (isinstance(v, str) or v < 1):
+            raise ValueError(f"must be all or a number of devices (1 or more), not {v!r}")
+        return v
 
 
 FITNESS = {"brax": ("completed", "first"), "dataset": ("accuracy", "neg_loss")}  # the first: the default

@@ -16,8 +16,8 @@ import pytest
 
 from snndsl_runtime import train
 from snndsl_runtime.network import network_weights
-from snndsl_runtime.trainers.ec import ECTrainer, ec_optimizer
-from snndsl_runtime.trainers.es import ESTrainer, es_optimizer
+from snndsl_runtime.trainers.ec import ECTrainer, ec_optimizer, natural_gradient
+from snndsl_runtime.trainers.es import ESTrainer, antithetic_gradient, es_optimizer
 from snndsl_runtime.trainers.evolution import centered_ranks
 
 from .conftest import PYTHON, ROOT, SPECS, generated, trainer_of
@@ -124,7 +124,7 @@ def test_nes_gradient_and_adam_step_by_hand():
     u = centered_ranks(jnp.array([1.0, 2.0, 3.0]))  # [-0.5, 0, 0.5]
     fake = _Cfg(mod, 3, lr=0.15, eps=1e-3, weight_decay=0.0)
     state = {"theta": rho, "opt": ec_optimizer(fake.cfg["train"]).init(rho)}
-    new = ECTrainer.update(fake, state, members, None, u)  # the gradient reads the sampled masks
+    new = ECTrainer.update(fake, state, natural_gradient(members, rho, u))  # the gradient reads the sampled masks
     # natural gradient g = mean(u * (theta - rho)) = [0, 1/6]; Adam's first step moves each entry by
     # lr * g/|g| (bias-corrected), toward higher fitness; g = 0 leaves the entry alone
     np.testing.assert_allclose(new["theta"]["w0"], [[0.5, 0.65]], atol=1e-6)
@@ -133,7 +133,7 @@ def test_nes_gradient_and_adam_step_by_hand():
     state["opt"] = ec_optimizer(fake.cfg["train"]).init(state["theta"])
     members = {"w0": jnp.array([[[1, 0]], [[1, 0]], [[0, 1]]], jnp.float32)}
     u = jnp.array([0.5, 0.0, -0.5])
-    new = ECTrainer.update(fake, state, members, None, u)
+    new = ECTrainer.update(fake, state, natural_gradient(members, state["theta"], u))
     np.testing.assert_allclose(new["theta"]["w0"], [[0.999, 0.001]], atol=1e-7)
 
 
@@ -148,7 +148,7 @@ def test_es_antithetic_gradient_by_hand():
     # members: +eps pairs score [3, 1, 2], -eps pairs score [0, 4, 5] -> ranks over the six
     fitness = jnp.array([3.0, 1.0, 2.0, 0.0, 4.0, 5.0])
     u = centered_ranks(fitness)
-    new = ESTrainer.update(fake, state, noise, None, u)
+    new = ESTrainer.update(fake, state, antithetic_gradient(noise, u, 0.5))
     w = np.asarray(u[:3] - u[3:])
     g = (w * 0.5 * np.array([1.0, 2.0, -1.0])).mean()
     # AdamW first step: lr * sign(g) (weight decay of zero weights is zero)

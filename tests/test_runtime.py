@@ -309,7 +309,7 @@ def test_atomic_write_replaces_only_when_complete(tmp_path):
 
     with pytest.raises(RunError) as e:
         atomic_write(str(target), half, "w")
-    assert e.value.code == "E841" and target.read_text() == "old" and not (tmp_path / "config.json.tmp").exists()
+    assert e.value.code == "E841" and target.read_text() == "old" and not list(tmp_path.glob("config.json.*tmp"))
     atomic_write(str(target), lambda f: f.write("new"), "w")
     assert target.read_text() == "new"
 

@@ -87,6 +87,17 @@ CODES = {
     # evaluation options (`snndsl run/eval --sample K`, `snndsl eval --episodes N`)
     "E871": "--sample outside the test set, or --episodes below 1",
     "E872": "event-camera datasets need tonic (pip install -e .[events]), or .aedat4 files the aedat package",
+    "E891": "train.devices asks for more devices than the job has",
+    "E892": "a population, batch or number of environments that does not split evenly over the devices",
+    # several processes (`snndsl run --coordinator ...`; README "Several hosts")
+    "E901": "--coordinator is not HOST:PORT, or its host is unknown",
+    "E902": "--num-processes or --process-id out of range",
+    "E903": "job settings incomplete or contradictory (flags, environment, timeout)",
+    "E904": "the processes of a job run different specs, settings or seeds",
+    "E905": "the job's processes did not all join within the timeout",
+    "E906": "another process of the job stopped or became unreachable",
+    "E907": "a process cannot read the checkpoint process 0 resumes from (run folder not shared)",
+    "E908": "a batch does not split evenly over the processes",
     # warnings
     "W101": "population receives no projection",
     "W401": "learnable parameter starts outside its bounds",

@@ -60,6 +60,8 @@ class LiveProgress:
             if isinstance(v, (int, float)):
                 parts.append(f"{label} {fmt.format(v)}")
         parts.append(activity_text(row))
+        if isinstance(row.get("devices"), str):  # the mesh the run is spread over: "4 x cpu"
+            parts.append(f"on {row['devices']}")
         return "  ".join(p for p in parts if p)
 
     def __call__(self, row: dict) -> None:
@@ -113,6 +115,8 @@ def summary_rows(rows: list[dict], unit: str, out_dir: str) -> list[tuple[str, s
         out.append(("activity", activity_text(last)[len("rate "):]))
     if "env_steps" in last:
         out.append(("env steps", f"{last['env_steps']:,}"))
+    if isinstance(last.get("devices"), str):
+        out.append(("devices", last["devices"]))
     out.append(("wall time", f"{last.get('wall_s', 0):.1f} s"))
     out.append(("outputs", f"{out_dir}/  metrics.jsonl  curve.png  checkpoint.npz  tensorboard/"))
     return out

@@ -35,6 +35,7 @@ def train_spec(file: str, sets: list[str], out_dir: str | None = None, seed: int
     there (`resume`); after a dataset run, raster.png of test sample `sample` (default 0).
     Diagnostics go to stderr; the outcome says how it ended."""
     import snndsl_runtime as runtime
+    from snndsl_runtime import distributed
     from snndsl_runtime.loop import changed_settings
     from snndsl_runtime.trainers import trainer_class
 
@@ -42,8 +43,9 @@ def train_spec(file: str, sets: list[str], out_dir: str | None = None, seed: int
     from .progress import LiveProgress, console_for_logs, print_summary
 
     new_sets = list(sets)
+    writer = distributed.is_writer()  # one process of several: only process 0 shows warnings and progress
     if resume and out_dir is None:
-        out_dir = latest_run(Path(file).stem)
+        out_dir = distributed.from_writer("latest run", latest_run(Path(file).stem))
         if out_dir is None:
             report([Diagnostic("E821", f"no earlier run of `{Path(file).stem}` with a checkpoint under runs/",
                                None, "give the run folder with --out DIR")], None)
@@ -55,7 +57,8 @@ def train_spec(file: str, sets: list[str], out_dir: str | None = None, seed: int
                            f"resume it with {made_by}.snn, or start a new run in another --out folder")], None)
         return RunOutcome(EXIT_BAD_INPUT, out_dir)
     try:
-        plan, sources = load_plan(file, recorded + new_sets, on_warnings=report, import_path=import_path)
+        plan, sources = load_plan(file, recorded + new_sets, on_warnings=report if writer else lambda *_: None,
+                                  import_path=import_path)
     except SpecError as e:
         report(e.diagnostics, getattr(e, "sources", None))
         return RunOutcome(EXIT_BAD_INPUT, out_dir)
@@ -64,8 +67,8 @@ def train_spec(file: str, sets: list[str], out_dir: str | None = None, seed: int
     if refusal:
         report([refusal], sources)
         return RunOutcome(EXIT_BAD_INPUT, out_dir, plan=plan)
-    out_dir = out_dir or os.path.join("runs", f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}")
-    console = console or console_for_logs()
+    out_dir = out_dir or distributed.from_writer("out", os.path.join("runs", f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"))
+    console = console or (console_for_logs() if writer else quiet_console())
     console.print(f"[bold]{escape(spec.file)}[/]: {spec.train.rule} -> {escape(str(out_dir))}")
     text = module_text(spec, plan)
     with console.status("importing JAX and the generated model..."):
@@ -101,7 +104,7 @@ def train_spec(file: str, sets: list[str], out_dir: str | None = None, seed: int
         done.status = 130
     if done.status == EXIT_OK and done.rows and summary:
         print_summary(console, done.rows, unit, out_dir)
-    if done.status == EXIT_OK and done.rows and model.TASK_KIND == "dataset":  # as `snndsl eval --sample K`
+    if done.status == EXIT_OK and done.rows and model.TASK_KIND == "dataset" and writer:  # as `snndsl eval --sample K`
         try:
             result = runtime.evaluate(model, out_dir, seed, sample=sample or 0)
         except runtime.RunError as e:
@@ -112,6 +115,13 @@ def train_spec(file: str, sets: list[str], out_dir: str | None = None, seed: int
             console.print(escape(f"wrote {result['raster']}: test sample {result['sample']}, label {result['label']}, "
                                  f"predicted {result['predicted']}"), highlight=False)
     return done
+
+
+def quiet_console():
+    """The console of a process other than 0 in a job of several: it prints nothing."""
+    from rich.console import Console
+
+    return Console(stderr=True, quiet=True)
 
 
 def run_error(e, spec, sources=None) -> Diagnostic:
@@ -127,6 +137,8 @@ def run_error(e, spec, sources=None) -> Diagnostic:
                         end_col=at + len(cmdline[at:].split(" ")[0]) + 1)
         elif node == "task":
             span = spec.task.span
+        elif node == "train" and spec.train is not None:  # the mesh's refusals (E891, E892)
+            span = spec.train.span
         elif node == "input" and spec.inputs:
             span = spec.inputs[0].span
         elif node == "output" and spec.outputs:

@@ -61,6 +61,9 @@ def convert(v, key: str, annotation, names=()):
             return None
         annotation = next(a for a in args if a is not type(None))
         return convert(v, key, annotation, names)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)) and {int, str} <= set(args):
+        # a count or a word (`devices = 4`, `devices = all`); the settings model checks which words
+        return v.name if isinstance(v, Sym) else as_int(v, key, names)
     if annotation is bool:
         return as_bool(v, key)
     if annotation is int:

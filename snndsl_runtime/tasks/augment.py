@@ -10,7 +10,6 @@ frames: `(T, H*W*C)`, every frame of a sample cropped and flipped alike).
 
 from __future__ import annotations
 
-import functools
 
 import jax
 import jax.numpy as jnp
@@ -43,5 +42,7 @@ def augmentation(task: dict, shape):
     crop, flip = int(task.get("crop") or 0), bool(task.get("flip"))
     if not (crop or flip):
         return None
-    aug = jax.jit(functools.partial(augment_batch, shape=tuple(shape), crop=crop, flip=flip))
-    return lambda xb, key: aug(xb, jax.random.fold_in(key, AUGMENT_STREAM))
+    # one jitted function, the key folded inside: a host key and a batch sharded over the mesh's
+    # devices (of several processes) go in as they are
+    return jax.jit(lambda xb, key: augment_batch(xb, jax.random.fold_in(key, AUGMENT_STREAM),
+                                                 shape=tuple(shape), crop=crop, flip=flip))

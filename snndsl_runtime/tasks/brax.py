@@ -88,9 +88,10 @@ def normalizer_of(model, cfg):
     return Normalizer(model.IN_SIZE, model.NORMALIZE, tr.get("obs_std_min", 1e-6), tr.get("obs_clip"))
 
 
-def reset_pool(env, key, n):
-    """n reset states, one per population member (re-used whenever that member's episode ends)."""
-    return jax.jit(jax.vmap(env.reset))(jax.random.split(key, n))
+def reset_pool(env, key, n, sharding=None):
+    """n reset states, one per population member (re-used whenever that member's episode ends),
+    laid out by `sharding` (the members' sharding on the run's mesh; key: a host value)."""
+    return jax.jit(lambda k: jax.vmap(env.reset)(jax.random.split(k, n)), out_shardings=sharding)(np.asarray(key))
 
 
 def _where(mask, a, b):

@@ -8,8 +8,11 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from .. import mesh as meshes
 from ..network import clip_to_bounds, init_parameters, network, raw_bounds
-from .evolution import EvolutionTrainer
+from .evolution import EvolutionTrainer, centered_ranks
+
+CHUNK = 64  # members whose noise the update regenerates at a time (bounds its memory)
 
 
 def es_optimizer(tr):
@@ -34,20 +37,45 @@ class ESTrainer(EvolutionTrainer):
         return {"theta": theta, "fixed": fixed, "opt": es_optimizer(self.cfg["train"]).init(theta),
                 "normalizer": self.normalizer.init()}
 
-    def sample(self, state, key):
-        """Members: theta + sigma*eps, theta - sigma*eps (pairs), then unperturbed copies.  A leftover
-        odd member (if population - eval_copies is odd) runs unperturbed and is neither ranked nor counted."""
-        theta, sigma, n = state["theta"], self.cfg["train"]["sigma"], self.n_train // 2
-        keys = jax.random.split(key, max(len(theta), 1))
-        noise = {name: jax.random.normal(k, (n,) + theta[name].shape) for k, name in zip(keys, sorted(theta))}
-        rest = self.n_train - 2 * n + self.n_eval
-        members = {name: jnp.concatenate([theta[name] + sigma * noise[name], theta[name] - sigma * noise[name],
-                                          jnp.broadcast_to(theta[name], (rest,) + theta[name].shape)])
-                   for name in theta}
-        return members, noise
+    def pair_noise(self, theta, key, j):
+        """Pair j's perturbation eps (standard normal, from fold_in(key, j))."""
+        keys = jax.random.split(jax.random.fold_in(key, j), max(len(theta), 1))
+        return {name: jax.random.normal(k, theta[name].shape, theta[name].dtype) for k, name in zip(keys, sorted(theta))}
 
-    def update(self, state, noise, members, u):
-        grads = antithetic_gradient(noise, u, self.cfg["train"]["sigma"])
+    def sample(self, state, key, ids):
+        """Members `ids` (sharded): theta + sigma*eps_j for i = j < n_pairs, theta - sigma*eps_j for
+        i = n_pairs + j, then unperturbed copies.  A leftover odd member (if population - eval_copies
+        is odd) runs unperturbed and is neither ranked nor counted."""
+        theta, sigma, n = state["theta"], self.cfg["train"]["sigma"], self.n_pairs
+
+        def one(i):
+            sign = jnp.where(i < n, 1.0, jnp.where(i < 2 * n, -1.0, 0.0))
+            eps = self.pair_noise(theta, key, i % max(n, 1))
+            return {name: theta[name] + (sign * sigma) * eps[name] for name in theta}
+
+        return jax.vmap(one)(ids), None
+
+    def gradient(self, state, key, ids, _, fitness):
+        """The antithetic gradient, on every device from the keys (no weights cross devices), the
+        pairs' noise regenerated CHUNK pairs at a time and summed in pair order: the same result on
+        any number of devices."""
+        theta, sigma, n = state["theta"], self.cfg["train"]["sigma"], self.n_pairs
+        u = centered_ranks(fitness)
+        chunk = min(CHUNK, n)
+        steps = -(-n // chunk)
+        weight = jnp.pad(u[:n] - u[n: 2 * n], (0, steps * chunk - n)).reshape(steps, chunk)
+        pairs = jnp.arange(steps * chunk, dtype=jnp.int32).reshape(steps, chunk)
+
+        def add(total, part):
+            w, j = part
+            eps = jax.vmap(lambda jj: self.pair_noise(theta, key, jj))(j)
+            return {k: total[k] + jnp.tensordot(w, sigma * eps[k], axes=1) for k in total}, None
+
+        zero = {k: jnp.zeros_like(v) for k, v in theta.items()}
+        total, _ = jax.lax.scan(add, zero, (weight, pairs))
+        return meshes.constrain({k: -v / n for k, v in total.items()}, meshes.replicated(self.mesh))
+
+    def update(self, state, grads):
         updates, opt = es_optimizer(self.cfg["train"]).update(grads, state["opt"], state["theta"])
         theta = clip_to_bounds(optax.apply_updates(state["theta"], updates), raw_bounds(self.model))
         return {**state, "theta": theta, "opt": opt}

@@ -13,11 +13,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .. import mesh as meshes
 from ..settings import fitness_of
 from ..tasks.datasets import load_task
 from .ec import ECTrainer
 from .es import ESTrainer
-from .evolution import EvolutionTrainer, centered_ranks
+from .evolution import EvolutionTrainer
 from .gradient import DatasetEvaluation, loss_weights, predict, run_network, sample_losses
 
 
@@ -55,16 +56,17 @@ class DatasetEvolution(DatasetEvaluation, EvolutionTrainer):
         return predict(outs, self.loss_name)
 
     def minibatch(self, g):
-        """The generation's samples: drawn without replacement from the run's seed and the generation."""
+        """The generation's samples: drawn without replacement from the run's seed and the generation;
+        on every device (every member sees them all)."""
         idx = np.random.default_rng([self.seed, g]).choice(len(self.x_train), self.batch, replace=False)
-        return jnp.asarray(self.x_train[idx]), jnp.asarray(self.y_train[idx])
+        return meshes.replicate((self.x_train[idx], self.y_train[idx]), self.mesh)
 
     def step(self, g):
         t = time.time()
         xb, yb = self.minibatch(g)
-        key = jax.random.fold_in(self.key_gen, g)
+        key = self.generation_key(g)
         self.state, m = self._generation(self.state, key, self.augmented(xb, key), yb)
-        m = {k: float(v) for k, v in jax.device_get(m).items()}
+        m = {k: float(v) for k, v in meshes.to_host(m).items()}
         m["samples_per_s"] = self.cfg["train"]["population"] * self.batch / max(time.time() - t, 1e-9)
         m.update(self.held_out_metrics(g))
         return m
@@ -82,16 +84,12 @@ class DatasetEvolution(DatasetEvaluation, EvolutionTrainer):
 
     def generation(self, state, key, xb, yb):
         k_sample, k_run = jax.random.split(key)
-        members, aux = self.sample(state, k_sample)
+        ids = self.member_ids()
+        members, aux = self.sample(state, k_sample, ids)
         outs = self.population_outputs(state, members, xb, k_run)
         fitness = member_fitness(outs, yb, jnp.asarray(self.loss_weights), self.fitness_name, self.loss_name)
-        train_fit = fitness[: self.n_ranked]
-        state = self.update(state, aux, members, centered_ranks(train_fit))
-        metrics = {"fitness": jnp.mean(train_fit), "fitness_max": jnp.max(train_fit),
-                   "param_mean": jnp.mean(jnp.concatenate([v.ravel() for v in state["theta"].values()]))}
-        if self.n_eval:
-            metrics["eval_fitness"] = jnp.mean(fitness[self.n_train:])
-        return state, metrics
+        fitness = meshes.constrain(fitness, meshes.replicated(self.mesh))
+        return self.ranked_update(state, k_sample, ids, aux, fitness)
 
 
 class ECDatasetTrainer(DatasetEvolution, ECTrainer):

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from .. import mesh as meshes
 from ..activity import activity_metrics, counting_step, spike_count_zeros
 from ..errors import RunError
 from ..metrics import spike_raster
@@ -106,7 +107,7 @@ class DatasetEvaluation:
                 xb, jax.random.split(key, xb.shape[0]))
             return self.predict(outs), sample_losses(outs, yb, weights), counts
 
-        self._score = jax.jit(score)
+        self._score = jax.jit(score, out_shardings=meshes.replicated(self.mesh))
         self.activity = {}  # rate/<population>, silent/<population> on the test set, at the last evaluation
         shape = image_shape(self.cfg["task"])
         self._augment = augmentation(self.cfg["task"], shape) if shape else None
@@ -123,7 +124,7 @@ class DatasetEvaluation:
     def restore(self, state, meta):
         state = dict(state)
         best = state.pop("best", None)
-        self.state = strong(state)
+        self.state = meshes.replicate(strong(state), self.mesh)
         if self.best is not None:
             self.best.restore(best, meta)
 
@@ -132,7 +133,7 @@ class DatasetEvaluation:
 
     def use_best(self):
         """Evaluate the best-on-validation parameters from now on (snndsl eval --best)."""
-        self.state = {**self.state, "theta": self.best.theta}
+        self.state = {**self.state, "theta": meshes.replicate(self.best.theta, self.mesh)}
 
     # ---- held-out metrics
     def held_out_metrics(self, step):
@@ -152,13 +153,20 @@ class DatasetEvaluation:
         key = jax.random.PRNGKey(self.seed + 1) if key is None else key
         correct, total, counts = 0, 0.0, 0.0
         for i, (xb, yb, mask) in enumerate(test_batches(x, y, self.batch)):
-            pred, losses, n = self._score(self.state, jnp.asarray(xb), jnp.asarray(yb), jax.random.fold_in(key, i))
-            correct += int(np.sum((np.asarray(pred) == yb) & mask))
-            total += float(np.sum(np.asarray(losses) * mask))
-            counts = counts + np.asarray(n)[mask].sum(0)
+            pred, losses, n = meshes.to_host(self._score(self.state, *self.place_batch((xb, yb)),
+                                                         np.asarray(jax.random.fold_in(key, i))))
+            correct += int(np.sum((pred == yb) & mask))
+            total += float(np.sum(losses * mask))
+            counts = counts + n[mask].sum(0)
         if activity:
             self.activity = activity_metrics(self.model, counts, len(x), self.model.STEPS)
         return total / len(x), correct / len(x)
+
+    def place_batch(self, batch):
+        """A batch of host samples on the mesh: split over the devices when it divides evenly, else
+        on every device."""
+        split = len(batch[0]) % meshes.size(self.mesh) == 0
+        return (meshes.shard if split else meshes.replicate)(batch, self.mesh)
 
     def evaluate_run(self, net, out_dir, seed=0, sample=0):
         """Test loss and accuracy of the trained network, its activity, and a spike raster of test sample
@@ -207,12 +215,16 @@ class GradientTrainer(DatasetEvaluation):
         self.x_train, self.y_train = self.data["train"]
         self.batch = min(tr["batch_size"], len(self.x_train))
         self.batches = len(self.x_train) // self.batch
+        self.mesh = meshes.mesh_of(cfg)  # data parallel: each device a share of every batch
+        meshes.check_divisible(self.batch, self.mesh, "train.batch_size", "samples")
         self.optimizer = make_optimizer(tr["optimizer"], self.total * self.batches * self.updates_per_batch())
         key_init, self.key_train = jax.random.split(jax.random.PRNGKey(seed))
         theta, fixed = init_parameters(model, key_init)
-        self.state = strong({"theta": theta, "fixed": fixed, "opt": self.optimizer.init(theta)})
+        self.state = meshes.replicate(strong({"theta": theta, "fixed": fixed, "opt": self.optimizer.init(theta)}),
+                                      self.mesh)
         self.bounds = raw_bounds(model)
-        self._train_step = jax.jit(self.train_step, donate_argnums=0)
+        same = meshes.replicated(self.mesh)  # parameters and optimizer state: replicated, gradients all-reduced
+        self._train_step = jax.jit(self.train_step, donate_argnums=0, out_shardings=(same, same))
         self.setup_evaluation(theta)
 
     def updates_per_batch(self):
@@ -238,8 +250,9 @@ class GradientTrainer(DatasetEvaluation):
         key = jax.random.fold_in(self.key_train, epoch)
         t, losses, correct = time.time(), [], []
         for i, (xb, yb) in enumerate(iterate_batches(self.x_train, self.y_train, self.batch, rng)):
-            k = jax.random.fold_in(key, i)
-            self.state, m = self._train_step(self.state, self.augmented(jnp.asarray(xb), k), jnp.asarray(yb), k)
+            k = np.asarray(jax.random.fold_in(key, i))
+            xb, yb = meshes.shard((xb, yb), self.mesh)
+            self.state, m = self._train_step(self.state, self.augmented(xb, k), yb, k)
             losses.append(m["loss"])
             correct.append(m["correct"])
             if i % 20 == 0:
@@ -248,8 +261,8 @@ class GradientTrainer(DatasetEvaluation):
         seen = self.batches * self.batch
         rate = seen / max(time.time() - t, 1e-9)
         theta = self.state["theta"]
-        row = {"train_loss": float(np.mean(jax.device_get(losses))),
-               "train_accuracy": float(np.sum(jax.device_get(correct))) / seen}
+        row = {"train_loss": float(np.mean(meshes.to_host(losses))),
+               "train_accuracy": float(np.sum(meshes.to_host(correct))) / seen}
         row.update(self.held_out_metrics(epoch))
         row["samples_per_s"] = rate
         row["param_norm"] = float(jnp.sqrt(sum(jnp.sum(v ** 2) for v in theta.values())))

@@ -3,7 +3,12 @@ SG-RSNN baseline (ec.md §3.2).
 
 The policy is a Gaussian with the network's output as mean and a learned, state-independent log
 std; the critic is an MLP (2 x 256, tanh) on the normalised observation.  GAE and the observation
-normaliser come from brax.training.  The network state resets when an episode ends."""
+normaliser come from brax.training.  The network state resets when an episode ends.
+
+On the run's mesh (mesh.py) the environments are sharded: each device steps its share of them,
+and each minibatch takes the same number of sequences from every device's share (shuffled there),
+so the trajectories never move; the parameters and optimizer state are replicated and the
+gradients all-reduced."""
 
 import time
 
@@ -12,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from .. import mesh as meshes
 from ..activity import activity_metrics
 from ..errors import RunError
 from ..network import clip_to_bounds, init_parameters, network, raw_bounds, strong
@@ -93,6 +99,10 @@ class PPOTrainer:
         if self.n % tr["minibatches"]:
             raise RunError("E401", f"train.num_envs ({self.n}) must be a multiple of train.minibatches "
                                    f"({tr['minibatches']})")
+        self.mesh = meshes.mesh_of(cfg)
+        meshes.check_divisible(self.n, self.mesh, "train.num_envs", "environments")
+        meshes.check_divisible(self.n // tr["minibatches"], self.mesh, "train.num_envs / train.minibatches",
+                               "sequences of each minibatch")
         self.episode_env = make_env(model, cfg["task"])
         from brax.envs.wrappers.training import AutoResetWrapper, VmapWrapper
 
@@ -105,25 +115,29 @@ class PPOTrainer:
         updates = self.total * tr["update_epochs"] * tr["minibatches"]
         self.optimizer = make_optimizer(tr["optimizer"], updates)
         bp, _ = model.block_params(theta, fixed)
-        self.x_reset = jax.vmap(model.init_state, (0, None))(jax.random.split(k_net, self.n), bp)
-        self.state = strong({"theta": theta, "fixed": fixed, "opt": self.optimizer.init(theta),
-                             "normalizer": self.normalizer.init(),
-                             "env": jax.jit(self.env.reset)(jax.random.split(k_env, self.n)),
-                             "x": jax.tree.map(jnp.copy, self.x_reset), "ep_return": jnp.zeros(self.n)})
+        share, same = meshes.sharded(self.mesh), meshes.replicated(self.mesh)
+        self.x_reset = meshes.put(jax.vmap(model.init_state, (0, None))(jax.random.split(k_net, self.n), bp), share)
+        # the environments, their network states and returns: sharded; the rest replicated
+        self.layout = {"theta": same, "fixed": same, "opt": same, "normalizer": same, "env": share, "x": share,
+                       "ep_return": share}
+        env = jax.jit(lambda k: self.env.reset(jax.random.split(k, self.n)), out_shardings=share)(np.asarray(k_env))
+        self.state = meshes.put(strong({"theta": theta, "fixed": fixed, "opt": self.optimizer.init(theta),
+                                        "normalizer": self.normalizer.init(), "env": env,
+                                        "x": self.x_reset, "ep_return": jnp.zeros(self.n)}), self.layout)
         self.env_steps = 0
         self.bounds = raw_bounds(model)
-        self._iteration = jax.jit(self.iteration, donate_argnums=0)
-        self._evaluate = jax.jit(self.evaluate)
+        self._iteration = jax.jit(self.iteration, donate_argnums=0, out_shardings=(self.layout, same))
+        self._evaluate = jax.jit(self.evaluate, out_shardings=same)
 
     def snapshot(self):
-        return self.state
+        return meshes.to_host(self.state)
 
     def deterministic(self, state):
         """The policy's mean action: the spiking network itself."""
         return network(self.model, state["theta"], state["fixed"])
 
     def restore(self, state, meta):
-        self.state = strong(state)
+        self.state = meshes.put(strong(state), self.layout)
         self.env_steps = meta.get("env_steps", 0)
 
     def meta(self):
@@ -174,16 +188,23 @@ class PPOTrainer:
         theta = state["theta"]
         returns, adv = gae(data, critic(theta, data["obs"]), critic(theta, last_obs), tr)
         data = {**data, "returns": returns, "advantage": (adv - adv.mean()) / (adv.std() + 1e-8)}
-        mb = self.n // tr["minibatches"]
+        devices = meshes.size(self.mesh)
+        local, per = self.n // devices, self.n // tr["minibatches"] // devices
+
+        def pick(v, idx, axis):
+            """The sequences idx[d] of device d's share (axis: the environments' axis of v)."""
+            v = v.reshape(v.shape[:axis] + (devices, local) + v.shape[axis + 1:])
+            got = jax.vmap(lambda vd, i: jnp.take(vd, i, axis=axis), in_axes=(axis, 0), out_axes=axis)(v, idx)
+            return got.reshape(v.shape[:axis] + (devices * idx.shape[1],) + v.shape[axis + 2:])
 
         def update(carry, k):
             theta, opt = carry
-            perm = jax.random.permutation(k, self.n)
+            perm = jax.vmap(lambda kk: jax.random.permutation(kk, local))(jax.random.split(k, devices))
             total = 0.0
             for i in range(tr["minibatches"]):  # unrolled: each minibatch is a set of whole sequences
-                idx = perm[i * mb:(i + 1) * mb]
-                sub = {kk: v[:, idx] for kk, v in data.items()}
-                x_sub, reset_sub = jax.tree.map(lambda v: v[idx], (x0, self.x_reset))
+                idx = perm[:, i * per:(i + 1) * per]
+                sub = {kk: pick(v, idx, 1) for kk, v in data.items()}
+                x_sub, reset_sub = jax.tree.map(lambda v: pick(v, idx, 0), (x0, self.x_reset))
                 loss, grads = jax.value_and_grad(self.loss)(theta, state["fixed"], x_sub, reset_sub, sub)
                 upd, opt = self.optimizer.update(grads, opt, theta)
                 theta = clip_to_bounds(optax.apply_updates(theta, upd), self.bounds)
@@ -215,12 +236,12 @@ class PPOTrainer:
     def step(self, g):
         t = time.time()
         key = jax.random.fold_in(self.key, g)
-        self.state, m = self._iteration(self.state, key)
-        m = {k: float(v) for k, v in jax.device_get(m).items()}
+        self.state, m = self._iteration(self.state, np.asarray(key))
+        m = {k: float(v) for k, v in meshes.to_host(m).items()}
         steps = self.n * self.t
         self.env_steps += steps
         m["steps_per_s"] = steps / max(time.time() - t, 1e-9)
-        fit, counts, eval_steps = jax.device_get(self._evaluate(self.state, jax.random.fold_in(key, 1)))
+        fit, counts, eval_steps = meshes.to_host(self._evaluate(self.state, np.asarray(jax.random.fold_in(key, 1))))
         m["eval_fitness"] = float(fit)
         m.update(activity_metrics(self.model, counts, self.cfg["train"]["eval_episodes"], int(eval_steps)))
         m["env_steps"] = self.env_steps
