@@ -19,6 +19,7 @@ from .checks import run_checks
 from .diagnostics import Diagnostic, Sources
 from .elaborate.overrides import parse_overrides
 from .elaborate.spec import elaborate
+from .expand import expand
 from .lower import Plan, lower
 from .syntax.loader import load_program
 
@@ -55,10 +56,12 @@ def compile_program(path: str | Path, overrides: list[str] = (), import_path: li
     diags += load_diags
     if main is None:
         return Compiled(None, None, diags, sources)
+    main = _expanded(main, ovs, diags)
     loaded_ok = not any(d.is_error for d in diags)
-    spec, elab_diags = elaborate(main, _modules(main), ovs)
-    diags += elab_diags
-    plan = None
+    spec = plan = None
+    if main is not None:  # None: a statement could not be copied out; what uses it would only report that again
+        spec, elab_diags = elaborate(main, _modules(main), ovs)
+        diags += elab_diags
     if spec is not None and loaded_ok:  # whole (at worst with a bad train setting): the checks apply
         plan = lower(spec)
         diags += run_checks(spec, plan)
@@ -76,6 +79,16 @@ def compile_program(path: str | Path, overrides: list[str] = (), import_path: li
         return (0 if sp.file == "<command line>" else 1 if sp.file == main_file else 2, sp.file, sp.line, sp.col)
 
     return Compiled(spec, plan, sorted(_dedupe(diags), key=position), sources)
+
+
+def _expanded(main, overrides, diags: list[Diagnostic]):
+    """main with its loops and stages copied out (snndsl/expand/), a constant's `--set` included."""
+    consts = {o.key.removeprefix("const."): o.value for o in overrides if "." not in o.key.removeprefix("const.")}
+    module, found = expand(main.ast, consts)
+    diags += found
+    if any(d.is_error for d in found):
+        return None
+    return main if module is main.ast else dataclasses.replace(main, ast=module)
 
 
 def _modules(main) -> dict:

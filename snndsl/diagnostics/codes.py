@@ -20,6 +20,13 @@ CODES = {
     "E204": "unknown parameter, state or variable of a model",
     "E205": "a name or statement of the wrong kind here",
     "E206": "something required is missing",
+    # loops and stages (snndsl/expand/)
+    "E207": "unknown name in a `{...}` part of a name or in a loop's range",
+    "E208": "a `for` loop over something that is not a list, or items that do not fit its variables",
+    "E209": "unknown stage, or a `use` with the wrong arguments",
+    "E211": "a statement that a `for` or `stage` body cannot repeat, a stage that uses itself, or too large an expansion",
+    "E212": "a name defined twice by a loop or a stage",
+    "E213": "a `{...}` part of a name that gives neither a name nor a whole number",
     # units and types
     "E301": "unit mismatch",
     "E302": "ODE right side has the wrong units",

@@ -7,11 +7,13 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class Span(BaseModel):
-    """A 1-based source range."""
+    """A 1-based source range.  `via`: for text copied by a `for` loop or a `use` (snndsl/expand/),
+    which copy ("in iteration i = 2 of the `for` at line 5"); every diagnostic there says it in a note.
+    It is not serialised, so the IR of a looped spec dumps as that of the spec written out."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -20,6 +22,17 @@ class Span(BaseModel):
     col: int
     end_line: int | None = None
     end_col: int | None = None
+    via: str | None = Field(default=None, exclude=True)
+
+    def _place(self) -> tuple:
+        return (self.file, self.line, self.col, self.end_line, self.end_col)
+
+    # a copy's span is the same place as its original's (so the IR equals its JSON round trip)
+    def __eq__(self, other) -> bool:
+        return self._place() == other._place() if isinstance(other, Span) else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._place())
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.col}"
@@ -33,6 +46,10 @@ class Diagnostic:
     hint: str | None = None
     severity: str = "error"
     notes: list[str] = field(default_factory=list)
+
+    def __post_init__(self):
+        if self.span is not None and self.span.via and self.span.via not in self.notes:
+            self.notes = [*self.notes, self.span.via]
 
     @property
     def is_error(self) -> bool:

@@ -174,3 +174,40 @@ class ProjectDecl:
 class Module:
     file: str
     stmts: list = field(default_factory=list)
+
+
+# ---- repetition: expanded away by snndsl/expand/ before elaboration
+
+
+@dataclass
+class ForLoop:
+    """`for a, b in items [from start] { statements }`."""
+
+    keyword = "for"  # (a class attribute: how diagnostics name the statement)
+    vars: list[Ident]
+    items: Expr
+    chain: Ident | None  # `from NAME`: the first iteration's `prev`
+    body: list
+    span: Span
+
+
+@dataclass
+class StageDef:
+    """`stage name(param, ...) { statements }`."""
+
+    keyword = "stage"
+    name: Ident
+    params: list[Ident]
+    body: list
+    span: Span
+
+
+@dataclass
+class UseStage:
+    """`use name(arg, ..., param = arg)`."""
+
+    keyword = "use"
+    stage: Ident
+    args: list  # Expr
+    kwargs: list  # ir.KwArg
+    span: Span

@@ -24,6 +24,7 @@ if not GRAMMAR.exists():  # installed as a wheel: grammars/ is shipped inside th
 # How the parser's terminal names read in an error message.
 _TERMINAL_WORDS = {
     "NAME": "a name",
+    "TNAME": "a name",  # with `{...}` parts
     "NUMBER": "a number",
     "STRING": "a string",
     "DERIV": "an equation `dx/dt = ...`",
@@ -50,7 +51,7 @@ _TERMINAL_WORDS = {
 
 _STATEMENT_KEYWORDS = [
     "from", "const", "neuron", "encoder", "readout", "time", "task", "train",
-    "input", "population", "group", "output", "project",
+    "input", "population", "group", "output", "project", "for", "stage", "use",
 ]
 
 
@@ -171,6 +172,9 @@ class _Build(Transformer):
     def key(self, ch):
         return ch[0]
 
+    def ident(self, ch):
+        return ch[0]
+
     # ---- items
     def body(self, ch):
         return [c for c in ch if c is not None]
@@ -272,6 +276,26 @@ class _Build(Transformer):
     def project_stmt(self, meta, ch):
         src, dst, body = ch
         return ast.ProjectDecl(src, dst, body or [], self._s(meta))
+
+    def stmts(self, ch):
+        return [c for c in ch if c is not None]
+
+    @v_args(meta=True)
+    def for_stmt(self, meta, ch):
+        *names, items, chain, body = ch
+        return ast.ForLoop([self._id(t) for t in names], items, self._id(chain) if chain is not None else None,
+                           body, self._s(meta))
+
+    @v_args(meta=True)
+    def stage_def(self, meta, ch):
+        name, *params, body = ch
+        return ast.StageDef(self._id(name), [self._id(t) for t in params if t is not None], body, self._s(meta))
+
+    @v_args(meta=True)
+    def use_stmt(self, meta, ch):
+        name, args = ch
+        call = self.call(meta, [name, args])
+        return ast.UseStage(self._id(name), call.args, call.kwargs, self._s(meta))
 
     def start(self, ch):
         return list(ch)
