@@ -8,6 +8,7 @@ from snndsl_runtime.settings import fitness_of
 
 from . import ir
 from .elaborate.units import base_unit
+from .ir.tables import EVENT_DATASETS, dataset_shape
 from .lower import Plan, estimate, lower
 from .settings import SURROGATE_PARAM, Surrogate, applies_to
 
@@ -32,6 +33,11 @@ def _table(rows: list[list[str]], indent: str = "    ") -> list[str]:
     return [indent + "  ".join(c.ljust(widths[i]) for i, c in enumerate(r)).rstrip() for r in rows]
 
 
+def _event_frames(t: ir.DatasetTask, steps: int) -> str:
+    c, h, w = dataset_shape(t.dataset, t.size)
+    return f"{steps} frames of {h}x{w} pixels x {c} polarities per recording"
+
+
 def summarize(spec: ir.Spec, plan: Plan | None = None) -> str:
     """A readable account of the spec; pass its plan if the caller has it (else it is lowered here)."""
     t = spec.task
@@ -42,7 +48,10 @@ def summarize(spec: ir.Spec, plan: Plan | None = None) -> str:
     else:
         task = f"dataset {t.dataset} ({t.features} features, {t.classes} classes"
         task += (f", {t.frames} time steps per sample" if t.frames else "") + \
-            (f", {t.validation:g} of train held out for validation" if t.validation else "") + ")"
+            (f", {_event_frames(t, spec.time.steps)}" if t.dataset in EVENT_DATASETS else "") + \
+            (f", {t.validation:g} of train held out for validation" if t.validation else "") + \
+            (f", training batches cropped from {t.crop}-pixel padding" if t.crop else "") + \
+            (", half of each training batch flipped" if t.flip else "") + ")"
         if t.dataset == "arrays":
             task += f" from {t.path}"
     ok = "ok" if spec.trainable else "ok, can be simulated (`snndsl sim`) but not trained: " + \

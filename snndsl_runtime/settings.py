@@ -225,7 +225,8 @@ def applies_to(model: type[BaseModel], key: str, task_kind: str) -> bool:
 # ---------------------------------------------------------------- the task and time blocks
 
 BRAX_BACKENDS = ("generalized", "positional", "spring", "mjx")
-DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "arrays")  # arrays: a user's .npz
+DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "nmnist", "dvs_gesture", "cifar10_dvs",
+            "arrays")  # arrays: a user's .npz
 
 
 class TimeSettings(BaseModel):
@@ -258,6 +259,12 @@ class DatasetTaskSettings(BaseModel):
     frames: int | None = Field(None, ge=1)  # arrays only: time steps of temporal data (None: static)
     # a fraction of the training set held out (drawn from the run's seed) to choose the best epoch
     validation: float = Field(0.0, ge=0, lt=1)
+    labels: Literal["fine", "coarse"] = "fine"  # cifar100: 100 fine or 20 coarse classes
+    size: int | None = Field(None, ge=1)  # event datasets: frames downsampled to size x size (None: the sensor's)
+    # train-time augmentation of shaped datasets, per training batch: a random crop of the image
+    # zero-padded by `crop` pixels on each side (0: none), and a horizontal flip of half the samples
+    crop: int = Field(0, ge=0)
+    flip: bool = False
 
 
 TASKS = {"brax": BraxTaskSettings, "dataset": DatasetTaskSettings}

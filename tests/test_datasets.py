@@ -167,6 +167,29 @@ def _batch_data(n: int, seed: int):
     return rng.integers(0, 256, (n, 3072), dtype=np.uint8), [int(v) for v in rng.integers(0, 10, n)]
 
 
+def _hwc(rows: np.ndarray) -> np.ndarray:
+    """CIFAR's (C, H, W) rows in (H, W, C) order, element by element: flat index (h * 32 + w) * 3 + c
+    takes stored index c * 1024 + h * 32 + w."""
+    out = np.empty_like(rows)
+    for h in range(32):
+        for w in range(32):
+            for c in range(3):
+                out[:, (h * 32 + w) * 3 + c] = rows[:, c * 1024 + h * 32 + w]
+    return out
+
+
+def test_cifar_rows_are_channels_last(tmp_path):
+    """One test image with known pixels: red plane 1, green 2, blue 3, and pixel (h=1, w=2) red 200."""
+    _write_cifar(tmp_path)
+    img = np.zeros((1, 3, 32, 32), np.uint8)
+    img[0, 0], img[0, 1], img[0, 2] = 1, 2, 3
+    img[0, 0, 1, 2] = 200
+    (tmp_path / "test_batch").write_bytes(pickle.dumps({b"data": img.reshape(1, 3072), b"labels": [7]}))
+    x = datasets.load_dataset("cifar10", str(tmp_path))[2][0] * 255.0
+    assert np.allclose(x[:6], [1, 2, 3, 1, 2, 3]) and np.isclose(x[(1 * 32 + 2) * 3 + 0], 200)
+    assert np.isclose(x[(1 * 32 + 2) * 3 + 1], 2) and np.isclose(x[-1], 3)
+
+
 def _write_cifar(folder: Path, n=4, protocol=2) -> list:
     """Six small batch files in folder; returns their (data, labels)."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -186,15 +209,15 @@ def test_cifar10_reads_what_was_written(tmp_path, protocol):
     x_tr, y_tr, x_te, y_te = datasets.load_dataset("cifar10", str(tmp_path))
     assert x_tr.shape == (20, 3072) and x_te.shape == (4, 3072)
     assert x_tr.dtype == np.float32 and y_tr.dtype == np.int32
-    np.testing.assert_allclose(x_tr, np.concatenate([d for d, _ in written[:5]]) / 255.0, rtol=1e-6)
-    np.testing.assert_allclose(x_te, written[5][0] / 255.0, rtol=1e-6)
+    np.testing.assert_allclose(x_tr, _hwc(np.concatenate([d for d, _ in written[:5]])) / 255.0, rtol=1e-6)
+    np.testing.assert_allclose(x_te, _hwc(written[5][0]) / 255.0, rtol=1e-6)
     assert y_tr.tolist() == sum((lab for _, lab in written[:5]), []) and y_te.tolist() == written[5][1]
 
 
 def test_cifar10_in_subfolder(tmp_path):
     written = _write_cifar(tmp_path / "cifar-10-batches-py")
     _, _, x_te, y_te = datasets.load_dataset("cifar10", str(tmp_path))
-    np.testing.assert_allclose(x_te, written[5][0] / 255.0, rtol=1e-6)
+    np.testing.assert_allclose(x_te, _hwc(written[5][0]) / 255.0, rtol=1e-6)
     assert y_te.tolist() == written[5][1]
 
 
@@ -216,8 +239,53 @@ def test_cifar10_reads_python2_pickles_as_numpy_does(tmp_path):
     np.testing.assert_array_equal(trusted[b"data"], data)
     (tmp_path / "test_batch").write_bytes(raw)
     _, _, x_te, y_te = datasets.load_dataset("cifar10", str(tmp_path))
-    np.testing.assert_allclose(x_te * 255, trusted[b"data"], atol=1e-4)
+    np.testing.assert_allclose(x_te * 255, _hwc(trusted[b"data"]), atol=1e-4)
     assert y_te.tolist() == trusted[b"labels"] == labels
+
+
+def _write_cifar100(folder: Path, n_train=6, n_test=3) -> dict:
+    """CIFAR-100's `train` and `test` files (fine labels 0..99, coarse 0..19), as its python version stores them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for seed, (name, n) in enumerate((("train", n_train), ("test", n_test))):
+        rng = np.random.default_rng(seed + 10)
+        data = rng.integers(0, 256, (n, 3072), dtype=np.uint8)
+        fine, coarse = [int(v) for v in rng.integers(0, 100, n)], [int(v) for v in rng.integers(0, 20, n)]
+        batch = {b"filenames": [b"x.png"] * n, b"batch_label": name.encode(), b"fine_labels": fine,
+                 b"coarse_labels": coarse, b"data": data}
+        (folder / name).write_bytes(pickle.dumps(batch, protocol=2))
+        written[name] = (data, fine, coarse)
+    return written
+
+
+@pytest.mark.parametrize("labels", ["fine", "coarse"])
+def test_cifar100_reads_what_was_written(tmp_path, labels):
+    written = _write_cifar100(tmp_path / "cifar-100-python")
+    x_tr, y_tr, x_te, y_te = datasets.load_dataset("cifar100", str(tmp_path), labels=labels)
+    assert x_tr.shape == (6, 3072) and x_te.shape == (3, 3072) and y_tr.dtype == np.int32
+    np.testing.assert_allclose(x_tr, _hwc(written["train"][0]) / 255.0, rtol=1e-6)
+    np.testing.assert_allclose(x_te, _hwc(written["test"][0]) / 255.0, rtol=1e-6)
+    which = 1 if labels == "fine" else 2
+    assert y_tr.tolist() == written["train"][which] and y_te.tolist() == written["test"][which]
+
+
+def test_cifar100_errors(tmp_path):
+    _write_cifar100(tmp_path)
+    (tmp_path / "test").unlink()
+    assert "test is missing" in _error("E811", "cifar100", str(tmp_path)).message
+    _write_cifar100(tmp_path)
+    raw = (tmp_path / "train").read_bytes()
+    (tmp_path / "train").write_bytes(raw[: len(raw) // 2])
+    assert "CIFAR-100 python file" in _error("E812", "cifar100", str(tmp_path)).message
+    # a coarse label file read as fine is fine (0..19 < 100); fine labels read as coarse are refused
+    _write_cifar100(tmp_path)
+    batch = pickle.loads((tmp_path / "test").read_bytes(), encoding="bytes")
+    batch[b"coarse_labels"] = [25, 3, 4]
+    (tmp_path / "test").write_bytes(pickle.dumps(batch, protocol=2))
+    assert "outside 0..19" in _error("E814", "cifar100", str(tmp_path), labels="coarse").message
+    del batch[b"fine_labels"]
+    (tmp_path / "test").write_bytes(pickle.dumps(batch, protocol=2))
+    assert "fine_labels" in _error("E812", "cifar100", str(tmp_path)).message
 
 
 def _recorder(*args):  # a global that a hostile pickle might name
@@ -337,8 +405,8 @@ def test_module_stands_alone():
     imports = [n for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))]
     local = [(n.level, n.module, [a.name for a in n.names]) for n in imports
              if isinstance(n, ast.ImportFrom) and n.level]
-    # snndsl_runtime.errors, and the sibling reader of a user's arrays, nothing else of the package
-    assert local == [(2, "errors", ["RunError"]), (1, "arrays", ["load_arrays"])]
+    # snndsl_runtime.errors, and the sibling readers of event files and a user's arrays, nothing else
+    assert local == [(2, "errors", ["RunError"]), (1, "events", ["load_events"]), (1, "arrays", ["load_arrays"])]
     from snndsl_runtime.tasks import arrays
 
     arrays_tree = ast.parse(Path(arrays.__file__).read_text())

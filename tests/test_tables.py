@@ -37,4 +37,10 @@ def test_dataset_sizes_match_the_runtime():
     from snndsl_runtime.tasks.datasets import DATASETS
 
     assert DATASET_SIZES == DATASETS
+    from snndsl.ir.tables import DATASET_SHAPES
+    from snndsl_runtime.tasks.datasets import SHAPES
+
+    # every built-in dataset has an image shape, the same in both tables, that its size is made of
+    assert DATASET_SHAPES == SHAPES and set(SHAPES) == set(DATASETS)
+    assert all(c * h * w == DATASETS[name][0] for name, (c, h, w) in SHAPES.items())
     assert TASK_KINDS == ("brax", *DATASETS, "arrays")

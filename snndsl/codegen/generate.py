@@ -77,6 +77,8 @@ def config_of(spec: ir.Spec) -> dict:
 
 
 def structural_keys(spec: ir.Spec) -> list[str]:
+    from ..ir.tables import config_keys
+
     if not spec.trainable:
         return ["time.dt", "time.steps", "time.substeps"]
     model = RULES[spec.train.rule]
@@ -84,7 +86,8 @@ def structural_keys(spec: ir.Spec) -> list[str]:
     keys += [f"train.surrogate.{k}" for k in ("family", "scale")]
     keys += ["time.dt", "time.substeps", "time.steps"]
     keys += ["task.env", "task.obs", "task.action"] if isinstance(spec.task, ir.BraxTask) else \
-        ["task.dataset", "task.features", "task.classes"] + (["task.frames"] if spec.task.dataset == "arrays" else [])
+        ["task.dataset", "task.features", "task.classes"] + (["task.frames"] if spec.task.dataset == "arrays" else []) + \
+        [f"task.{k}" for k in ("labels", "size") if k in config_keys(spec.task.dataset)]  # they set the sizes
     return sorted(keys)
 
 

@@ -88,6 +88,7 @@ CODES = {
     "E881": "NIR export of a convolution or pooling projection",
     # evaluation options (`snndsl run/eval --sample K`, `snndsl eval --episodes N`)
     "E871": "--sample outside the test set, or --episodes below 1",
+    "E872": "event-camera datasets need tonic (pip install -e .[events]), or .aedat4 files the aedat package",
     # warnings
     "W101": "population receives no projection",
     "W401": "learnable parameter starts outside its bounds",

@@ -12,11 +12,12 @@ from snndsl_runtime.errors import RunError
 from snndsl_runtime.tasks.arrays import describe
 
 from .. import ir
-from ..ir.tables import ARRAYS, BRAX_BACKENDS, BRAX_ENVS, BRAX_KEYS, DATASET_SIZES, TASK_KINDS, dataset_keys
+from ..ir.tables import (ARRAYS, BRAX_BACKENDS, BRAX_ENVS, BRAX_KEYS, CIFAR100_LABELS, DATASET_SHAPES, DATASET_SIZES,
+                         TASK_KINDS, dataset_keys, dataset_shape)
 from ..syntax import ast
 from .bodies import block_kind, settings
 from .expr import ExprError, StrV, Sym
-from .scope import ConstScope, as_int, as_number, as_symbol
+from .scope import ConstScope, as_bool, as_int, as_number, as_symbol
 
 if TYPE_CHECKING:  # context.py imports this module
     from .context import Context
@@ -45,9 +46,27 @@ def task_sizes(scope: ConstScope, blk: ast.Block | None, spec_dir: Path = Path("
             obs, act = BRAX_ENVS[name]
             return {"obs": obs, "action": act, "classes": None, "features": None}
     elif kind in DATASET_SIZES:
-        f, c = DATASET_SIZES[kind]
+        size, labels = _raw_setting(scope, blk, "size"), _raw_setting(scope, blk, "labels")
+        try:
+            size = as_int(size, "size") if size is not None and "size" in dataset_keys(kind) else None
+        except ExprError:  # reported by elaborate_task
+            size = None
+        labels = labels.name if isinstance(labels, Sym) else labels.value if isinstance(labels, StrV) else "fine"
+        f, c = _dataset_sizes(kind, size if size and size >= 1 else None, labels)
         return {"features": f, "classes": c, "obs": f, "action": None}
     return {}
+
+
+def _dataset_sizes(kind: str, size: int | None, labels: str = "fine") -> tuple[int, int]:
+    """(features, classes) of a built-in dataset: an event dataset's features at `size` x `size`,
+    CIFAR-100's classes by its `labels`."""
+    f, c = DATASET_SIZES[kind]
+    if size is not None:
+        ch, _, _ = dataset_shape(kind, size)
+        f = ch * size * size
+    if kind == "cifar100":
+        c = CIFAR100_LABELS.get(labels, c)
+    return f, c
 
 
 def _raw_setting(scope: ConstScope, blk: ast.Block, key: str):
@@ -169,8 +188,48 @@ def _dataset(ctx: Context, blk: ast.Block, kind: str) -> ir.DatasetTask | None:
         vals["validation"] = v
     if kind == ARRAYS:
         return _arrays(ctx, blk, s, vals)
-    f, c = DATASET_SIZES[kind]
+    if not _shape_settings(ctx, kind, s, vals):
+        return None
+    if kind == "cifar10_dvs":  # one recording folder per class, no test set of its own: a tenth held out
+        vals.setdefault("test_fraction", 0.1)
+    f, c = _dataset_sizes(kind, vals.get("size"), vals.get("labels", "fine"))
     return ir.DatasetTask(dataset=kind, features=f, classes=c, span=blk.span, **vals)
+
+
+def _shape_settings(ctx: Context, kind: str, s: dict, vals: dict) -> bool:
+    """`labels` (cifar100), `size` (event datasets), `crop` and `flip` (the shaped datasets) into
+    vals; False after reporting a bad one."""
+    if "labels" in s:
+        v = ctx.rep.run(as_symbol, s["labels"][0], "labels", list(CIFAR100_LABELS))
+        if v is None:
+            return False
+        vals["labels"] = v
+    _, height, width = DATASET_SHAPES[kind]
+    if "size" in s:
+        v = ctx.rep.run(as_int, s["size"][0], "size")
+        if v is None:
+            return False
+        if not 1 <= v <= height:
+            ctx.error("E401", f"size must be between 1 and {height}, the sensor's {height}x{width} pixels",
+                      s["size"][1].value.span, f"e.g. `size = {height // 4}`: {height // 4}x{height // 4} frames")
+            return False
+        vals["size"] = height = width = v
+    if "crop" in s:
+        v = ctx.rep.run(as_int, s["crop"][0], "crop")
+        if v is None:
+            return False
+        if not 0 <= v < min(height, width):
+            ctx.error("E401", f"crop pads each side by {v} pixels; it must be between 0 and "
+                              f"{min(height, width) - 1} for {height}x{width} images",
+                      s["crop"][1].value.span, "e.g. `crop = 4` on 32x32 images (0: no cropping)")
+            return False
+        vals["crop"] = v
+    if "flip" in s:
+        v = ctx.rep.run(as_bool, s["flip"][0], "flip")
+        if v is None:
+            return False
+        vals["flip"] = v
+    return True
 
 
 def _arrays(ctx: Context, blk: ast.Block, s: dict, vals: dict) -> ir.DatasetTask | None:

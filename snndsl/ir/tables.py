@@ -17,12 +17,20 @@ BRAX_ENVS = {
 }
 BRAX_KEYS = ("env", "backend", "episode_length", "action_repeat")
 
-# dataset -> (features, classes)
-DATASET_SIZES = {"digits": (64, 10), "mnist": (784, 10), "fashion_mnist": (784, 10), "cifar10": (3072, 10)}
-# the image shape (channels, height, width) of an image dataset's samples; its rows are flat in
-# (height, width, channels) order (snndsl_runtime/layers.py)
-DATASET_SHAPES = {"digits": (1, 8, 8), "mnist": (1, 28, 28), "fashion_mnist": (1, 28, 28), "cifar10": (3, 32, 32)}
-DATASET_KEYS = ("path", "test_fraction", "frames")  # the task settings only some datasets hold
+# dataset -> (features, classes); an event dataset's features at its sensor's full resolution
+DATASET_SIZES = {"digits": (64, 10), "mnist": (784, 10), "fashion_mnist": (784, 10), "cifar10": (3072, 10),
+                 "cifar100": (3072, 100), "nmnist": (2312, 10), "dvs_gesture": (32768, 11), "cifar10_dvs": (32768, 10)}
+# dataset -> its image shape (C, H, W); rows are flat in (H, W, C) order.  An event dataset's C is
+# its two polarities, H x W its sensor's (the task's `size = S` makes it S x S).
+DATASET_SHAPES = {"digits": (1, 8, 8), "mnist": (1, 28, 28), "fashion_mnist": (1, 28, 28), "cifar10": (3, 32, 32),
+                  "cifar100": (3, 32, 32), "nmnist": (2, 34, 34), "dvs_gesture": (2, 128, 128),
+                  "cifar10_dvs": (2, 128, 128)}
+# event-camera recordings, read with tonic and binned into time.steps frames (snndsl_runtime/tasks/events.py)
+EVENT_DATASETS = ("nmnist", "dvs_gesture", "cifar10_dvs")
+CIFAR100_LABELS = {"fine": 100, "coarse": 20}
+AUGMENT_KEYS = ("crop", "flip")  # train-time augmentation of shaped datasets (snndsl_runtime/tasks/augment.py)
+# the task settings only some datasets hold
+DATASET_KEYS = ("path", "test_fraction", "frames", "labels", "size", *AUGMENT_KEYS)
 # `task arrays { path = "data.npz" }`: a user's arrays, sized by the file's header at elaboration
 # (snndsl_runtime/tasks/arrays.py)
 ARRAYS = "arrays"
@@ -33,8 +41,17 @@ TASK_KINDS = ("brax", *DATASET_SIZES, ARRAYS)
 def dataset_keys(dataset: str) -> tuple[str, ...]:
     """The task settings a dataset block takes: digits is built in and split here, the others are
     files; arrays may name its number of classes (else max label + 1)."""
-    own = {"digits": ("test_fraction",), ARRAYS: ("path", "classes")}.get(dataset, ("path",))
-    return own + ("validation",)
+    own = {"digits": ("test_fraction",), ARRAYS: ("path", "classes"), "cifar100": ("path", "labels"),
+           "cifar10_dvs": ("path", "size", "test_fraction")}.get(dataset, ("path",))
+    if dataset in EVENT_DATASETS and "size" not in own:
+        own += ("size",)
+    return own + ("validation",) + (AUGMENT_KEYS if dataset in DATASET_SHAPES else ())
+
+
+def dataset_shape(dataset: str, size: int | None = None) -> tuple[int, int, int] | None:
+    """The (C, H, W) of a dataset's samples (an event dataset's after `size = S` downsampling), None for arrays."""
+    shape = DATASET_SHAPES.get(dataset)
+    return shape if shape is None or size is None else (shape[0], size, size)
 
 
 def config_keys(dataset: str) -> tuple[str, ...]:

@@ -1,4 +1,8 @@
-"""Classification datasets: digits (scikit-learn), MNIST / Fashion-MNIST (IDX files), CIFAR-10 (python batches)."""
+"""Classification datasets: digits (scikit-learn), MNIST / Fashion-MNIST (IDX files), CIFAR-10 and
+CIFAR-100 (python batches), and the event-camera datasets of events.py.
+
+Images are delivered as flat rows in channels-last order: pixel (h, w), channel c at
+`(h * W + w) * C + c`, the layout of a shaped input in the runtime (SHAPES gives each (C, H, W))."""
 
 import gzip
 import io
@@ -12,16 +16,33 @@ import numpy as np
 
 from ..errors import RunError
 
-DATASETS = {"digits": (64, 10), "mnist": (784, 10), "fashion_mnist": (784, 10), "cifar10": (3072, 10)}
+DATASETS = {"digits": (64, 10), "mnist": (784, 10), "fashion_mnist": (784, 10), "cifar10": (3072, 10),
+            "cifar100": (3072, 100), "nmnist": (2312, 10), "dvs_gesture": (32768, 11), "cifar10_dvs": (32768, 10)}
+# each dataset's image shape (C, H, W); an event dataset's C is its two polarities, H and W those
+# of its sensor before any `size` downsampling
+SHAPES = {"digits": (1, 8, 8), "mnist": (1, 28, 28), "fashion_mnist": (1, 28, 28), "cifar10": (3, 32, 32),
+          "cifar100": (3, 32, 32), "nmnist": (2, 34, 34), "dvs_gesture": (2, 128, 128), "cifar10_dvs": (2, 128, 128)}
+EVENT_DATASETS = ("nmnist", "dvs_gesture", "cifar10_dvs")
+CIFAR100_CLASSES = {"fine": 100, "coarse": 20}
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 CIFAR_FILES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch",)
+CIFAR100_FILES = ("train", "test")
 REDOWNLOAD = "the file is damaged or of another kind; download the dataset again"
 
 
-def load_dataset(name: str, path: str | None = None, test_fraction: float = 0.25):
-    """-> (x_train, y_train, x_test, y_test): float32 features in [0, 1], flattened to (n, features); int32 labels.
+def image_shape(task: dict) -> tuple[int, int, int] | None:
+    """(C, H, W) of the task's samples (an event dataset's after `size` downsampling); None for arrays."""
+    shape, size = SHAPES.get(task["dataset"]), task.get("size")
+    return shape if shape is None or not size else (shape[0], size, size)
 
-    `test_fraction` applies to digits only (the other datasets come with their own test set)."""
+
+def load_dataset(name: str, path: str | None = None, test_fraction: float = 0.25, labels: str = "fine",
+                 frames: int = 1, size: int | None = None):
+    """-> (x_train, y_train, x_test, y_test): float32 features in [0, 1], flattened to (n, features)
+    in (H, W, C) order; int32 labels.  Event datasets: (n, frames, H*W*2) event counts.
+
+    `test_fraction` applies to digits and cifar10_dvs (the others come with their own test set);
+    `labels` ("fine" or "coarse") to cifar100; `frames` and `size` to the event datasets."""
     if name not in DATASETS:
         raise RunError("E811", f"unknown dataset `{name}`", f"known datasets: {', '.join(DATASETS)}", node="task")
     if name == "digits":
@@ -35,6 +56,12 @@ def load_dataset(name: str, path: str | None = None, test_fraction: float = 0.25
     if not os.access(path, os.R_OK | os.X_OK):  # its files would all look missing
         raise RunError("E811", f"cannot read the dataset folder {path} (permission denied)",
                        "make it readable, or give another folder with --set task.path=DIR", node="task")
+    if name in EVENT_DATASETS:
+        from .events import load_events
+
+        return load_events(name, path, frames, size, test_fraction)
+    if name == "cifar100":
+        return _cifar100(path, labels)
     return _cifar10(path) if name == "cifar10" else _idx_dataset(name, path)
 
 
@@ -170,21 +197,45 @@ def _cifar10(folder: str):
     x_train = np.concatenate([x for x, _ in batches[:5]])
     y_train = np.concatenate([y for _, y in batches[:5]])
     x_test, y_test = batches[5]
-    return _unit(x_train), y_train, _unit(x_test), y_test
+    return _unit(_channels_last(x_train)), y_train, _unit(_channels_last(x_test)), y_test
 
 
-def _cifar_batch(path: str):
-    """(uint8 images (n, 3072), int32 labels) of one CIFAR-10 batch file."""
+def _cifar100(folder: str, labels: str):
+    """CIFAR-100's python version: `train` and `test` (in folder or its cifar-100-python subfolder),
+    with the fine (100) or coarse (20) labels."""
+    sub = os.path.join(folder, "cifar-100-python")
+    if not os.path.exists(os.path.join(folder, CIFAR100_FILES[-1])) and os.path.isdir(sub):
+        folder = sub
+    for name in CIFAR100_FILES:
+        if not os.path.exists(os.path.join(folder, name)):
+            raise RunError("E811", f"{name} is missing from {folder}",
+                           "the folder (or its cifar-100-python subfolder) needs the CIFAR-100 python version: "
+                           + ", ".join(CIFAR100_FILES), node="task")
+    key, classes = f"{labels}_labels".encode(), CIFAR100_CLASSES[labels]
+    out = []
+    for name in CIFAR100_FILES:
+        x, y = _cifar_batch(os.path.join(folder, name), key, classes, "CIFAR-100 python file")
+        out += [_unit(_channels_last(x)), y]
+    return tuple(out)
+
+
+def _channels_last(images: np.ndarray) -> np.ndarray:
+    """CIFAR rows (n, 3072) hold the red, green, blue planes in turn (C, H, W): reorder them to (H, W, C)."""
+    return images.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1).reshape(len(images), -1)
+
+
+def _cifar_batch(path: str, label_key: bytes = b"labels", classes: int = 10, kind: str = "CIFAR-10 python batch"):
+    """(uint8 images (n, 3072) as stored, int32 labels) of one CIFAR batch file."""
     try:
         with open(path, "rb") as f:
             batch = _SafeUnpickler(io.BytesIO(f.read()), encoding="bytes").load()
-        data, labels = _as_array(batch[b"data"]), batch[b"labels"]
+        data, labels = _as_array(batch[b"data"]), batch[label_key]
         labels = _as_array(labels) if isinstance(labels, _PickledArray) else np.asarray(labels)
     except OSError as e:
         raise _unreadable(path, e) from None
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError, AttributeError,
             OverflowError, MemoryError) as e:
-        raise RunError("E812", f"{path} is not a CIFAR-10 python batch ({type(e).__name__}: {e})", REDOWNLOAD,
+        raise RunError("E812", f"{path} is not a {kind} ({type(e).__name__}: {e})", REDOWNLOAD,
                        node="task") from None
     if data.dtype != np.uint8 or data.shape[1:] != (3072,):
         raise RunError("E812", f"{path}: data is {data.dtype} of shape {data.shape}, expected uint8 of shape (n, 3072)",
@@ -192,7 +243,7 @@ def _cifar_batch(path: str):
     if labels.ndim != 1 or labels.dtype.kind not in "iu":
         raise RunError("E812", f"{path}: labels are not a list of integers", REDOWNLOAD, node="task")
     _check_counts(len(data), len(labels), path)
-    return data, _check_labels(labels, path, DATASETS["cifar10"][1])
+    return data, _check_labels(labels, path, classes)
 
 
 class _SafeUnpickler(pickle.Unpickler):
@@ -311,7 +362,8 @@ def load_task(model, task, seed=0):
         x_train, y_train, x_test, y_test = load_arrays(task["path"], task["classes"], task.get("frames"))
     else:
         x_train, y_train, x_test, y_test = load_dataset(task["dataset"], task.get("path"),
-                                                        task.get("test_fraction", 0.25))
+                                                        task.get("test_fraction", 0.25), task.get("labels", "fine"),
+                                                        model.STEPS, task.get("size"))
     if x_train.shape[-1] != model.IN_SIZE:
         raise RunError("E703", f"{task['dataset']} has {x_train.shape[-1]} features; the network's input takes "
                                f"{model.IN_SIZE}", node="input")

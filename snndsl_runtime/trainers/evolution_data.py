@@ -62,7 +62,8 @@ class DatasetEvolution(DatasetEvaluation, EvolutionTrainer):
     def step(self, g):
         t = time.time()
         xb, yb = self.minibatch(g)
-        self.state, m = self._generation(self.state, jax.random.fold_in(self.key_gen, g), xb, yb)
+        key = jax.random.fold_in(self.key_gen, g)
+        self.state, m = self._generation(self.state, key, self.augmented(xb, key), yb)
         m = {k: float(v) for k, v in jax.device_get(m).items()}
         m["samples_per_s"] = self.cfg["train"]["population"] * self.batch / max(time.time() - t, 1e-9)
         m.update(self.held_out_metrics(g))

@@ -14,7 +14,8 @@ from ..errors import RunError
 from ..metrics import spike_raster
 from ..network import clip_to_bounds, init_parameters, network, raw_bounds, strong
 from ..tasks.arrays import frame
-from ..tasks.datasets import iterate_batches, load_task, test_batches
+from ..tasks.augment import augmentation
+from ..tasks.datasets import image_shape, iterate_batches, load_task, test_batches
 from .best import BestOnValidation
 
 
@@ -91,7 +92,7 @@ class DatasetEvaluation:
     split, validation and test loss and accuracy of the deterministic network, the
     best-on-validation parameters kept beside the last ones, and the evaluation of a run.
 
-    Needs self.model, self.seed, self.state ({"theta", "fixed", ...}), self.deterministic(state),
+    Needs self.model, self.cfg, self.seed, self.state ({"theta", "fixed", ...}), self.deterministic(state),
     self.loss_weights, self.predict(outs) and self.batch."""
 
     def setup_evaluation(self, theta):
@@ -107,6 +108,13 @@ class DatasetEvaluation:
 
         self._score = jax.jit(score)
         self.activity = {}  # rate/<population>, silent/<population> on the test set, at the last evaluation
+        shape = image_shape(self.cfg["task"])
+        self._augment = augmentation(self.cfg["task"], shape) if shape else None
+
+    def augmented(self, xb, key):
+        """A training batch (on the device) as the step trains on it: cropped and flipped with a key
+        drawn from the batch's key when the task asks for it, else xb itself."""
+        return xb if self._augment is None else self._augment(xb, key)
 
     # ---- checkpointed state: the training state, and the best-on-validation parameters beside it
     def snapshot(self):
@@ -230,7 +238,8 @@ class GradientTrainer(DatasetEvaluation):
         key = jax.random.fold_in(self.key_train, epoch)
         t, losses, correct = time.time(), [], []
         for i, (xb, yb) in enumerate(iterate_batches(self.x_train, self.y_train, self.batch, rng)):
-            self.state, m = self._train_step(self.state, jnp.asarray(xb), jnp.asarray(yb), jax.random.fold_in(key, i))
+            k = jax.random.fold_in(key, i)
+            self.state, m = self._train_step(self.state, self.augmented(jnp.asarray(xb), k), jnp.asarray(yb), k)
             losses.append(m["loss"])
             correct.append(m["correct"])
             if i % 20 == 0:
