@@ -97,3 +97,23 @@ def test_summary_shows_the_pool(tmp_path):
     assert "avg_pool 2 + conv2d 3x3/1 same" in text
     assert "[1, 8, 8] avg_pool(2) [1, 4, 4] -> [4, 4, 4], 36 weights" in text
     assert "global_avg_pool + dense lecun" in text and "[4, 4, 4] global_avg_pool() [4, 1, 1] -> 10, 40 weights" in text
+
+
+def test_downsampled_event_frames_give_the_input_its_shape(tmp_path):
+    text = """
+from "neurons" import LIF
+from "encoders" import current
+from "readouts" import instant
+time { dt = 1 ms; steps = 4 }
+task dvs_gesture { path = "nowhere"; size = 16 }
+input frames = current
+population c1 = LIF([4, 8, 8]) { tau_m = 2 ms }
+output logits = instant(c1)
+project frames -> c1.v { pool = avg_pool(2); weights = conv2d(kernel = 3, padding = same); learn w }
+project c1 -> logits { pool = global_avg_pool; weights = dense(init = lecun); learn w }
+train stop { batch_size = 2 }
+"""
+    spec, diags, out = _spec(tmp_path, text)
+    assert spec is not None, out
+    assert spec.inputs[0].shape == (2, 16, 16)
+    assert spec.projections[0].source_shape == (2, 16, 16) and spec.projections[0].in_shape == (2, 8, 8)
