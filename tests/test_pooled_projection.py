@@ -117,3 +117,19 @@ train stop { batch_size = 2 }
     assert spec is not None, out
     assert spec.inputs[0].shape == (2, 16, 16)
     assert spec.projections[0].source_shape == (2, 16, 16) and spec.projections[0].in_shape == (2, 8, 8)
+
+
+def test_nir_export_refuses_a_pooled_dense_projection(tmp_path, capsys):
+    from snndsl import cli
+
+    text = HEAD.replace("STEPS", "2") + """
+population c1 = LIF([4, 8, 8]) { tau_m = 2 ms }
+output logits = instant(c1)
+project pixels -> c1.v { weights = dense(init = kaiming); learn w }
+project c1 -> logits { pool = global_avg_pool; weights = dense(init = lecun); learn w }
+train stop { batch_size = 8 }
+"""
+    path = write_spec(tmp_path, text)
+    assert cli.main(["export", "--untrained", str(path), "-o", str(tmp_path / "m.nir")]) == 2
+    err = capsys.readouterr().err
+    assert "E881" in err and "pooled (global_avg_pool) dense" in err
