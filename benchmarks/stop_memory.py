@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import argparse
 
-from _common import device, median_time, mlp_spec, module_from_text
+from _common import device, measure_step, mlp_spec, module_from_text
 
 METHODS = {  # name -> (rule, learn thresholds and leaks, remat)
     "BPTT": ("surrogate", False, False),
@@ -35,64 +35,8 @@ def spec_text(method: str, steps: int, width: int, layers: int, batch: int) -> s
 
 
 def measure(method: str, steps: int, width: int, layers: int, batch: int, timed: bool, optimizer: str = "sgd"):
-    import jax
-    import jax.numpy as jnp
-    import optax
-    from snndsl_runtime.network import init_parameters
-    from snndsl_runtime.trainers.bptt import sequence_loss
-    from snndsl_runtime.trainers.gradient import loss_weights
-    from snndsl_runtime.trainers.stop import stop_gradients, stop_init, stop_time_step
-
     mod = module_from_text(spec_text(method, steps, width, layers, batch), f"mem_{method.replace('+', '_').replace('-', '_').replace(' ', '_')}_{steps}")
-    theta, fixed = init_parameters(mod, jax.random.PRNGKey(0))
-    weights = loss_weights(mod.CONFIG["train"]["loss"], mod.STEPS)
-    tx = optax.adam(1e-3) if optimizer == "adam" else optax.sgd(1e-2)
-    opt = tx.init(theta)
-    rule = METHODS[method][0]
-
-    def online_step(theta, opt, xb, yb, key):
-        keys = jax.random.split(key, xb.shape[0])
-        x0, traces = stop_init(mod, theta, fixed, xb, keys)
-
-        def body(carry, t):
-            x, tr, th, op = carry
-            x, tr, grads, loss, _ = stop_time_step(mod, weights, th, fixed, x, tr, xb, yb, keys, t)
-            updates, op = tx.update(grads, op, th)
-            return (x, tr, optax.apply_updates(th, updates), op), loss
-
-        (_, _, theta, opt), losses = jax.lax.scan(body, (x0, traces, theta, opt), jnp.arange(steps))
-        return theta, opt, jnp.sum(losses)
-
-    def step(theta, opt, xb, yb, key):
-        if method == "STOP-W online":
-            return online_step(theta, opt, xb, yb, key)
-        if rule == "stop":
-            grads, loss, _ = stop_gradients(mod, weights, theta, fixed, xb, yb, key)
-        else:  # remat as the spec sets it (BPTT+remat)
-            loss_fn = lambda th: sequence_loss(mod, jnp.asarray(weights), th, fixed, xb, yb, key,  # noqa: E731
-                                               mod.CONFIG["train"]["remat"])
-            (loss, _), grads = jax.value_and_grad(loss_fn, has_aux=True)(theta)
-        updates, opt = tx.update(grads, opt, theta)
-        return optax.apply_updates(theta, updates), opt, loss
-
-    key = jax.random.PRNGKey(1)
-    xb = jax.random.uniform(key, (batch, 784))
-    yb = jax.random.randint(key, (batch,), 0, 10)
-    compiled = jax.jit(step, donate_argnums=(0, 1)).lower(theta, opt, xb, yb, key).compile()
-    m = compiled.memory_analysis()
-    temp = m.temp_size_in_bytes
-    # XLA's own peak_memory_in_bytes leaves out temporaries on CPU; this sum is what it reports on GPU
-    peak = m.argument_size_in_bytes + m.output_size_in_bytes + temp - m.alias_size_in_bytes
-    seconds = None
-    if timed:
-        state = [theta, opt]
-
-        def run():  # donated inputs are consumed: feed each call the previous call's outputs
-            state[0], state[1], loss = compiled(state[0], state[1], xb, yb, key)
-            jax.block_until_ready(loss)
-
-        seconds = median_time(run, repeats=2)
-    return peak, temp, seconds
+    return measure_step(mod, METHODS[method][0], method == "STOP-W online", batch, 784, timed, optimizer)
 
 
 def main():

@@ -126,6 +126,8 @@ def summarize(spec: ir.Spec, plan: Plan | None = None) -> str:
             conn = c.op if c.op == "global_avg_pool" else f"{c.op} {c.size}"
         else:
             conn = f"sparse p={_fmt(c.p)} {c.init.dist}"
+        if pr.pool is not None:
+            conn = (pr.pool.op if pr.pool.op == "global_avg_pool" else f"{pr.pool.op} {pr.pool.size}") + " + " + conn
         gain = f"gain {_fmt(pr.gain)}" + (" (auto)" if pr.gain_rule == "auto" else "")
         learn = f"learn {'p' if c.kind == 'bernoulli' else 'w'}" if c.learn else "fixed"
         note = f"spikes of {pp.steps} steps back" if pp.steps >= 2 else "previous step's spikes" if pp.delayed else ""
@@ -161,6 +163,8 @@ def _layer_sizes(pr) -> str:
     if pr.in_shape is None and pr.out_shape is None:
         return f"{pr.n_in} x {pr.n_out}"
     src = _shape_text(pr.in_shape) if pr.in_shape else str(pr.n_in)
+    if pr.pool is not None:  # `[64, 32, 32] avg_pool(2) [64, 16, 16] -> ...`
+        src = f"{_shape_text(pr.source_shape)} {pr.pool.op}({pr.pool.size or ''}) {src}"
     dst = _shape_text(pr.out_shape) if pr.out_shape else str(pr.n_out)
     return f"{src} -> {dst}, {pr.n_weights:,} weights"
 

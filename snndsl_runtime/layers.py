@@ -8,6 +8,8 @@ reshape to (H, W, C) is free; convolutions run in NHWC with HWIO kernels (k, k, 
 A projection's op (the model's PROJECTIONS[key]["op"]) is {"type": "dense"} or
 {"type": "conv2d", "in": (C, H, W), "out": (C, H, W), "kernel": k, "stride": s, "padding": ((t, b), (l, r))}
 or {"type": "avg_pool" | "sum_pool" | "max_pool" | "global_avg_pool", "in": ..., "out": ..., "size": k}.
+A dense or conv2d op may hold "pool": a pooling op applied to the source first (`pool = avg_pool(2)`
+in the spec), so that pooled spikes feed the weights with no neurons in between.
 """
 
 import jax
@@ -45,6 +47,8 @@ def apply_projection(signal, weights, op):
     """A presynaptic signal (flat, one sample) through a projection: dense (see network.project),
     a convolution with its kernel, or a pooling (no weights).  Returns the flat postsynaptic drive."""
     kind = op["type"]
+    if "pool" in op:
+        signal = apply_projection(signal, None, op["pool"])
     if kind == "dense":
         return project(signal, weights)
     x = to_image(signal.astype(real()), op["in"])
@@ -68,6 +72,7 @@ def weight_gradient(op, weights, presynaptic, error):
     """dL/dW of a projection for a batch: the vjp of W -> apply_projection(presynaptic, W, op)
     with `error` (B, n_out) as cotangent, summed over the batch.  For a dense projection this is
     presynaptic^T error; for a convolution the kernel's gradient, summed over positions.  What
-    STOP evaluates at its presynaptic traces."""
+    STOP evaluates at its presynaptic traces; with a pool in the op, at the pooled trace (exact for
+    the linear pools, since pool(trace of spikes) = trace of pool(spikes))."""
     _, vjp = jax.vjp(lambda w: jax.vmap(lambda s: apply_projection(s, w, op))(presynaptic), weights)
     return vjp(error.astype(weights.dtype))[0]

@@ -442,6 +442,14 @@ PAST = "s_past"  # a block's buffer of past spikes, (history, size): what delays
 def layer_op(pr: ir.Projection) -> dict | None:
     """A convolution's or pooling's op for snndsl_runtime.layers.apply_projection; None: dense."""
     c = pr.connectivity
+    if pr.pool is not None:  # the source pooled first: the pooling's op inside the layer's
+        pool = {"type": pr.pool.op, "in": pr.source_shape, "out": pr.in_shape, "size": pr.pool.size}
+        return {**(_layer_op(pr) or {"type": "dense"}), "pool": pool}
+    return _layer_op(pr)
+
+
+def _layer_op(pr: ir.Projection) -> dict | None:
+    c = pr.connectivity
     if c.kind == "conv2d":
         return {"type": "conv2d", "in": pr.in_shape, "out": pr.out_shape, "kernel": c.kernel, "stride": c.stride,
                 "padding": c.padding}
@@ -451,6 +459,10 @@ def layer_op(pr: ir.Projection) -> dict | None:
 
 
 def _sizes_comment(pr: ir.Projection) -> str:
+    if pr.pool is not None:
+        pooled = f"{list(pr.source_shape)} {pr.pool.op}({pr.pool.size or ''}) {list(pr.in_shape)}"
+        kernel = " x ".join(map(str, pr.weight_shape))
+        return f"{pooled} -> {list(pr.out_shape) if pr.out_shape else pr.n_out}, {kernel} weights"
     if pr.out_shape is None:
         return f"{pr.n_in} x {pr.n_out}"
     kernel = " x ".join(map(str, pr.weight_shape)) + " kernel" if pr.connectivity.kind == "conv2d" else "no weights"

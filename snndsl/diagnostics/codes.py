@@ -59,6 +59,8 @@ CODES = {
     "E622": "convolution or pooling of a source without a shape",
     "E623": "evolution (EC, ES) through a convolution or pooling projection",
     "E625": "a pooling projection marked learnable",
+    "E626": "max_pool before a projection's weights under `train stop` (its trace cannot be pooled exactly)",
+    "E627": "a projection's `pool` that is not a pooling, or before weights other than dense or conv2d",
     # running (reported by `snndsl run`, the emitted train.py and `snndsl eval`)
     "E701": "unknown Brax environment",
     "E702": "unknown or unavailable Brax backend",

@@ -38,6 +38,8 @@ def set_gain(ctx: Context, proj: ir.Projection, v, span, source_kind: str) -> No
         ctx.error("E401", "gain = auto needs p > 0", span)
         return
     n = ctx.inputs[proj.source].in_size if source_kind == "input" else proj.n_in
+    if proj.pool is not None:  # the weights see the pooled source
+        n = proj.in_shape[0] * proj.in_shape[1] * proj.in_shape[2]
     if conn.kind == "conv2d":  # a convolution's fan-in: one kernel's inputs
         n = conn.kernel * conn.kernel * proj.in_shape[0]
     if kind == "output":

@@ -31,7 +31,7 @@ def elaborate_projection(ctx: Context, d: ast.ProjectDecl) -> ir.Projection | No
             ok = False
     if not ok or body is None:
         return None
-    conn, gain_v, gain_span, delay = body
+    conn, gain_v, gain_span, delay, pool = body
     sk, tk = kinds[sname], kinds[tname]
     if delay is not None and sk == "input":
         ctx.error("E205", "`delay` applies to spikes; an input's projection is held over the environment step "
@@ -74,13 +74,17 @@ def elaborate_projection(ctx: Context, d: ast.ProjectDecl) -> ir.Projection | No
             return None
     n_in, n_out = ctx.size(sname), ctx.size(tname)
     name = f"{sname}->{tname}" + (f".{target_var}" if target_var else "")
-    in_shape = ctx.shape(sname)
-    out_shape = _layer_shape(ctx, conn, d, sname, tname, in_shape)
+    in_shape = source_shape = ctx.shape(sname)
+    if pool is not None:  # the weights see the pooled source
+        in_shape = _pooled_shape(ctx, pool, d, sname, in_shape)
+        if in_shape is False:
+            return None
+    out_shape = _layer_shape(ctx, conn, d, sname, tname, in_shape, pool)
     if out_shape is False:
         return None
     proj = ir.Projection(name=name, source=sname, target=tname, target_var=target_var, connectivity=conn,
                          gain=1.0, n_in=n_in, n_out=n_out, delay=delay, in_shape=in_shape, out_shape=out_shape,
-                         span=d.span)
+                         pool=pool, source_shape=source_shape if pool is not None else None, span=d.span)
     init = getattr(conn, "init", None)
     if init is not None and init.dist == "file" and read_file_init(
             ctx, init, proj.weight_shape, f"this projection's weights are {' x '.join(map(str, proj.weight_shape))} "
@@ -112,7 +116,7 @@ def _target_var(ctx: Context, t: ast.Endpoint, tname: str) -> str | None:
 
 def _body(ctx: Context, d: ast.ProjectDecl):
     """weights, gain and learn of a projection: (connectivity, gain value, gain span) or None."""
-    conn, gain_v, gain_span, learn, delay, init_item = None, None, None, [], None, None
+    conn, gain_v, gain_span, learn, delay, init_item, pool = None, None, None, [], None, None, None
     for it in unique_items(ctx, d.items, f"projection `{d.source.node.name} -> {d.target.node.name}`"):
         if isinstance(it, ast.LearnDecl):
             learn.append(it)
@@ -134,10 +138,14 @@ def _body(ctx: Context, d: ast.ProjectDecl):
             delay = _delay(ctx, it)
             if delay is None:
                 return None
+        elif it.key.name == "pool":
+            pool = _pool_setting(ctx, it)
+            if pool is None:
+                return None
         else:
             ctx.error("E203", f"unknown projection setting `{it.key.name}`", it.key.span,
-                      suggest(it.key.name, ["weights", "init", "gain", "delay"]) or
-                      "a projection sets `weights`, `init`, `gain`, `delay`, `learn`")
+                      suggest(it.key.name, ["weights", "init", "gain", "delay", "pool"]) or
+                      "a projection sets `weights`, `init`, `gain`, `delay`, `pool`, `learn`")
             return None
     if conn is None:
         ctx.error("E206", f"projection `{d.source.node.name} -> {d.target.node.name}` needs `weights = ...`",
@@ -153,6 +161,12 @@ def _body(ctx: Context, d: ast.ProjectDecl):
         if init is None:
             return None
         conn.init = init
+    if pool is not None and conn.kind not in ("dense", "conv2d"):
+        what = f"a pooling ({conn.op})" if conn.kind == "pool" else f"{conn.kind} ones"
+        ctx.error("E627", f"`pool` comes before dense or conv2d weights, not {what}", pool.span,
+                  "write the pooling as the weights (`weights = avg_pool(2)`)" if conn.kind == "pool" else
+                  "use `weights = dense(...)` or `weights = conv2d(...)`, or drop `pool`")
+        return None
     for ln in learn:
         if conn.kind == "pool":
             ctx.error("E625", f"`{conn.op}` has no weights to learn", ln.target.span,
@@ -170,7 +184,45 @@ def _body(ctx: Context, d: ast.ProjectDecl):
         s_ = settings(ctx, ln.body, ["bounds"] if want == "w" else [], f"learn {want}")
         if "bounds" in s_:
             conn.bounds = bounds(ctx, s_["bounds"], U.DIMENSIONLESS)
-    return conn, gain_v, gain_span, delay
+    return conn, gain_v, gain_span, delay, pool
+
+
+def _pool_setting(ctx: Context, it: ast.Setting) -> ir.Pool | None:
+    """`pool = avg_pool(2)` | sum_pool(k) | max_pool(k) | global_avg_pool: the source's pooling."""
+    v = ctx.eval(it.value)
+    if v is None:
+        return None
+    if isinstance(v, Sym) and v.name == "global_avg_pool":
+        return ir.Pool(op="global_avg_pool", size=0, span=it.value.span)
+    if not isinstance(v, CallV) or v.func not in POOLS:
+        name = getattr(v, "func", getattr(v, "name", ""))
+        ctx.error("E627", "`pool` is a pooling: avg_pool(2), sum_pool(2), max_pool(2) or global_avg_pool",
+                  it.value.span, suggest(name, POOLS) if name else None)
+        return None
+    return _layer(ctx, v, it)
+
+
+def _pooled_shape(ctx: Context, pool: ir.Pool, d: ast.ProjectDecl, sname: str, in_shape):
+    """The (C, H, W) a projection's `pool` makes of its source; False when reported."""
+    if in_shape is None:
+        ctx.error("E622", f"{pool.op}() needs a shaped source; `{sname}` is a flat row of {ctx.size(sname)} values",
+                  d.source.node.span, f"give `{sname}` a shape (`population {sname} = Model([C, H, W])`), or drop "
+                                      "`pool`")
+        return False
+    return _pool_out(ctx, pool, sname, in_shape)
+
+
+def _pool_out(ctx: Context, pool: ir.Pool, sname: str, in_shape):
+    """(C, H, W) of a pooling of a (C, H, W) source; False when its window does not fit (E621)."""
+    c, h, w = in_shape
+    if pool.op == "global_avg_pool":
+        return (c, 1, 1)
+    k = pool.size
+    if k > h or k > w:
+        ctx.error("E621", f"a {k} x {k} pooling window does not fit the {h} x {w} image of `{sname}`", pool.span,
+                  "use a smaller window")
+        return False
+    return (c, h // k, w // k)
 
 
 def _delay(ctx: Context, it: ast.Setting) -> int | None:
@@ -283,12 +335,15 @@ def _padding(request, size: int, kernel: int, stride: int) -> tuple[int, int]:
     return (request, request)
 
 
-def _layer_shape(ctx: Context, conn, d: ast.ProjectDecl, sname: str, tname: str, in_shape):
-    """The (C, H, W) a convolution or pooling makes of its source, checked against the target's
-    shape (E621); None for dense, sparse and bernoulli projections; False when reported."""
+def _layer_shape(ctx: Context, conn, d: ast.ProjectDecl, sname: str, tname: str, in_shape, pool=None):
+    """The (C, H, W) a convolution or pooling makes of its source (pooled first by `pool`), checked
+    against the target's shape (E621); None for dense, sparse and bernoulli projections; False when
+    reported."""
     if conn.kind not in ("conv2d", "pool"):
         return None
     what = "conv2d()" if conn.kind == "conv2d" else f"{conn.op}()"
+    if pool is not None:
+        what = f"{pool.op}({pool.size or ''}) then {what}"
     if in_shape is None:
         ctx.error("E622", f"{what} needs a shaped source; `{sname}` is a flat row of {ctx.size(sname)} values",
                   d.source.node.span, f"give `{sname}` a shape (`population {sname} = Model([C, H, W])`), or an "
@@ -309,15 +364,10 @@ def _layer_shape(ctx: Context, conn, d: ast.ProjectDecl, sname: str, tname: str,
         if cout is None:  # a flat target: its size decides the channels, if they divide it
             cout = ctx.size(tname) // (oh * ow) if ctx.size(tname) % (oh * ow) == 0 else 1
         out = (cout, oh, ow)
-    elif conn.op == "global_avg_pool":
-        out = (c, 1, 1)
     else:
-        k = conn.size
-        if k > h or k > w:
-            ctx.error("E621", f"a {k} x {k} pooling window does not fit the {h} x {w} image of `{sname}`", conn.span,
-                      "use a smaller window")
+        out = _pool_out(ctx, conn, sname, in_shape)
+        if out is False:
             return False
-        out = (c, h // k, w // k)
     return out if _fits_target(ctx, d, tname, out, what) else False
 
 

@@ -94,8 +94,9 @@ def build_graph(spec, model, theta, fixed, threshold: float = 0.5, origin: str =
             diags.append(Diagnostic("E861", f"`{m.name}` has a refractory period, which NIR cannot express",
                                     pops[0].span))
     for pr in spec.projections:
-        if pr.connectivity.kind in ("conv2d", "pool"):
-            diags.append(Diagnostic("E881", f"`{pr.name}` is a {pr.connectivity.kind} projection; snndsl exports "
+        if pr.connectivity.kind in ("conv2d", "pool") or pr.pool is not None:
+            kind = pr.connectivity.kind if pr.pool is None else f"pooled ({pr.pool.op}) {pr.connectivity.kind}"
+            diags.append(Diagnostic("E881", f"`{pr.name}` is a {kind} projection; snndsl exports "
                                             "dense networks to NIR only", pr.span,
                                     "NIR has Conv2d and pooling nodes, but this exporter does not write them yet "
                                     "(nor the channels-first reorder they need); export a dense network"))

@@ -351,6 +351,10 @@ class Projection(Node):
     # (C, H, W) of a shaped source, and of what a convolution or pooling makes of it
     in_shape: tuple[int, int, int] | None = None
     out_shape: tuple[int, int, int] | None = None
+    # `pool = avg_pool(2)`: the source is pooled before the weights (no neurons in between); in_shape
+    # is then the pooled shape the weights see and source_shape the source's own
+    pool: Pool | None = None
+    source_shape: tuple[int, int, int] | None = None
 
     @property
     def learnable(self) -> bool:
@@ -364,6 +368,8 @@ class Projection(Node):
             return (c.kernel, c.kernel, self.in_shape[0], self.out_shape[0])
         if c.kind == "pool":
             return (0,)
+        if self.pool is not None:  # a dense map of the pooled source
+            return (self.in_shape[0] * self.in_shape[1] * self.in_shape[2], self.n_out)
         return (self.n_in, self.n_out)
 
     @property
