@@ -238,26 +238,3 @@ def test_global_pooling_into_an_output_and_a_flat_target_that_does_not_fit(tmp_p
     e621 = [d for d in diags if d.code == "E621"]
     assert spec is None and e621 and "Model([C, 2, 2])" in e621[0].hint and "30 neurons" in e621[0].message
 
-
-def test_downsampled_event_input_takes_the_downsampled_shape(tmp_path):
-    """`size = S` of an event dataset makes the input [2, S, S], so a conv can read it."""
-    path = tmp_path / "ev.snn"
-    path.write_text(EVENT_CONV)
-    spec, diags, _ = compile_spec(str(path))
-    assert spec is not None, [d.message for d in diags]
-    assert spec.inputs[0].shape == (2, 16, 16) and spec.inputs[0].in_size == 512
-
-
-EVENT_CONV = """
-from "neurons" import LIF
-from "encoders" import current
-from "readouts" import instant
-time { dt = 1 ms; steps = 4 }
-task nmnist { path = "frames"; size = 16 }
-input ev = current
-population c1 = LIF([4, 16, 16]) { tau_m = 2 ms }
-output logits = instant(c1)
-project ev -> c1.v { weights = conv2d(kernel = 3, padding = same); learn w }
-project c1 -> logits { weights = dense(init = lecun); learn w }
-train stop { epochs = 1; batch_size = 8; loss = per_step; surrogate = triangle(width = 1); optimizer = adam(lr = 1e-3) }
-"""
