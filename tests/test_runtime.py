@@ -5,6 +5,7 @@ is computed by hand (or by a plain numpy re-implementation) in the test."""
 import ast
 import json
 import math
+import os
 import types
 from pathlib import Path
 
@@ -523,3 +524,24 @@ def test_network_description_names_a_change_in_either_twin_projection():
     changed = types.SimpleNamespace(**{**vars(TWIN), "PROJECTIONS": {
         "w0": {**TWIN.PROJECTIONS["w0"], "gain": 3.0}, "w1": TWIN.PROJECTIONS["w1"]}})
     assert network_description(changed) != before
+
+
+def test_network_hash_does_not_depend_on_the_working_folder(tmp_path, monkeypatch):
+    """A run resumed from another folder meets the same NETWORK_HASH (model sources are named from
+    the spec's folder and stdlib/, not from the working folder)."""
+    import re
+    import shutil
+
+    from snndsl import compile_spec, generate
+
+    spec = tmp_path / "net" / "spec.snn"
+    spec.parent.mkdir()
+    shutil.copy(Path(__file__).resolve().parent.parent / "specs" / "stop_digits.snn", spec)
+    hashes = []
+    (tmp_path / "elsewhere").mkdir()
+    for cwd in (tmp_path, spec.parent, tmp_path / "elsewhere", Path("/")):
+        monkeypatch.chdir(cwd)
+        s, diags, _ = compile_spec(os.path.relpath(spec))
+        assert s is not None, diags
+        hashes.append(re.search(r"NETWORK_HASH = '(\w+)'", generate(s)).group(1))
+    assert len(set(hashes)) == 1

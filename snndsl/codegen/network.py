@@ -14,7 +14,9 @@ Order of a neuron step (the language's semantics, docs/language.md):
 from __future__ import annotations
 
 import keyword
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .. import ir
 from ..lower import Plan, Projection
@@ -158,7 +160,7 @@ def _integrate(model, targets: set[str], pr: Printer) -> tuple[list, list[str], 
     return coeffs, lines, rhs_lines
 
 
-def neuron_code(m: ir.NeuronModel, targets: set[str]) -> ModelCode:
+def neuron_code(m: ir.NeuronModel, targets: set[str], spec_file: str) -> ModelCode:
     """integrate(x, drive, p, c): equations in order, jumps; fire(x, p): spike test and reset."""
     pr = Printer(_names())
     states = [s.name for s in m.states]
@@ -201,7 +203,7 @@ def neuron_code(m: ir.NeuronModel, targets: set[str]) -> ModelCode:
             f'state["refractory"] = jnp.where(z > 0, N_REFRACTORY_{m.name}, count)',
             "return state, z",
         ]
-    doc = f"{m.name} from {m.file}"
+    doc = f"{m.name} from {source_label(m.file, spec_file)}"
     code = ModelCode(m.name, doc, coeffs, lines, fire, step, states, m.spiking, m.refractory > 0)
     code.rhs_lines = rhs_lines
     return code
@@ -213,9 +215,9 @@ def _names_in(e):
     return names_in(e)
 
 
-def readout_code(r: ir.ReadoutModel) -> ModelCode:
+def readout_code(r: ir.ReadoutModel, spec_file: str) -> ModelCode:
     coeffs, lines, rhs_lines = _integrate(r, set(), Printer(_names()))
-    code = ModelCode(r.name, f"readout {r.name} from {r.file}", coeffs, lines, states=[s.name for s in r.states])
+    code = ModelCode(r.name, f"readout {r.name} from {source_label(r.file, spec_file)}", coeffs, lines, states=[s.name for s in r.states])
     code.rhs_lines = rhs_lines
     return code
 
@@ -279,6 +281,17 @@ def _neuron_param_raw_to_value(role: str, raw: str) -> str:
     return raw
 
 
+def source_label(file: str, spec_file: str) -> str:
+    """Where a model was defined, the same from every working folder (the network's hash covers
+    it): `stdlib/...` for the standard library, else the path from the spec's folder."""
+    from ..syntax.loader import STDLIB
+
+    path = Path(file).resolve()
+    if path.is_relative_to(STDLIB.resolve()):
+        return "stdlib/" + path.relative_to(STDLIB.resolve()).as_posix()
+    return Path(os.path.relpath(path, Path(spec_file).resolve().parent)).as_posix()
+
+
 def build_network(plan: Plan) -> NetworkCode:
     spec = plan.spec
     code = NetworkCode(plan)
@@ -293,7 +306,7 @@ def build_network(plan: Plan) -> NetworkCode:
         targets = {p.var for p in plan.projections if p.target.kind == "block" and
                    plan.block(p.target.name).model.name == model.name and model.state(p.var) is not None}
         code.jump_targets[model.name] = targets
-        code.models.append(neuron_code(model, targets))
+        code.models.append(neuron_code(model, targets, spec.file))
         if model.refractory > 0:
             code.constants.append(f"N_REFRACTORY_{model.name} = {num(round(model.refractory / spec.time.dt))}  "
                                   f"# steps ({model.refractory:g} ms)")
@@ -302,13 +315,13 @@ def build_network(plan: Plan) -> NetworkCode:
     for enc in {i.encoder: spec.encoder(i.encoder) for i in plan.inputs}.values():
         pr = Printer(_names(extra={"x": "x"}), key="key")
         value = pr(enc.value)
-        code.encoders.append({"name": enc.name, "file": enc.file, "value": value,
+        code.encoders.append({"name": enc.name, "file": source_label(enc.file, spec.file), "value": value,
                               "random": "jax.random" in value, "src": _src(enc.value)})
         code.uses_key |= "jax.random" in value
 
     # ---- readouts
     for r in {o.readout.name: o.readout for o in plan.outputs}.values():
-        rc = readout_code(r)
+        rc = readout_code(r, spec.file)
         value = Printer(_names(state="x"))(r.value)
         code.readouts.append({"code": rc, "value": value, "params": r.params})
 
@@ -441,7 +454,6 @@ PAST = "s_past"  # a block's buffer of past spikes, (history, size): what delays
 
 def layer_op(pr: ir.Projection) -> dict | None:
     """A convolution's or pooling's op for snndsl_runtime.layers.apply_projection; None: dense."""
-    c = pr.connectivity
     if pr.pool is not None:  # the source pooled first: the pooling's op inside the layer's
         pool = {"type": pr.pool.op, "in": pr.source_shape, "out": pr.in_shape, "size": pr.pool.size}
         return {**(_layer_op(pr) or {"type": "dense"}), "pool": pool}
