@@ -149,6 +149,9 @@ def _train(model, config=None, out_dir=None, seed=0, resume=False, progress_fn=N
         same_network(model, meta)
         seed = meta["seed"]  # the run's own random streams
         base = meta["config"] or base
+        if "devices" in model.CONFIG["train"] and "devices" not in base.get("train", {}):
+            # a run made before train.devices existed: it ran on the default, all devices
+            base = {**base, "train": {**base["train"], "devices": "all"}}
         check_config(base, model.CONFIG, model.RULE, model.TASK_KIND, f"the checkpoint {ckpt}")
     elif os.path.exists(ckpt):
         raise RunError("E823", f"{out_dir} already holds a run (checkpoint.npz)",
