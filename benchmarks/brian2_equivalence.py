@@ -139,7 +139,7 @@ def our_side(path: str) -> None:
         rows.append(("Izhikevich, euler, I = 10", dt, f"{len(ours)} / {len(b['izh'])} spikes",
                      "identical spike steps" if ours == b["izh"] else f"first difference at spike {_first_diff(ours, b['izh'])}"))
     print(f"snndsl {snndsl.__version__} against Brian2 {data['brian2']} (float64, numpy target); ours / Brian2's")
-    print(f"| case | dt (ms) | ours / Brian2 | agreement |\n|---|---|---|---|")
+    print("| case | dt (ms) | ours / Brian2 | agreement |\n|---|---|---|---|")
     for r in rows:
         print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} |")
 

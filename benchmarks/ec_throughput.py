@@ -22,7 +22,6 @@ from _common import ROOT, device, median_time
 def bare_brax(env_name: str, backend: str, batch: int, steps: int, episode_length: int) -> float:
     """Environment steps per second of the bare, batched Brax step with random actions."""
     import jax
-    import jax.numpy as jnp
 
     with contextlib.redirect_stdout(io.StringIO()):
         from brax import envs

@@ -1,9 +1,7 @@
 """Bad input at run time: a diagnostic and exit status 2, never a traceback; a NaN stops the run."""
 
-import os
 import subprocess
 
-import jax
 import numpy as np
 import pytest
 

@@ -414,16 +414,9 @@ def _connectivity(ctx: Context, it: ast.Setting):
     if v.func in POOLS or v.func == "conv2d":
         return _layer(ctx, v, it)
     allowed = {"bernoulli": ["p"], "dense": ["init"], "sparse": ["p", "init"]}[v.func]
-    args = dict(zip(allowed, v.args))
-    if len(v.args) > len(allowed):
-        ctx.error("E305", f"{v.func}() takes {', '.join(allowed)}", v.span)
+    args = _args(ctx, v, allowed)
+    if args is None:
         return None
-    for k, val in v.kwargs.items():
-        if k not in allowed:
-            ctx.error("E203", f"{v.func}() has no argument `{k}`", v.kw_spans.get(k, v.span),
-                      suggest(k, allowed) or f"it takes: {', '.join(allowed)}")
-            return None
-        args[k] = val
     p = None
     if "p" in allowed:
         if "p" not in args:
