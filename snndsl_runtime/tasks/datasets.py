@@ -184,15 +184,22 @@ def _parse_idx(f, path: str, ndim: int, item_shape: tuple) -> np.ndarray:
 # ---- CIFAR-10 (python batches)
 
 
-def _cifar10(folder: str):
-    sub = os.path.join(folder, "cifar-10-batches-py")
-    if not os.path.exists(os.path.join(folder, CIFAR_FILES[-1])) and os.path.isdir(sub):
-        folder = sub
-    for name in CIFAR_FILES:
+def _cifar_folder(folder: str, sub: str, files: tuple, what: str) -> str:
+    """The folder that holds a CIFAR python version's files (folder itself or its subfolder `sub`);
+    E811 naming the first file missing."""
+    inner = os.path.join(folder, sub)
+    if not os.path.exists(os.path.join(folder, files[-1])) and os.path.isdir(inner):
+        folder = inner
+    for name in files:
         if not os.path.exists(os.path.join(folder, name)):
             raise RunError("E811", f"{name} is missing from {folder}",
-                           "the folder (or its cifar-10-batches-py subfolder) needs the CIFAR-10 python version: "
-                           + ", ".join(CIFAR_FILES), node="task")
+                           f"the folder (or its {sub} subfolder) needs the {what} python version: "
+                           + ", ".join(files), node="task")
+    return folder
+
+
+def _cifar10(folder: str):
+    folder = _cifar_folder(folder, "cifar-10-batches-py", CIFAR_FILES, "CIFAR-10")
     batches = [_cifar_batch(os.path.join(folder, name)) for name in CIFAR_FILES]
     x_train = np.concatenate([x for x, _ in batches[:5]])
     y_train = np.concatenate([y for _, y in batches[:5]])
@@ -203,14 +210,7 @@ def _cifar10(folder: str):
 def _cifar100(folder: str, labels: str):
     """CIFAR-100's python version: `train` and `test` (in folder or its cifar-100-python subfolder),
     with the fine (100) or coarse (20) labels."""
-    sub = os.path.join(folder, "cifar-100-python")
-    if not os.path.exists(os.path.join(folder, CIFAR100_FILES[-1])) and os.path.isdir(sub):
-        folder = sub
-    for name in CIFAR100_FILES:
-        if not os.path.exists(os.path.join(folder, name)):
-            raise RunError("E811", f"{name} is missing from {folder}",
-                           "the folder (or its cifar-100-python subfolder) needs the CIFAR-100 python version: "
-                           + ", ".join(CIFAR100_FILES), node="task")
+    folder = _cifar_folder(folder, "cifar-100-python", CIFAR100_FILES, "CIFAR-100")
     key, classes = f"{labels}_labels".encode(), CIFAR100_CLASSES[labels]
     out = []
     for name in CIFAR100_FILES:
