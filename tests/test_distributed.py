@@ -21,8 +21,6 @@ from snndsl_runtime.errors import RunError
 
 from .conftest import PYTHON, write_spec
 
-ROOT = Path(__file__).resolve().parent.parent
-
 EC_TINY = """
 from "neurons" import LIF
 from "encoders" import signed_current

@@ -170,20 +170,14 @@ def _dataset(ctx: Context, blk: ast.Block, kind: str) -> ir.DatasetTask | None:
             return None
         vals["path"] = v.value
     if "test_fraction" in s:
-        v = ctx.rep.run(as_number, s["test_fraction"][0], "test_fraction")
+        v = _bounded(ctx, s, "test_fraction", as_number, lambda v: 0 < v < 1, "test_fraction must be between 0 and 1")
         if v is None:
-            return None
-        if not 0 < v < 1:
-            ctx.error("E401", "test_fraction must be between 0 and 1", s["test_fraction"][1].value.span)
             return None
         vals["test_fraction"] = v
     if "validation" in s:
-        v = ctx.rep.run(as_number, s["validation"][0], "validation")
+        v = _bounded(ctx, s, "validation", as_number, lambda v: 0 <= v < 1,
+                     "validation must be at least 0 and below 1 (a fraction of the training set)")
         if v is None:
-            return None
-        if not 0 <= v < 1:
-            ctx.error("E401", "validation must be at least 0 and below 1 (a fraction of the training set)",
-                      s["validation"][1].value.span)
             return None
         vals["validation"] = v
     if kind == ARRAYS:
@@ -196,6 +190,18 @@ def _dataset(ctx: Context, blk: ast.Block, kind: str) -> ir.DatasetTask | None:
     return ir.DatasetTask(dataset=kind, features=f, classes=c, span=blk.span, **vals)
 
 
+def _bounded(ctx: Context, s: dict, key: str, convert, valid, message, hint: str | None = None):
+    """Setting `key` folded by `convert`; None after reporting it (E401, at its value, when `valid`
+    fails; `message` may be a function of the value)."""
+    v = ctx.rep.run(convert, s[key][0], key)
+    if v is None:
+        return None
+    if not valid(v):
+        ctx.error("E401", message(v) if callable(message) else message, s[key][1].value.span, hint)
+        return None
+    return v
+
+
 def _shape_settings(ctx: Context, kind: str, s: dict, vals: dict) -> bool:
     """`labels` (cifar100), `size` (event datasets), `crop` and `flip` (the shaped datasets) into
     vals; False after reporting a bad one."""
@@ -206,22 +212,18 @@ def _shape_settings(ctx: Context, kind: str, s: dict, vals: dict) -> bool:
         vals["labels"] = v
     _, height, width = DATASET_SHAPES[kind]
     if "size" in s:
-        v = ctx.rep.run(as_int, s["size"][0], "size")
+        v = _bounded(ctx, s, "size", as_int, lambda v: 1 <= v <= height,
+                     f"size must be between 1 and {height}, the sensor's {height}x{width} pixels",
+                     f"e.g. `size = {height // 4}`: {height // 4}x{height // 4} frames")
         if v is None:
-            return False
-        if not 1 <= v <= height:
-            ctx.error("E401", f"size must be between 1 and {height}, the sensor's {height}x{width} pixels",
-                      s["size"][1].value.span, f"e.g. `size = {height // 4}`: {height // 4}x{height // 4} frames")
             return False
         vals["size"] = height = width = v
     if "crop" in s:
-        v = ctx.rep.run(as_int, s["crop"][0], "crop")
+        v = _bounded(ctx, s, "crop", as_int, lambda v: 0 <= v < min(height, width),
+                     lambda v: f"crop pads each side by {v} pixels; it must be between 0 and "
+                               f"{min(height, width) - 1} for {height}x{width} images",
+                     "e.g. `crop = 4` on 32x32 images (0: no cropping)")
         if v is None:
-            return False
-        if not 0 <= v < min(height, width):
-            ctx.error("E401", f"crop pads each side by {v} pixels; it must be between 0 and "
-                              f"{min(height, width) - 1} for {height}x{width} images",
-                      s["crop"][1].value.span, "e.g. `crop = 4` on 32x32 images (0: no cropping)")
             return False
         vals["crop"] = v
     if "flip" in s:
