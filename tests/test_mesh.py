@@ -13,7 +13,7 @@ import pytest
 from snndsl import compile_spec
 from snndsl_runtime.errors import RunError
 from snndsl_runtime.mesh import check_divisible, describe, device_mesh, mesh_devices
-from snndsl_runtime.trainers.ec import natural_gradient, natural_gradient_from_ranks
+from snndsl_runtime.trainers.ec import natural_gradient, natural_gradient_from_sums, rank_sums
 from snndsl_runtime.trainers.es import ESTrainer, antithetic_gradient
 from snndsl_runtime.trainers.evolution import centered_ranks, ranks
 
@@ -31,6 +31,12 @@ def test_devices_setting_in_a_spec(tmp_path, value, expect):
     assert spec is not None, [d.message for d in diags]
     assert spec.train.devices == expect
 
+
+
+def natural_gradient_from_ranks(samples, rho, rank, ranked):
+    """The trainer's exact path in one call: integer rank sums of every member's masks, then the
+    natural gradient (rank: each member's rank among the ranked ones; ranked: 1 where ranked)."""
+    return natural_gradient_from_sums(rank_sums(samples, rank, ranked), rho, int(jnp.sum(ranked)))
 
 def test_devices_must_be_all_or_a_positive_count(tmp_path):
     spec, diags, _ = compile_spec(str(SPECS / "quickstart.snn"), ["train.devices=0"])

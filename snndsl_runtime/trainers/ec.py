@@ -51,14 +51,6 @@ def natural_gradient_from_sums(sums, rho, n):
     return out
 
 
-def natural_gradient_from_ranks(samples, rho, rank, ranked):
-    """natural_gradient with u the centered ranks, computed in integers (rank_sums) so that it is
-    exact and the same on any number of devices.  samples: masks of every member (leading member
-    axis); rank: each member's rank 0..n-1 among the ranked ones (int32, 0 where not ranked);
-    ranked: 1 for a ranked member, else 0."""
-    return natural_gradient_from_sums(rank_sums(samples, rank, ranked), rho, int(jnp.sum(ranked)))
-
-
 def natural_gradient(samples, rho, u):
     """The (negated, for optax) natural gradient of E[fitness] w.r.t. Bernoulli probabilities rho:
     mean over members of u * (theta - rho), theta the sampled masks (leading member axis)."""
