@@ -53,7 +53,7 @@ def summarize(spec: ir.Spec, plan: Plan | None = None) -> str:
             (f", training batches cropped from {t.crop}-pixel padding" if t.crop else "") + \
             (", half of each training batch flipped" if t.flip else "") + ")"
         if t.dataset == "arrays":
-            task += f" from {t.path}"
+            task += f" from {t.path}" + (f", images {list(t.shape)} stored {t.layout}" if t.shape else "")
     ok = "ok" if spec.trainable else "ok, can be simulated (`snndsl sim`) but not trained: " + \
         " and ".join(f"no `{b}` block" for b in ("task", "train") if getattr(spec, b) is None)
     lines = [f"{spec.file}: {ok}", f"  task      {task}"]

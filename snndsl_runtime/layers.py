@@ -38,6 +38,14 @@ def channels_first(flat, shape):
     return jnp.moveaxis(to_image(flat, shape), -1, -3)
 
 
+def from_channels_first(image):
+    """An (..., C, H, W) array (the order of specs, NIR and PyTorch) as the flat channels-last
+    vector: the inverse of channels_first.  Only array methods, so a numpy array (a dataset read
+    from a file) stays numpy."""
+    n = image.ndim
+    return from_image(image.transpose(*range(n - 3), n - 2, n - 1, n - 3))
+
+
 def per_channel(values, positions):
     """A per-channel parameter (C,) over a flat channels-last layer of `positions` = H * W pixels."""
     return jnp.tile(values, positions)

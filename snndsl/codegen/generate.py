@@ -87,7 +87,7 @@ def structural_keys(spec: ir.Spec) -> list[str]:
     keys += ["time.dt", "time.substeps", "time.steps"]
     keys += ["task.env", "task.obs", "task.action"] if isinstance(spec.task, ir.BraxTask) else \
         ["task.dataset", "task.features", "task.classes"] + (["task.frames"] if spec.task.dataset == "arrays" else []) + \
-        [f"task.{k}" for k in ("labels", "size") if k in config_keys(spec.task.dataset)]  # they set the sizes
+        [f"task.{k}" for k in ("labels", "size", "shape") if k in config_keys(spec.task.dataset)]  # they set the sizes
     return sorted(keys)
 
 

@@ -73,7 +73,7 @@ CODES = {
     "E816": "arrays file lacks a key, or an array has the wrong shape or dtype",
     "E817": "arrays disagree: samples of x and y, or sample shapes of train and test",
     "E818": "dataset labels outside 0..classes-1, or NaN or inf in the inputs",
-    "E819": "the data's time steps differ from time.steps",
+    "E819": "the data's time steps or image shape differ from those the program was compiled for",
     "E821": "no checkpoint to resume from",
     "E822": "checkpoint corrupt or from another network",
     "E823": "run folder already holds a run",
