@@ -84,10 +84,11 @@ def _image_mismatch(sample: tuple, shape, layout: str) -> tuple[str, str, str, s
     if image == want:
         return None
     other = "channels_last" if layout == "channels_first" else "channels_first"
-    if image == _stored(shape, other):
-        return (f"images of {image}", asks, f"the file's images are {other.replace('_', ' ')}: write `layout = {other}`",
-                other)
-    return f"images of {image}", asks, f"the file's images are {image}: write `shape = {_as_shape(image, layout)}`", None
+    fix = f"write `shape = {_as_shape(image, layout)}`"
+    if image == _stored(shape, other):  # the shape read in the other order
+        return (f"images of {image}", asks, f"if the file's images are {other.replace('_', ' ')}, write "
+                f"`layout = {other}`; else {fix}", other)
+    return f"images of {image}", asks, f"the file's images are {image}: {fix}", None
 
 
 def _error(code, message, hint=None, node="task"):
