@@ -100,6 +100,15 @@ def test_check_reads_the_images_headers_only(tmp_path, monkeypatch):
     assert read == ["y_train", "y_test"]  # the labels, for their range; never x
 
 
+def test_check_imports_no_jax(tmp_path):
+    """The compiler reads an images file's headers without the runtime's jax-based layers."""
+    p = _save(tmp_path / "cf.npz", _images())
+    code = ("import sys; from snndsl_runtime.tasks.arrays import describe; "
+            f"assert describe({p!r}, shape=(3, 4, 5)).features == 60; assert 'jax' not in sys.modules")
+    r = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert r.returncode == 0, r.stderr
+
+
 def _raised(call) -> RunError:
     with pytest.raises(RunError) as e:
         call()
