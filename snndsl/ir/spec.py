@@ -329,6 +329,15 @@ class Pool(Node):
     learn: Literal[False] = False
 
 
+class Norm(Node):
+    """`norm = batch` on a projection: its op's output batch-normalised per output channel (a flat
+    target: per neuron) before the gain; PyTorch's momentum and eps."""
+
+    kind: Literal["batch"] = "batch"
+    momentum: float = 0.1
+    eps: float = 1e-5
+
+
 Connectivity = Annotated[Union[Bernoulli, Dense, Sparse, Conv2d, Pool], Field(discriminator="kind")]
 
 
@@ -355,6 +364,16 @@ class Projection(Node):
     # is then the pooled shape the weights see and source_shape the source's own
     pool: Pool | None = None
     source_shape: tuple[int, int, int] | None = None
+    norm: Norm | None = None
+
+    @property
+    def norm_channels(self) -> tuple[int, int]:
+        """(channels, positions) batch norm works over: a convolution's or pooling's output channels
+        and H * W; else one channel per target neuron."""
+        if self.out_shape is not None:
+            c, h, w = self.out_shape
+            return c, h * w
+        return self.n_out, 1
 
     @property
     def learnable(self) -> bool:
