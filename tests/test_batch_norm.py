@@ -15,7 +15,7 @@ from snndsl_runtime.trainers.bptt import sequence_loss
 from snndsl_runtime.trainers.gradient import cross_entropy, loss_weights, train_batch
 from snndsl_runtime.trainers.stop import stop_gradients
 
-from .conftest import generated, trainer_of, write_spec
+from .conftest import SPECS, generated, trainer_of, write_spec
 from .test_stop import _assert_equal, _rel
 
 HEAD = """
@@ -327,3 +327,26 @@ def test_checkpoint_and_resume_keep_running_stats(tmp_path):
         if k != "meta":
             np.testing.assert_array_equal(ca[k], cb[k], err_msg=k)
     assert rb[-1]["test_accuracy"] == ra[-1]["test_accuracy"]
+
+
+def test_check_prints_the_norm_and_counts_its_parameters_and_export_refuses_it(tmp_path, capsys):
+    from snndsl import cli
+
+    path = write_spec(tmp_path, CONV_BN.replace("STEPS", "2").replace("RULE", "stop"))
+    assert cli.main(["check", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "conv2d 3x3/2 same kaiming + batch norm (6 channels)" in out
+    assert f"{2 * (4 + 6)} batch norm scales and shifts" in out
+    dense = write_spec(tmp_path, ONE_DENSE_BN.replace("STEPS", "2"), "dense.snn")
+    assert cli.main(["export", "--untrained", str(dense), "-o", str(tmp_path / "m.nir")]) == 2
+    err = capsys.readouterr().err
+    assert "E881" in err and "batch-normalised" in err
+
+
+def test_batch_norm_refused_on_a_brax_task(tmp_path):
+    from snndsl import compile_spec
+
+    text = (SPECS / "sg_hopper.snn").read_text().replace("learn w }", "learn w; norm = batch }", 1)
+    spec, diags, _ = compile_spec(str(write_spec(tmp_path, text)))
+    e628 = [d for d in diags if d.code == "E628"]
+    assert spec is None and e628 and "Brax" in e628[0].message

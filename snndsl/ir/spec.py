@@ -481,9 +481,11 @@ class Spec(Node):
         return self.task is not None and self.train is not None
 
     def parameter_counts(self) -> dict[str, int]:
-        """Learned scalars by kind: connection probabilities, weights, neuron parameters."""
-        counts = {"probabilities": 0, "weights": 0, "neuron": 0}
+        """Learned scalars by kind: connection probabilities, weights, neuron parameters, batch norm's."""
+        counts = {"probabilities": 0, "weights": 0, "neuron": 0, "norm": 0}
         for pr in self.projections:
+            if pr.norm is not None:  # a scale and a shift per channel, learned with or without `learn w`
+                counts["norm"] += 2 * pr.norm_channels[0]
             if not pr.connectivity.learn:
                 continue
             key = "probabilities" if pr.connectivity.kind == "bernoulli" else "weights"
