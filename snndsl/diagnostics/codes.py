@@ -58,9 +58,12 @@ CODES = {
     "E621": "a convolution's or pooling's output shape does not fit its target",
     "E622": "convolution or pooling of a source without a shape",
     "E623": "evolution (EC, ES) through a convolution or pooling projection",
+    "E624": "`norm` that is not `batch`, or batch norm on pooling, Bernoulli weights or into an output",
     "E625": "a pooling projection marked learnable",
     "E626": "max_pool before a projection's weights under `train stop` (its trace cannot be pooled exactly)",
     "E627": "a projection's `pool` that is not a pooling, or before weights other than dense or conv2d",
+    "E628": "batch norm without `train stop` or `train surrogate` on a dataset task",
+    "E629": "batch norm of one value per channel (a flat layer) with train.batch_size = 1",
     # running (reported by `snndsl run`, the emitted train.py and `snndsl eval`)
     "E701": "unknown Brax environment",
     "E702": "unknown or unavailable Brax backend",
@@ -85,7 +88,7 @@ CODES = {
     "E861": "model or readout without a NIR primitive",
     "E862": "NIR graph or node that snndsl cannot import",
     "E863": "the spec of a run to export is missing or changed",
-    "E881": "NIR export of a convolution or pooling projection",
+    "E881": "NIR export of a convolution, pooling or batch-normalised projection",
     # evaluation options (`snndsl run/eval --sample K`, `snndsl eval --episodes N`)
     "E871": "--sample outside the test set, or --episodes below 1",
     "E872": "event-camera datasets need tonic (pip install -e .[events]), or .aedat4 files the aedat package",

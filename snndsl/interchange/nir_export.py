@@ -100,6 +100,10 @@ def build_graph(spec, model, theta, fixed, threshold: float = 0.5, origin: str =
                                             "dense networks to NIR only", pr.span,
                                     "NIR has Conv2d and pooling nodes, but this exporter does not write them yet "
                                     "(nor the channels-first reorder they need); export a dense network"))
+        elif pr.norm is not None:
+            diags.append(Diagnostic("E881", f"`{pr.name}` is batch-normalised (`norm = batch`); NIR has no "
+                                            "batch norm node, and snndsl does not fold it into the weights",
+                                    pr.norm.span, "export a network without `norm`"))
     for o in spec.outputs:
         if o.readout not in M.READOUTS:
             diags.append(Diagnostic("E861", f"readout `{o.readout}` of output `{o.name}` has no NIR counterpart",
