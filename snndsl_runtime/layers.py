@@ -34,8 +34,37 @@ def from_image(image):
 
 
 def channels_first(flat, shape):
-    """The flat layer as a (C, H, W) array, the order specs and NIR write (for export and display)."""
-    return jnp.moveaxis(to_image(flat, shape), -1, -3)
+    """The flat layer as a (C, H, W) array, the order specs and NIR write (for export and display).
+    Keeps the array's kind and dtype (numpy float64 stays float64, for NIR's exact round trip)."""
+    image = to_image(flat, shape)
+    lead = tuple(range(image.ndim - 3))
+    return image.transpose(lead + (image.ndim - 1, image.ndim - 3, image.ndim - 2))
+
+
+def from_channels_first(image):
+    """A (..., C, H, W) array (NIR's order) as the flat channels-last vector: channels_first's inverse."""
+    lead = tuple(range(image.ndim - 3))
+    return from_image(image.transpose(lead + (image.ndim - 2, image.ndim - 1, image.ndim - 3)))
+
+
+def channels_first_order(shape):
+    """The permutation `order` with flat[order] = channels_first(flat, shape).ravel(): where each
+    channels-first position (c * H + h) * W + w of a flattened (C, H, W) layer sits in snndsl's flat
+    vector.  A dense matrix's rows W[order] are then in the order NIR's Flatten delivers."""
+    import numpy as np
+
+    c, h, w = shape
+    return channels_first(np.arange(c * h * w), shape).reshape(-1)
+
+
+def kernel_to_oihw(kernel):
+    """An HWIO kernel (kH, kW, C_in, C_out), snndsl's, as OIHW (C_out, C_in, kH, kW), NIR's Conv2d weight."""
+    return kernel.transpose(3, 2, 0, 1)
+
+
+def kernel_from_oihw(weight):
+    """An OIHW kernel (NIR's Conv2d weight) as snndsl's HWIO: kernel_to_oihw's inverse."""
+    return weight.transpose(2, 3, 1, 0)
 
 
 def per_channel(values, positions):
