@@ -299,7 +299,8 @@ def _layer_shapes(spec) -> tuple[dict, list]:
             continue
         src = _block_of(spec, pr.source)[0] if spec.kind_of(pr.source) != "input" else pr.source
         shapes[src] = tuple(pr.source_shape or pr.in_shape)
-        shapes[pr.target] = tuple(pr.out_shape)
+        if c.kind in ("conv2d", "pool"):  # dense weights after a pooling give a flat vector
+            shapes[pr.target] = tuple(pr.out_shape)
     for pr in spec.projections:  # NIR has no node that gives a flat vector a shape
         tb = _block_of(spec, pr.target)[0] if pr.target_var is not None else pr.target
         if not _is_layer(pr) and tb in shapes:
