@@ -4,6 +4,8 @@ The one place where a flat vector meets an image.  A shaped population or input 
 (as specs write it, channels first) is held as a flat vector in channels-last order: value
 (c, h, w) sits at index (h * W + w) * C + c.  Datasets deliver image rows in that order, so a
 reshape to (H, W, C) is free; convolutions run in NHWC with HWIO kernels (k, k, C_in, C_out).
+NIR is channels first (C, H, W) with OIHW kernels: NIR export and import convert with the functions
+here (channels_first / from_channels_first, channels_first_order, kernel_to_oihw / kernel_from_oihw).
 
 A projection's op (the model's PROJECTIONS[key]["op"]) is {"type": "dense"} or
 {"type": "conv2d", "in": (C, H, W), "out": (C, H, W), "kernel": k, "stride": s, "padding": ((t, b), (l, r))}

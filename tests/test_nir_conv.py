@@ -304,3 +304,24 @@ def test_foreign_conv2d_with_bias_imports_and_equals_numpy(tmp_path):
     relax = bias[:, None, None] * 0.01 * (1 - np.exp(-dt / tau))  # v_leak = r b, relaxed over one step
     expected = _nchw_conv(image, weight, (1, 1), (1, 1)) + relax  # the impulse: a jump of r w / tau = w
     np.testing.assert_allclose(v, expected, rtol=1e-5, atol=1e-7)  # the .npz holds float32 weights
+
+
+@pytest.mark.parametrize("input_line, code", [
+    ("input pixels = current { size = [1, 8, 8] }", None),
+    ("input pixels = signed_current { size = [1, 8, 8] }", "E205"),
+    ("input pixels = current { size = [2, 4, 8] }", "E501"),  # digits are [1, 8, 8]
+])
+def test_a_shaped_input_size(tmp_path, input_line, code):
+    from snndsl.compiler import compile_spec
+
+    spec = tmp_path / "s.snn"
+    spec.write_text('from "neurons" import LIF\nfrom "encoders" import current, signed_current\n'
+                    'from "readouts" import instant\ntask digits { }\n' + input_line + "\npopulation c = LIF([2, 8, 8])\n"
+                    "output logits = instant(c)\nproject pixels -> c.v { weights = dense }\n"
+                    "project c -> logits { weights = dense }\n")
+    ir, diags, _ = compile_spec(str(spec))
+    errors = [d for d in diags if d.is_error]
+    if code is None:
+        assert ir is not None and ir.inputs[0].shape == (1, 8, 8), errors
+    else:
+        assert [d.code for d in errors] == [code] and errors[0].span.line == 5, errors
