@@ -325,3 +325,54 @@ def test_a_shaped_input_size(tmp_path, input_line, code):
         assert ir is not None and ir.inputs[0].shape == (1, 8, 8), errors
     else:
         assert [d.code for d in errors] == [code] and errors[0].span.line == 5, errors
+
+
+def test_a_layer_of_a_group_member_is_refused(tmp_path, capsys):
+    text = HEAD + """
+population c1 = LIF([3, 6, 6]) { tau_m = 4 ms }
+population c2 = LIF([3, 6, 6]) { tau_m = 4 ms }
+group both = [c1, c2]
+output out = instant(both) { size = 4 }
+project pixels -> c1.v { weights = conv2d(kernel = 3, padding = same) }
+project both -> out    { weights = dense(init = normal(0, 1)) }
+"""
+    err = _export_err(tmp_path, capsys, text)
+    assert "error[E881]" in err and "`c1` is (in) a group" in err and "bad.snn:12:1" in err
+
+
+@pytest.mark.slow
+def test_trained_conv_run_exports_its_learned_kernels(tmp_path):
+    """A STOP run of a conv layer: the exported Conv2d holds the checkpoint's kernel (HWIO -> OIHW), the LIF node
+    its learned per-channel thresholds as a (C, H, W) array, and the readout's Linear the rows in channels-first
+    order."""
+    from snndsl_runtime.layers import channels_first_order
+
+    spec = tmp_path / "conv.snn"
+    spec.write_text("""
+from "neurons" import LIF
+from "encoders" import current
+from "readouts" import instant
+time { dt = 1 ms; steps = 2 }
+task digits { }
+input pixels = current
+population c1 = LIF([2, 4, 4]) { tau_m = 3 ms; v_th = 0.3; learn v_th per channel }
+output logits = instant(c1)
+project pixels -> c1.v { weights = conv2d(kernel = 3, stride = 2, padding = same, init = normal(0, 0.5)); learn w }
+project c1 -> logits   { weights = dense(init = lecun); learn w }
+train stop { epochs = 1; batch_size = 64 }
+""")
+    run = tmp_path / "run"
+    snndsl.train(snndsl.build(snndsl.load(str(spec))), out_dir=str(run))
+    snndsl.export_nir(run, tmp_path / "run.nir")
+    g = nir.read(str(tmp_path / "run.nir"))
+    ck = np.load(run / "checkpoint.npz")
+    kernel = ck["network/weights/pixels->c1.v"]  # (3, 3, 1, 2); `same` at stride 2 on 8 x 8 pads (0, 1)
+    conv = g.nodes["pixels->c1.v"]
+    assert conv.weight.shape == (2, 1, 4, 4) and list(conv.padding) == [1, 1]
+    np.testing.assert_allclose(conv.weight[:, :, 1:, 1:], kernel.transpose(3, 2, 0, 1), rtol=1e-6)
+    assert np.all(conv.weight[:, :, 0, :] == 0) and np.all(conv.weight[:, :, :, 0] == 0)
+    v_th = ck["network/block/c1/v_th"]
+    assert v_th.shape == (2,) and not np.allclose(v_th, 0.3)  # it did learn
+    np.testing.assert_allclose(g.nodes["c1"].v_threshold, np.broadcast_to(v_th[:, None, None], (2, 4, 4)), rtol=1e-6)
+    w = ck["network/weights/c1->logits"]
+    np.testing.assert_allclose(g.nodes["c1->logits"].weight, w[channels_first_order((2, 4, 4))].T, rtol=1e-6)
