@@ -93,7 +93,7 @@ def measure_step(mod, rule: str, online: bool, batch: int, n_in: int, timed: boo
 
         def body(carry, t):
             x, tr, th, op = carry
-            x, tr, grads, loss, _ = stop_time_step(mod, weights, th, fixed, x, tr, xb, yb, keys, t)
+            x, tr, grads, loss, _, _ = stop_time_step(mod, weights, th, fixed, x, tr, xb, yb, keys, t)
             updates, op = tx.update(grads, op, th)
             return (x, tr, optax.apply_updates(th, updates), op), loss
 
@@ -104,7 +104,7 @@ def measure_step(mod, rule: str, online: bool, batch: int, n_in: int, timed: boo
         if online:
             return online_step(theta, opt, xb, yb, key)
         if rule == "stop":
-            grads, loss, _ = stop_gradients(mod, weights, theta, fixed, xb, yb, key)
+            grads, loss, _, _ = stop_gradients(mod, weights, theta, fixed, xb, yb, key)
         else:  # remat as the spec sets it (BPTT+remat)
             loss_fn = lambda th: sequence_loss(mod, jnp.asarray(weights), th, fixed, xb, yb, key,  # noqa: E731
                                                mod.CONFIG["train"]["remat"])

@@ -39,7 +39,7 @@ def main():
         key = jax.random.PRNGKey(1)
         xb = jax.random.uniform(key, (args.batch, 784))
         yb = jax.random.randint(key, (args.batch,), 0, 10)
-        g_stop, _, _ = jax.jit(lambda *a: stop_gradients(mod, weights, *a))(theta, fixed, xb, yb, key)
+        g_stop, _, _, _ = jax.jit(lambda *a: stop_gradients(mod, weights, *a))(theta, fixed, xb, yb, key)
 
         def unrolled(theta):
             keys = jax.random.split(key, args.batch)

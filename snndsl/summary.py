@@ -53,7 +53,7 @@ def summarize(spec: ir.Spec, plan: Plan | None = None) -> str:
             (f", training batches cropped from {t.crop}-pixel padding" if t.crop else "") + \
             (", half of each training batch flipped" if t.flip else "") + ")"
         if t.dataset == "arrays":
-            task += f" from {t.path}"
+            task += f" from {t.path}" + (f", images {list(t.shape)} stored {t.layout}" if t.shape else "")
     ok = "ok" if spec.trainable else "ok, can be simulated (`snndsl sim`) but not trained: " + \
         " and ".join(f"no `{b}` block" for b in ("task", "train") if getattr(spec, b) is None)
     lines = [f"{spec.file}: {ok}", f"  task      {task}"]
@@ -128,6 +128,8 @@ def summarize(spec: ir.Spec, plan: Plan | None = None) -> str:
             conn = f"sparse p={_fmt(c.p)} {c.init.dist}"
         if pr.pool is not None:
             conn = (pr.pool.op if pr.pool.op == "global_avg_pool" else f"{pr.pool.op} {pr.pool.size}") + " + " + conn
+        if pr.norm is not None:
+            conn += f" + batch norm ({pr.norm_channels[0]} channels)"
         gain = f"gain {_fmt(pr.gain)}" + (" (auto)" if pr.gain_rule == "auto" else "")
         learn = f"learn {'p' if c.kind == 'bernoulli' else 'w'}" if c.learn else "fixed"
         note = f"spikes of {pp.steps} steps back" if pp.steps >= 2 else "previous step's spikes" if pp.delayed else ""
@@ -135,8 +137,8 @@ def summarize(spec: ir.Spec, plan: Plan | None = None) -> str:
     lines += _table(rows)
 
     counts = spec.parameter_counts()
-    parts = [f"{v:,} {k.replace('neuron', 'neuron parameters').replace('weights', 'weights')}"
-             for k, v in counts.items() if v]
+    names = {"neuron": "neuron parameters", "norm": "batch norm scales and shifts"}
+    parts = [f"{v:,} {names.get(k, k)}" for k, v in counts.items() if v]
     lines.append(f"  learnable {', '.join(parts) if parts else 'nothing'}")
     tr = spec.train
     if tr is None:

@@ -12,6 +12,9 @@ A projection's op (the model's PROJECTIONS[key]["op"]) is {"type": "dense"} or
 or {"type": "avg_pool" | "sum_pool" | "max_pool" | "global_avg_pool", "in": ..., "out": ..., "size": k}.
 A dense or conv2d op may hold "pool": a pooling op applied to the source first (`pool = avg_pool(2)`
 in the spec), so that pooled spikes feed the weights with no neurons in between.
+
+A projection with `norm = batch` (PROJECTIONS[key]["norm"] = {"channels": C, "positions": H * W,
+"momentum": m, "eps": e}) passes its op's output through batch_norm before the gain.
 """
 
 import jax
@@ -43,12 +46,6 @@ def channels_first(flat, shape):
     return image.transpose(lead + (image.ndim - 1, image.ndim - 3, image.ndim - 2))
 
 
-def from_channels_first(image):
-    """A (..., C, H, W) array (NIR's order) as the flat channels-last vector: channels_first's inverse."""
-    lead = tuple(range(image.ndim - 3))
-    return from_image(image.transpose(lead + (image.ndim - 2, image.ndim - 1, image.ndim - 3)))
-
-
 def channels_first_order(shape):
     """The permutation `order` with flat[order] = channels_first(flat, shape).ravel(): where each
     channels-first position (c * H + h) * W + w of a flattened (C, H, W) layer sits in snndsl's flat
@@ -69,9 +66,62 @@ def kernel_from_oihw(weight):
     return weight.transpose(2, 3, 1, 0)
 
 
+def from_channels_first(image):
+    """An (..., C, H, W) array (the order of specs, NIR and PyTorch) as the flat channels-last
+    vector: the inverse of channels_first.  Only array methods, so a numpy array (a dataset read
+    from a file) stays numpy."""
+    n = image.ndim
+    return from_image(image.transpose(*range(n - 3), n - 2, n - 1, n - 3))
+
+
 def per_channel(values, positions):
     """A per-channel parameter (C,) over a flat channels-last layer of `positions` = H * W pixels."""
     return jnp.tile(values, positions)
+
+
+# the named vmap axis over a training batch's samples: batch_norm's statistics are means over it
+BATCH_AXIS = "samples"
+
+
+def batch_norm(z, norm, info, stats=None, key=None):
+    """Batch normalisation of ONE sample's flat channels-last drive z, per channel (statistics over
+    the batch and the H * W positions of a channel; a flat layer has one position per neuron).
+
+    norm {"scale", "shift"}: training; the statistics are this step's batch's, so the caller must
+    vmap over the samples with axis_name=BATCH_AXIS (means over it by jax.lax.pmean; variance
+    biased, taken after the mean).  With `stats` (a dict) records stats[key] = {"mean", "var",
+    "input": z} for the running statistics and STOP's weight gradient.
+    norm {"scale", "shift", "mean", "var"}: evaluation, with the running statistics; no collective."""
+    zc = z.reshape(-1, info["channels"])  # (positions, C): per-channel values broadcast over positions
+    if "mean" in norm:
+        mean, var = norm["mean"], norm["var"]
+    else:
+        mean = jax.lax.pmean(jnp.mean(zc, 0), BATCH_AXIS)
+        var = jax.lax.pmean(jnp.mean(jnp.square(zc - mean), 0), BATCH_AXIS)
+        if stats is not None:
+            stats[key] = {"mean": mean, "var": var, "input": z}
+    y = (zc - mean) * (norm["scale"] * jax.lax.rsqrt(var + info["eps"])) + norm["shift"]
+    return y.reshape(z.shape).astype(z.dtype)
+
+
+def norm_keys(model):
+    """The projections with `norm = batch`."""
+    return [k for k, pr in model.PROJECTIONS.items() if pr.get("norm")]
+
+
+def running_stats(model, fixed, stats, batch):
+    """`fixed` with every batch-normalised projection's running mean and variance moved towards this
+    batch's: stats[key] = (mean, var), each (STEPS, C), the per-step batch statistics (variance
+    biased); their mean over time, the variance made unbiased over the batch * positions values
+    each step normalised, enters as running = (1 - momentum) running + momentum value."""
+    fixed = dict(fixed)
+    for k, (mean, var) in stats.items():
+        info = model.PROJECTIONS[k]["norm"]
+        n = batch * info["positions"]
+        m = info["momentum"]
+        fixed[k + ".mean"] = (1 - m) * fixed[k + ".mean"] + m * jnp.mean(mean, 0)
+        fixed[k + ".var"] = (1 - m) * fixed[k + ".var"] + m * jnp.mean(var, 0) * (n / max(n - 1, 1))
+    return fixed
 
 
 def apply_projection(signal, weights, op):

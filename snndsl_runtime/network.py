@@ -133,6 +133,10 @@ def init_parameters(model, key):
         (theta if pr["learn"] else fixed)[name] = w
         if pr["kind"] == "sparse":
             fixed["m" + name[1:]] = jax.random.bernoulli(jax.random.fold_in(keys[i], 1), pr["p"], shape)
+        if pr.get("norm"):  # batch norm: learned scale and shift, running statistics (see layers.batch_norm)
+            c = pr["norm"]["channels"]
+            theta[name + ".scale"], theta[name + ".shift"] = jnp.ones(c, real()), jnp.zeros(c, real())
+            fixed[name + ".mean"], fixed[name + ".var"] = jnp.zeros(c, real()), jnp.ones(c, real())
     draw_key = jax.random.fold_in(key, _NEURON_DRAWS)
     for name, q in model.DRAWN_PARAMS.items():
         fixed[name] = sample_init(jax.random.fold_in(draw_key, _index(name)), q["init"], q["shape"]).astype(real())
@@ -144,6 +148,9 @@ def init_parameters(model, key):
         raw = tau_to_raw(value, model.DT) if q["role"] == "time_constant" else np.asarray(value, np.float32)
         theta[name] = jnp.broadcast_to(jnp.asarray(raw, real()), q["shape"])
     return theta, fixed
+
+
+NORM_LEARNED, NORM_RUNNING = ("scale", "shift"), ("mean", "var")
 
 
 def _index(name: str) -> int:
@@ -174,9 +181,22 @@ def network_weights(model, theta, fixed, dtypes=None):
     return w
 
 
-def network(model, theta, fixed, dtypes=None):
-    """(weights, block parameters, step factors): what forward_step takes."""
-    return (network_weights(model, theta, fixed, dtypes), *model.block_params(theta, fixed))
+def norm_params(model, theta, fixed, train=False):
+    """Each batch-normalised projection's parameters under "<key>.norm": scale and shift, and unless
+    `train` the running mean and variance (layers.batch_norm then uses them, not the batch's)."""
+    out = {}
+    for name, pr in model.PROJECTIONS.items():
+        if pr.get("norm"):
+            out[name + ".norm"] = {**{p: theta[f"{name}.{p}"] for p in NORM_LEARNED},
+                                   **({} if train else {p: fixed[f"{name}.{p}"] for p in NORM_RUNNING})}
+    return out
+
+
+def network(model, theta, fixed, dtypes=None, train=False):
+    """(weights, block parameters, step factors): what forward_step takes.  train=True: batch norm
+    takes the batch's statistics, so forward_step must run inside jax.vmap(axis_name=BATCH_AXIS)."""
+    w = {**network_weights(model, theta, fixed, dtypes), **norm_params(model, theta, fixed, train)}
+    return (w, *model.block_params(theta, fixed))
 
 
 def raw_bounds(model):
@@ -221,12 +241,15 @@ def projection_labels(model) -> dict:
 def readable_parameters(model, theta, fixed=None):
     """The learned quantities (and the parameters drawn per neuron, from `fixed`) by name, in their
     units (time constants in ms), for a checkpoint that a user can read with numpy:
-    `weights/<projection>`, `block/<block>/<param>`."""
+    `weights/<projection>`, `norm/<projection>/<scale|shift|mean|var>`, `block/<block>/<param>`."""
     out = {}
     labels = projection_labels(model)
-    for name in model.PROJECTIONS:
+    for name, pr in model.PROJECTIONS.items():
         if name in theta:
             out[f"weights/{labels[name]}"] = theta[name]
+        if pr.get("norm"):
+            out.update({f"norm/{labels[name]}/{p}": theta[f"{name}.{p}"] for p in NORM_LEARNED})
+            out.update({f"norm/{labels[name]}/{p}": fixed[f"{name}.{p}"] for p in NORM_RUNNING if fixed is not None})
     for name, q in model.NEURON_PARAMS.items():
         v = theta[name]
         if q["role"] == "time_constant":

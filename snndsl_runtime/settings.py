@@ -10,7 +10,7 @@ means something only for that kind (PPO settings on Brax).  docs/language.md lis
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import difflib
 
@@ -258,6 +258,9 @@ class BraxTaskSettings(BaseModel):
     action: int = Field(ge=1)
 
 
+_Dim = Annotated[int, Field(ge=1)]  # one size of an image shape
+
+
 class DatasetTaskSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: Literal["dataset"] = "dataset"
@@ -271,6 +274,9 @@ class DatasetTaskSettings(BaseModel):
     validation: float = Field(0.0, ge=0, lt=1)
     labels: Literal["fine", "coarse"] = "fine"  # cifar100: 100 fine or 20 coarse classes
     size: int | None = Field(None, ge=1)  # event datasets: frames downsampled to size x size (None: the sensor's)
+    # arrays only: the (C, H, W) of a sample's image (None: flat samples), and the file's axis order
+    shape: tuple[_Dim, _Dim, _Dim] | None = None
+    layout: Literal["channels_first", "channels_last"] = "channels_first"
     # train-time augmentation of shaped datasets, per training batch: a random crop of the image
     # zero-padded by `crop` pixels on each side (0: none), and a horizontal flip of half the samples
     crop: int = Field(0, ge=0)

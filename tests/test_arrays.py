@@ -82,7 +82,7 @@ def _code(path, **kw):
 
 @pytest.mark.parametrize("case,code", [
     ("missing", "E815"), ("folder", "E815"), ("not_zip", "E815"), ("objects", "E815"),
-    ("no_key", "E816"), ("x_1d", "E816"), ("x_4d", "E816"), ("x_text", "E816"), ("y_float", "E816"),
+    ("no_key", "E816"), ("x_1d", "E816"), ("x_4d", "E819"), ("x_6d", "E816"), ("x_text", "E816"), ("y_float", "E816"),
     ("y_onehot", "E816"), ("empty", "E816"),
     ("count", "E817"), ("train_test_shape", "E817"),
     ("label_high", "E818"), ("label_negative", "E818"), ("nan", "E818"), ("inf", "E818"),
@@ -104,8 +104,10 @@ def test_each_problem_has_its_code(tmp_path, case, code):
         del a["y_train"]
     elif case == "x_1d":
         a["x_train"] = a["x_train"][:, 0]
-    elif case == "x_4d":
-        a["x_train"] = a["x_train"].reshape(8, 5, 1, 1)
+    elif case == "x_4d":  # images, for a program compiled for flat samples (tests/test_arrays_images.py)
+        a["x_train"], a["x_test"] = a["x_train"].reshape(8, 5, 1, 1), a["x_test"].reshape(4, 5, 1, 1)
+    elif case == "x_6d":
+        a["x_train"] = a["x_train"].reshape(8, 5, 1, 1, 1, 1)
     elif case == "x_text":
         a["x_train"] = a["x_train"].astype(str)
     elif case == "y_float":

@@ -60,7 +60,7 @@ def _grads(tmp_path, text, steps, loss="per_step"):
     xb, yb = jnp.asarray(x_train[:8]), jnp.asarray(y_train[:8])
     key = jax.random.PRNGKey(5)
     weights = loss_weights(mod.CONFIG["train"]["loss"], mod.STEPS)
-    g_stop, loss_stop, _ = jax.jit(lambda *a: stop_gradients(mod, weights, *a))(theta, fixed, xb, yb, key)
+    g_stop, loss_stop, _, _ = jax.jit(lambda *a: stop_gradients(mod, weights, *a))(theta, fixed, xb, yb, key)
 
     def unrolled_loss(theta):  # the same network, differentiated through time by jax.grad
         keys = jax.random.split(key, xb.shape[0])

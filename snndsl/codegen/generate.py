@@ -87,7 +87,7 @@ def structural_keys(spec: ir.Spec) -> list[str]:
     keys += ["time.dt", "time.substeps", "time.steps"]
     keys += ["task.env", "task.obs", "task.action"] if isinstance(spec.task, ir.BraxTask) else \
         ["task.dataset", "task.features", "task.classes"] + (["task.frames"] if spec.task.dataset == "arrays" else []) + \
-        [f"task.{k}" for k in ("labels", "size") if k in config_keys(spec.task.dataset)]  # they set the sizes
+        [f"task.{k}" for k in ("labels", "size", "shape") if k in config_keys(spec.task.dataset)]  # they set the sizes
     return sorted(keys)
 
 
@@ -118,7 +118,7 @@ def spike_lines(spec: ir.Spec) -> str:
 
 
 RUNTIME_NAMES = {"snndsl_runtime.network": ("probe", "project", "sample_init", "spikes_of", "tau_from_raw"),
-                 "snndsl_runtime.layers": ("apply_projection", "per_channel"),
+                 "snndsl_runtime.layers": ("apply_projection", "batch_norm", "per_channel"),
                  "snndsl_runtime.integrators": ("exponential_euler", "linear_propagator", "linear_step", "rk2", "rk4"),
                  "snndsl_runtime.spikes": ("detached_reset", "hard_reset", "heaviside_spike", "identity_reset",
                                            "surrogate_spike")}
@@ -144,7 +144,7 @@ def generate(spec: ir.Spec, plan: Plan | None = None) -> str:
     env = _env()
     task_kind = spec.task.kind if spec.task is not None else None
     rule = spec.train.rule if spec.train is not None else None
-    ctx = dict(spec=spec, plan=plan, net=net, task_kind=task_kind, stop=rule == "stop",
+    ctx = dict(spec=spec, plan=plan, net=net, task_kind=task_kind, stop=rule == "stop", norm=any(p.ir.norm is not None for p in plan.projections),
                spiking_blocks=[b.name for b in plan.blocks if b.model.spiking],
                time_constants=lambda model: list(ir.time_constant_params(model)))
     network = env.get_template("network.py.jinja").render(**ctx)

@@ -422,7 +422,7 @@ def build_network(plan: Plan) -> NetworkCode:
             "init_code": init_literal(c.init) if getattr(c, "init", None) is not None else
             '("constant", 0.0, 0.0)' if c.kind == "pool" else None,
             "delayed": pp.delayed, "steps": pp.steps, "source": pp.source, "target": pp.target, "var": pp.var,
-            "gain_rule": pr_.gain_rule,
+            "gain_rule": pr_.gain_rule, "norm": norm_info(pr_),
         })
 
     _step_code(code, plan)
@@ -470,6 +470,14 @@ def _layer_op(pr: ir.Projection) -> dict | None:
     return None
 
 
+def norm_info(pr: ir.Projection) -> dict | None:
+    """PROJECTIONS[key]["norm"] for snndsl_runtime.layers.batch_norm; None: no normalisation."""
+    if pr.norm is None:
+        return None
+    channels, positions = pr.norm_channels
+    return {"channels": channels, "positions": positions, "momentum": pr.norm.momentum, "eps": pr.norm.eps}
+
+
 def _sizes_comment(pr: ir.Projection) -> str:
     if pr.pool is not None:
         pooled = f"{list(pr.source_shape)} {pr.pool.op}({pr.pool.size or ''}) {list(pr.in_shape)}"
@@ -482,9 +490,14 @@ def _sizes_comment(pr: ir.Projection) -> str:
 
 
 def _contribution(pp: Projection, signal: str) -> str:
+    k = pp.key.upper()
     if layer_op(pp.ir) is not None:
-        return f'{pp.key.upper()}_GAIN * apply_projection({signal}, w["{pp.key}"], {pp.key.upper()}_OP)'
-    return f'{pp.key.upper()}_GAIN * project({signal}, w["{pp.key}"])'
+        value = f'apply_projection({signal}, w["{pp.key}"], {k}_OP)'
+    else:
+        value = f'project({signal}, w["{pp.key}"])'
+    if pp.ir.norm is not None:  # normalised before the gain
+        value = f'batch_norm({value}, w["{pp.key}.norm"], {k}_NORM, stats, "{pp.key}")'
+    return f"{k}_GAIN * {value}"
 
 
 def _place(pp: Projection, expr: str, size: int) -> str:

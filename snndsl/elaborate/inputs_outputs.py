@@ -5,7 +5,7 @@ input needs `size` and an output takes its source's size."""
 from __future__ import annotations
 
 from .. import ir
-from ..ir.tables import DATASET_SHAPES, dataset_shape
+from ..ir.tables import ARRAYS, DATASET_SHAPES, dataset_shape
 from ..diagnostics import suggest
 from ..syntax import ast
 from . import units as U
@@ -73,9 +73,9 @@ def elaborate_input(ctx: Context, d: ast.Declaration, task) -> ir.Input | None:
 
 def _image_shape(task, enc, in_size: int):
     """An image task's (C, H, W), when the input carries one value per pixel and channel."""
-    # an event dataset's frames are `size` x `size` when downsampled
-    shape = dataset_shape(task.dataset, getattr(task, "size", None)) \
-        if task is not None and getattr(task, "dataset", None) in DATASET_SHAPES else None
+    dataset = getattr(task, "dataset", None)
+    # an event dataset's frames are `size` x `size` when downsampled; a user's arrays have their `shape`
+    shape = task.shape if dataset == ARRAYS else dataset_shape(dataset, task.size) if dataset in DATASET_SHAPES else None
     if shape is None or enc.size_factor != 1 or shape[0] * shape[1] * shape[2] != in_size:
         return None
     return shape

@@ -31,7 +31,7 @@ def elaborate_projection(ctx: Context, d: ast.ProjectDecl) -> ir.Projection | No
             ok = False
     if not ok or body is None:
         return None
-    conn, gain_v, gain_span, delay, pool = body
+    conn, gain_v, gain_span, delay, pool, norm = body
     sk, tk = kinds[sname], kinds[tname]
     if delay is not None and sk == "input":
         ctx.error("E205", "`delay` applies to spikes; an input's projection is held over the environment step "
@@ -84,7 +84,8 @@ def elaborate_projection(ctx: Context, d: ast.ProjectDecl) -> ir.Projection | No
         return None
     proj = ir.Projection(name=name, source=sname, target=tname, target_var=target_var, connectivity=conn,
                          gain=1.0, n_in=n_in, n_out=n_out, delay=delay, in_shape=in_shape, out_shape=out_shape,
-                         pool=pool, source_shape=source_shape if pool is not None else None, span=d.span)
+                         pool=pool, source_shape=source_shape if pool is not None else None, norm=norm,
+                         span=d.span)
     init = getattr(conn, "init", None)
     if init is not None and init.dist == "file" and read_file_init(
             ctx, init, proj.weight_shape, f"this projection's weights are {' x '.join(map(str, proj.weight_shape))} "
@@ -116,7 +117,7 @@ def _target_var(ctx: Context, t: ast.Endpoint, tname: str) -> str | None:
 
 def _body(ctx: Context, d: ast.ProjectDecl):
     """weights, gain and learn of a projection: (connectivity, gain value, gain span) or None."""
-    conn, gain_v, gain_span, learn, delay, init_item, pool = None, None, None, [], None, None, None
+    conn, gain_v, gain_span, learn, delay, init_item, pool, norm = None, None, None, [], None, None, None, None
     for it in unique_items(ctx, d.items, f"projection `{d.source.node.name} -> {d.target.node.name}`"):
         if isinstance(it, ast.LearnDecl):
             learn.append(it)
@@ -142,10 +143,14 @@ def _body(ctx: Context, d: ast.ProjectDecl):
             pool = _pool_setting(ctx, it)
             if pool is None:
                 return None
+        elif it.key.name == "norm":
+            norm = _norm_setting(ctx, it)
+            if norm is None:
+                return None
         else:
             ctx.error("E203", f"unknown projection setting `{it.key.name}`", it.key.span,
-                      suggest(it.key.name, ["weights", "init", "gain", "delay", "pool"]) or
-                      "a projection sets `weights`, `init`, `gain`, `delay`, `pool`, `learn`")
+                      suggest(it.key.name, ["weights", "init", "gain", "delay", "pool", "norm"]) or
+                      "a projection sets `weights`, `init`, `gain`, `delay`, `pool`, `norm`, `learn`")
             return None
     if conn is None:
         ctx.error("E206", f"projection `{d.source.node.name} -> {d.target.node.name}` needs `weights = ...`",
@@ -184,7 +189,20 @@ def _body(ctx: Context, d: ast.ProjectDecl):
         s_ = settings(ctx, ln.body, ["bounds"] if want == "w" else [], f"learn {want}")
         if "bounds" in s_:
             conn.bounds = bounds(ctx, s_["bounds"], U.DIMENSIONLESS)
-    return conn, gain_v, gain_span, delay, pool
+    return conn, gain_v, gain_span, delay, pool, norm
+
+
+def _norm_setting(ctx: Context, it: ast.Setting) -> ir.Norm | None:
+    """`norm = batch`: batch normalisation of the projection's output (the one normalisation there is)."""
+    v = ctx.eval(it.value)
+    if v is None:
+        return None
+    if not isinstance(v, Sym) or v.name != "batch":
+        name = getattr(v, "name", getattr(v, "func", ""))
+        ctx.error("E624", f"`norm` is `batch`{f', not `{name}`' if name else ''}", it.value.span,
+                  "write `norm = batch` (per-channel batch normalisation of this projection's output), or drop it")
+        return None
+    return ir.Norm(span=it.value.span)
 
 
 def _pool_setting(ctx: Context, it: ast.Setting) -> ir.Pool | None:

@@ -9,14 +9,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from snndsl_runtime.errors import RunError
-from snndsl_runtime.tasks.arrays import describe
+from snndsl_runtime.tasks.arrays import SHAPE_NODE, describe
 
 from .. import ir
-from ..ir.tables import (ARRAYS, BRAX_BACKENDS, BRAX_ENVS, BRAX_KEYS, CIFAR100_LABELS, DATASET_SHAPES, DATASET_SIZES,
-                         TASK_KINDS, dataset_keys, dataset_shape)
+from ..ir.tables import (ARRAYS, ARRAYS_LAYOUTS, AUGMENT_KEYS, BRAX_BACKENDS, BRAX_ENVS, BRAX_KEYS, CIFAR100_LABELS,
+                         DATASET_SHAPES, DATASET_SIZES, TASK_KINDS, dataset_keys, dataset_shape)
 from ..syntax import ast
 from .bodies import block_kind, settings
-from .expr import ExprError, StrV, Sym
+from .expr import ExprError, ListV, StrV, Sym
 from .scope import ConstScope, as_bool, as_int, as_number, as_symbol
 
 if TYPE_CHECKING:  # context.py imports this module
@@ -32,10 +32,14 @@ def task_sizes(scope: ConstScope, blk: ast.Block | None, spec_dir: Path = Path("
         it = next((i for i in blk.items if isinstance(i, ast.Setting) and i.key.name == "path"), None)
         path = _raw_setting(scope, blk, "path")
         classes = _raw_setting(scope, blk, "classes")
+        shape, layout = _raw_setting(scope, blk, "shape"), _raw_setting(scope, blk, "layout")
         if not isinstance(path, StrV):
             return {}
         try:
-            info = _describe(arrays_path(path.value, it, spec_dir), as_int(classes, "classes") if classes else None)
+            shape = tuple(as_int(d, "shape") for d in shape.items) if isinstance(shape, ListV) else None
+            layout = as_symbol(layout, "layout", ARRAYS_LAYOUTS) if layout is not None else ARRAYS_LAYOUTS[0]
+            info = _describe(arrays_path(path.value, it, spec_dir), as_int(classes, "classes") if classes else None,
+                             shape, layout)
         except (RunError, ExprError):  # reported by elaborate_task
             return {}
         return {"features": info.features, "classes": info.classes, "obs": info.features, "action": None}
@@ -87,19 +91,19 @@ def arrays_path(path: str, it: ast.Setting | None, spec_dir: Path) -> str:
     return os.path.normpath(os.path.join(spec_dir.resolve(), path))
 
 
-def _describe(path: str, classes: int | None):
+def _describe(path: str, classes: int | None, shape=None, layout: str = ARRAYS_LAYOUTS[0]):
     """The file's header, read once per compile while the file is unchanged."""
     try:
         st = os.stat(path)
         stamp = (st.st_mtime_ns, st.st_size)
     except OSError:
         stamp = None
-    return _describe_cached(path, classes, stamp)
+    return _describe_cached(path, classes, shape, layout, stamp)
 
 
 @functools.lru_cache(maxsize=16)
-def _describe_cached(path: str, classes: int | None, stamp):
-    return describe(path, classes)
+def _describe_cached(path: str, classes: int | None, shape, layout: str, stamp):
+    return describe(path, classes, shape=shape, layout=layout)
 
 
 def elaborate_task(ctx: Context, blk: ast.Block | None) -> ir.BraxTask | ir.DatasetTask | None:
@@ -184,6 +188,9 @@ def _dataset(ctx: Context, blk: ast.Block, kind: str) -> ir.DatasetTask | None:
         return _arrays(ctx, blk, s, vals)
     if not _shape_settings(ctx, kind, s, vals):
         return None
+    _, height, width = dataset_shape(kind, vals.get("size"))
+    if not _augment_settings(ctx, s, vals, height, width):
+        return None
     if kind == "cifar10_dvs":  # one recording folder per class, no test set of its own: a tenth held out
         vals.setdefault("test_fraction", 0.1)
     f, c = _dataset_sizes(kind, vals.get("size"), vals.get("labels", "fine"))
@@ -203,8 +210,7 @@ def _bounded(ctx: Context, s: dict, key: str, convert, valid, message, hint: str
 
 
 def _shape_settings(ctx: Context, kind: str, s: dict, vals: dict) -> bool:
-    """`labels` (cifar100), `size` (event datasets), `crop` and `flip` (the shaped datasets) into
-    vals; False after reporting a bad one."""
+    """`labels` (cifar100) and `size` (event datasets) into vals; False after reporting a bad one."""
     if "labels" in s:
         v = ctx.rep.run(as_symbol, s["labels"][0], "labels", list(CIFAR100_LABELS))
         if v is None:
@@ -217,7 +223,13 @@ def _shape_settings(ctx: Context, kind: str, s: dict, vals: dict) -> bool:
                      f"e.g. `size = {height // 4}`: {height // 4}x{height // 4} frames")
         if v is None:
             return False
-        vals["size"] = height = width = v
+        vals["size"] = v
+    return True
+
+
+def _augment_settings(ctx: Context, s: dict, vals: dict, height: int, width: int) -> bool:
+    """`crop` and `flip` of a shaped dataset (images of height x width) into vals; False after
+    reporting a bad one."""
     if "crop" in s:
         v = _bounded(ctx, s, "crop", as_int, lambda v: 0 <= v < min(height, width),
                      lambda v: f"crop pads each side by {v} pixels; it must be between 0 and "
@@ -249,12 +261,17 @@ def _arrays(ctx: Context, blk: ast.Block, s: dict, vals: dict) -> ir.DatasetTask
         if classes < 1:
             ctx.error("E403", "classes must be at least 1", s["classes"][1].value.span)
             return None
+    if not _arrays_shape(ctx, s, vals):
+        return None
     it = s["path"][1]
     path = arrays_path(vals["path"], it, ctx.main.path.parent)
     try:
-        info = _describe(path, classes)
-    except RunError as e:  # the file as the spec names it
-        ctx.error(e.code, e.message.replace(path, vals["path"]), it.value.span, e.hint)
+        info = _describe(path, classes, vals.get("shape"), vals.get("layout", ARRAYS_LAYOUTS[0]))
+    except RunError as e:  # the file as the spec names it; a shape that does not fit it, at `shape`
+        at = s["shape"][1] if e.node == SHAPE_NODE and "shape" in s else it
+        ctx.error(e.code, e.message.replace(path, vals["path"]), at.value.span, e.hint)
+        return None
+    if not _arrays_augment(ctx, s, vals):
         return None
     n_val = round(vals.get("validation", 0.0) * info.n_train)
     if vals.get("validation") and not 1 <= n_val < info.n_train:
@@ -265,3 +282,36 @@ def _arrays(ctx: Context, blk: ast.Block, s: dict, vals: dict) -> ir.DatasetTask
     vals["path"] = path
     return ir.DatasetTask(dataset=ARRAYS, features=info.features, classes=info.classes, frames=info.frames,
                           span=blk.span, **vals)
+
+
+def _arrays_shape(ctx: Context, s: dict, vals: dict) -> bool:
+    """`shape = [C, H, W]` and `layout` (the file's images) into vals; False after reporting a bad one."""
+    if "shape" in s:
+        v, it = s["shape"]
+        dims = [ctx.rep.run(as_int, d, "a shape's size") for d in v.items] if isinstance(v, ListV) else None
+        if dims is not None and None in dims:
+            return False
+        if dims is None or len(dims) != 3 or min(dims) < 1:
+            ctx.error("E403", "shape is the images' [channels, height, width]: three positive whole numbers",
+                      it.value.span, "e.g. `shape = [1, 28, 28]` for x of (N, 1, 28, 28)")
+            return False
+        vals["shape"] = tuple(dims)
+    if "layout" in s:
+        v = ctx.rep.run(as_symbol, s["layout"][0], "layout", ARRAYS_LAYOUTS)
+        if v is None:
+            return False
+        vals["layout"] = v
+    return True
+
+
+def _arrays_augment(ctx: Context, s: dict, vals: dict) -> bool:
+    """`layout`, `crop` and `flip`, which need the images' shape (checked against the file first)."""
+    needs = [k for k in ("layout", *AUGMENT_KEYS) if k in s]
+    if needs and "shape" not in vals:
+        ctx.error("E206", f"`{needs[0]}` is for images, and the task has no `shape`", s[needs[0]][1].key.span,
+                  "give the images' shape: `shape = [C, H, W]`, with x of (N, C, H, W)")
+        return False
+    if "shape" not in vals:
+        return True
+    _, height, width = vals["shape"]
+    return _augment_settings(ctx, s, vals, height, width)

@@ -95,6 +95,11 @@ def build_graph(spec, model, theta, fixed, threshold: float = 0.5, origin: str =
         if m.refractory > 0:
             diags.append(Diagnostic("E861", f"`{m.name}` has a refractory period, which NIR cannot express",
                                     pops[0].span))
+    for pr in spec.projections:
+        if pr.norm is not None:
+            diags.append(Diagnostic("E881", f"`{pr.name}` is batch-normalised (`norm = batch`); NIR has no "
+                                            "batch norm node, and snndsl does not fold it into the weights",
+                                    pr.norm.span, "export a network without `norm`"))
     nir_shape, layer_diags = _layer_shapes(spec)
     diags += layer_diags
     for o in spec.outputs:

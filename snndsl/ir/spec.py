@@ -329,6 +329,15 @@ class Pool(Node):
     learn: Literal[False] = False
 
 
+class Norm(Node):
+    """`norm = batch` on a projection: its op's output batch-normalised per output channel (a flat
+    target: per neuron) before the gain; PyTorch's momentum and eps."""
+
+    kind: Literal["batch"] = "batch"
+    momentum: float = 0.1
+    eps: float = 1e-5
+
+
 Connectivity = Annotated[Union[Bernoulli, Dense, Sparse, Conv2d, Pool], Field(discriminator="kind")]
 
 
@@ -355,6 +364,16 @@ class Projection(Node):
     # is then the pooled shape the weights see and source_shape the source's own
     pool: Pool | None = None
     source_shape: tuple[int, int, int] | None = None
+    norm: Norm | None = None
+
+    @property
+    def norm_channels(self) -> tuple[int, int]:
+        """(channels, positions) batch norm works over: a convolution's or pooling's output channels
+        and H * W; else one channel per target neuron."""
+        if self.out_shape is not None:
+            c, h, w = self.out_shape
+            return c, h * w
+        return self.n_out, 1
 
     @property
     def learnable(self) -> bool:
@@ -462,9 +481,11 @@ class Spec(Node):
         return self.task is not None and self.train is not None
 
     def parameter_counts(self) -> dict[str, int]:
-        """Learned scalars by kind: connection probabilities, weights, neuron parameters."""
-        counts = {"probabilities": 0, "weights": 0, "neuron": 0}
+        """Learned scalars by kind: connection probabilities, weights, neuron parameters, batch norm's."""
+        counts = {"probabilities": 0, "weights": 0, "neuron": 0, "norm": 0}
         for pr in self.projections:
+            if pr.norm is not None:  # a scale and a shift per channel, learned with or without `learn w`
+                counts["norm"] += 2 * pr.norm_channels[0]
             if not pr.connectivity.learn:
                 continue
             key = "probabilities" if pr.connectivity.kind == "bernoulli" else "weights"

@@ -29,27 +29,31 @@ DATASET_SHAPES = {"digits": (1, 8, 8), "mnist": (1, 28, 28), "fashion_mnist": (1
 EVENT_DATASETS = ("nmnist", "dvs_gesture", "cifar10_dvs")
 CIFAR100_LABELS = {"fine": 100, "coarse": 20}
 AUGMENT_KEYS = ("crop", "flip")  # train-time augmentation of shaped datasets (snndsl_runtime/tasks/augment.py)
-# the task settings only some datasets hold
-DATASET_KEYS = ("path", "test_fraction", "frames", "labels", "size", *AUGMENT_KEYS)
 # `task arrays { path = "data.npz" }`: a user's arrays, sized by the file's header at elaboration
-# (snndsl_runtime/tasks/arrays.py)
+# (snndsl_runtime/tasks/arrays.py); `shape = [C, H, W]` makes them images, stored in the file
+# channels first (N, C, H, W) or, with `layout = channels_last`, as (N, H, W, C)
 ARRAYS = "arrays"
+ARRAYS_LAYOUTS = ("channels_first", "channels_last")
+# the task settings only some datasets hold
+DATASET_KEYS = ("path", "test_fraction", "frames", "labels", "size", "shape", "layout", *AUGMENT_KEYS)
 
 TASK_KINDS = ("brax", *DATASET_SIZES, ARRAYS)
 
 
 def dataset_keys(dataset: str) -> tuple[str, ...]:
     """The task settings a dataset block takes: digits is built in and split here, the others are
-    files; arrays may name its number of classes (else max label + 1)."""
-    own = {"digits": ("test_fraction",), ARRAYS: ("path", "classes"), "cifar100": ("path", "labels"),
+    files; arrays may name its number of classes (else max label + 1) and its images' shape."""
+    own = {"digits": ("test_fraction",), ARRAYS: ("path", "classes", "shape", "layout"), "cifar100": ("path", "labels"),
            "cifar10_dvs": ("path", "size", "test_fraction")}.get(dataset, ("path",))
     if dataset in EVENT_DATASETS and "size" not in own:
         own += ("size",)
-    return own + ("validation",) + (AUGMENT_KEYS if dataset in DATASET_SHAPES else ())
+    # arrays offer crop and flip too; they need its `shape` (elaborate/task.py says so)
+    return own + ("validation",) + (AUGMENT_KEYS if dataset in DATASET_SHAPES or dataset == ARRAYS else ())
 
 
 def dataset_shape(dataset: str, size: int | None = None) -> tuple[int, int, int] | None:
-    """The (C, H, W) of a dataset's samples (an event dataset's after `size = S` downsampling), None for arrays."""
+    """The (C, H, W) of a built-in dataset's samples (an event dataset's after `size = S`
+    downsampling); None for arrays (their `shape` is the task's own)."""
     shape = DATASET_SHAPES.get(dataset)
     return shape if shape is None or size is None else (shape[0], size, size)
 

@@ -2,7 +2,8 @@
 
 The largest arrays a run holds, by learning rule (float32 = 4 bytes): the parameters and their
 optimizer state; the population's sampled weights and network states (EC, ES); the batch's network
-state, STOP's traces or the T-fold activations that BPTT keeps for its backward pass.  Brax's
+state, STOP's traces or the T-fold activations that BPTT keeps for its backward pass (with batch
+norm's input and output per step).  Brax's
 environment states and XLA's workspace are not counted, so the estimate is a lower bound on the
 peak; a job is refused only when this lower bound does not fit.
 """
@@ -61,12 +62,17 @@ def estimate(plan: Plan) -> MemoryEstimate:
     steps = (tr.unroll_length if brax else spec.time.steps) * spec.time.substeps
     est.terms["gradients"] = learned * FLOAT
     est.terms["the batch's network states"] = batch * state * FLOAT
+    normed = sum(p.ir.n_out for p in plan.projections if p.ir.norm is not None)  # batch norm's outputs
     if tr.rule == "stop":
         traced = sum(p.ir.n_in * len(plan.block(p.target.name).model.states)
                      for p in plan.projections if p.ir.learnable and p.target.kind == "block")
         est.terms["STOP's traces"] = batch * traced * FLOAT
+        if normed:  # the step's pre-norm outputs, for BN's Jacobian in the weight gradients
+            est.terms["batch norm's inputs of the step"] = batch * normed * FLOAT
     else:  # BPTT keeps at least every step's state for its backward pass (remat recomputes the rest)
         est.terms["states kept for BPTT (T x state x batch)"] = steps * batch * state * FLOAT
+        if normed:  # and batch norm's input and normalised output at every step
+            est.terms["batch norm's arrays kept for BPTT"] = steps * batch * 2 * normed * FLOAT
     return est
 
 

@@ -31,7 +31,10 @@ REDOWNLOAD = "the file is damaged or of another kind; download the dataset again
 
 
 def image_shape(task: dict) -> tuple[int, int, int] | None:
-    """(C, H, W) of the task's samples (an event dataset's after `size` downsampling); None for arrays."""
+    """(C, H, W) of the task's samples (an event dataset's after `size` downsampling, arrays' their
+    `shape`); None for flat arrays."""
+    if task["dataset"] == "arrays":
+        return tuple(task["shape"]) if task.get("shape") else None
     shape, size = SHAPES.get(task["dataset"]), task.get("size")
     return shape if shape is None or not size else (shape[0], size, size)
 
@@ -359,7 +362,8 @@ def load_task(model, task, seed=0):
     if task["dataset"] == "arrays":
         from .arrays import load_arrays
 
-        x_train, y_train, x_test, y_test = load_arrays(task["path"], task["classes"], task.get("frames"))
+        x_train, y_train, x_test, y_test = load_arrays(task["path"], task["classes"], task.get("frames"),
+                                                       task.get("shape"), task.get("layout", "channels_first"))
     else:
         x_train, y_train, x_test, y_test = load_dataset(task["dataset"], task.get("path"),
                                                         task.get("test_fraction", 0.25), task.get("labels", "fine"),

@@ -12,6 +12,7 @@ import optax
 from .. import mesh as meshes
 from ..activity import activity_metrics, counting_step, spike_count_zeros
 from ..errors import RunError
+from ..layers import BATCH_AXIS, norm_keys, running_stats
 from ..metrics import spike_raster
 from ..network import clip_to_bounds, init_parameters, network, raw_bounds, strong
 from ..tasks.arrays import frame
@@ -50,13 +51,16 @@ def sample_losses(outs, labels, weights):
 
 def run_sequence(model, theta, fixed, image, key, checkpointed=False, count=False):
     """One sample through STEPS time steps; returns the output at every step, shape (STEPS, classes)
-    (with count=True also each spiking neuron's spike count, see activity.py)."""
+    (with count=True also each spiking neuron's spike count, see activity.py).  Batch norm uses its
+    running statistics (evaluation); training runs train_batch."""
     return run_network(model, network(model, theta, fixed), image, key, checkpointed, count)
 
 
-def run_network(model, net, image, key, checkpointed=False, count=False):
+def run_network(model, net, image, key, checkpointed=False, count=False, stats=False):
     """run_sequence with the network (w, bp, bc) built: a static sample is held for every step, a
-    temporal one (STEPS, features) gives step t its slice t."""
+    temporal one (STEPS, features) gives step t its slice t.  stats=True (a network built with
+    train=True, inside jax.vmap(axis_name=BATCH_AXIS)): returns (outputs, batch norm's per-step
+    statistics {key: (mean, var)}, each (STEPS, channels))."""
     w, bp, bc = net
     k_init, k_run = jax.random.split(key)
     if count:
@@ -70,7 +74,12 @@ def run_network(model, net, image, key, checkpointed=False, count=False):
         return outs, counts
 
     def body(x, t):
-        return model.forward_step(w, bp, bc, x, {model.INPUT: frame(image, t)}, jax.random.fold_in(k_run, t))
+        inputs, k = {model.INPUT: frame(image, t)}, jax.random.fold_in(k_run, t)
+        if not stats:
+            return model.forward_step(w, bp, bc, x, inputs, k)
+        rec = {}
+        x, out = model.forward_step(w, bp, bc, x, inputs, k, stats=rec)
+        return x, (out, {name: (r["mean"], r["var"]) for name, r in rec.items()})
 
     if checkpointed:
         body = jax.checkpoint(body)
@@ -81,6 +90,20 @@ def run_network(model, net, image, key, checkpointed=False, count=False):
 def run_batch(model, theta, fixed, xb, keys, checkpointed=False, count=False):
     """run_sequence over a batch of samples: outputs (B, STEPS, classes) (and counts (B, neurons))."""
     return jax.vmap(lambda image, key: run_sequence(model, theta, fixed, image, key, checkpointed, count))(xb, keys)
+
+
+def train_batch(model, theta, fixed, xb, keys, checkpointed=False):
+    """A batch through time as training runs it: batch norm takes each step's batch statistics (the
+    samples are one vmap axis, BATCH_AXIS).  Returns (outputs (B, STEPS, classes), {key: (mean, var)}
+    each (STEPS, channels): the statistics of every step, for the running ones)."""
+    net = network(model, theta, fixed, train=True)
+    track = bool(norm_keys(model))
+    run = jax.vmap(lambda image, key: run_network(model, net, image, key, checkpointed, stats=track),
+                   axis_name=BATCH_AXIS)(xb, keys)
+    if not track:
+        return run, {}
+    outs, stats = run
+    return outs, jax.tree.map(lambda a: a[0], stats)  # the same for every sample
 
 
 def predict(outs, loss):
@@ -241,9 +264,14 @@ class GradientTrainer(DatasetEvaluation):
         return {**state, "theta": theta, "opt": opt}
 
     def train_step(self, state, xb, yb, key):
-        grads, loss, outs = self.batch_gradients(state["theta"], state["fixed"], xb, yb, key)
-        state = self.apply(state, grads)
+        grads, loss, outs, stats = self.batch_gradients(state["theta"], state["fixed"], xb, yb, key)
+        state = self.update_running(self.apply(state, grads), stats, xb.shape[0])
         return strong(state), {"loss": loss, "correct": jnp.sum(self.predict(outs) == yb)}
+
+    def update_running(self, state, stats, batch):
+        """Batch norm's running statistics in state["fixed"] moved towards this batch's (checkpointed
+        with the state, so a resumed run goes on exactly)."""
+        return {**state, "fixed": running_stats(self.model, state["fixed"], stats, batch)} if stats else state
 
     def step(self, epoch):
         rng = np.random.default_rng([self.seed, epoch])

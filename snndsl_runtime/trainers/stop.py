@@ -14,13 +14,23 @@ At each step t:
      (reset detached), injected into the previous state so that step 1's gradient includes it.
 Per the STOP paper, paths through earlier spikes of downstream layers are dropped; with one hidden
 layer and a memoryless readout the result equals BPTT (tests: pytest -k "stop and exact").
-The model's reset gate is detached (the compiler generates it so for STOP)."""
+The model's reset gate is detached (the compiler generates it so for STOP).
+
+Batch norm (`norm = batch`, drive = gain * BN(op(signal)) with this step's batch statistics): the
+step's gradient is taken of the batch's summed loss with the samples as one named vmap axis, so the
+spatial errors hold BN's Jacobian across samples and scale/shift get this step's gradient (the
+previous state held constant, as the public STOP code detaches v).  A normalised projection's trace
+runs on the signal at unit gain (the gain comes after BN), and its weight gradient is
+sum_m vjp_W op(e_m, W) at J_BN^T (gain * delta_m), J_BN taken at this step's pre-norm output and
+statistics: BN's Jacobian at step t applied to the trace, the trace substitution of STOP's
+reference code, which is approximate (BN's input is the step's current, not the trace).  At T = 1
+it equals BPTT (tests/test_batch_norm.py)."""
 
 import jax
 import jax.numpy as jnp
 
-from ..layers import DENSE, per_channel, weight_gradient
-from ..network import network_weights, strong
+from ..layers import BATCH_AXIS, DENSE, batch_norm, norm_keys, per_channel, weight_gradient
+from ..network import NORM_LEARNED, network_weights, strong
 from ..tasks.arrays import frame
 from .gradient import GradientTrainer, cross_entropy
 
@@ -64,7 +74,8 @@ def w_trace_step(model, key, trace, signal, bp, bc):
     zeros = jnp.zeros_like(signal)
     x0 = {m: zeros for m in spec["states"]}
     d0 = {d: zeros for d in spec["drive"]}
-    tangent = {**d0, pr["var"]: pr["gain"] * signal}
+    gain = 1.0 if pr.get("norm") else pr["gain"]  # batch norm: its vjp, then the gain, meet the trace
+    tangent = {**d0, pr["var"]: gain * signal}
     _, new = jax.jvp(lambda x, d: spec["integrate"](x, d, bp[block], bc[block]), (x0, d0), (trace, tangent))
     return new
 
@@ -91,21 +102,50 @@ def _zero_probes(model, x):
             "out": jnp.zeros(model.OUT_SIZE)}
 
 
-def stop_step(model, theta, fixed, x, kappa, image, label, key, weight):
-    """One sample, one time step: loss, new state, output, drives, neuron-parameter gradients, errors."""
+def _norms(model, theta):
+    """Each batch-normalised projection's learned scale and shift (training: batch statistics)."""
+    return {k: {p: theta[f"{k}.{p}"] for p in NORM_LEARNED} for k in norm_keys(model)}
+
+
+def step_losses(model, theta, fixed, x, kappa, images, labels, keys, weight):
+    """The batch's summed loss of one time step as a function of (neuron parameters, batch norm's
+    scale and shift, zero probes); the samples are vmapped with axis_name BATCH_AXIS, so batch norm
+    sees the batch.  Aux: new states, outputs, drives, batch norm's statistics and pre-norm outputs."""
+    w = network_weights(model, theta, fixed)
+    nk = norm_keys(model)
+
+    def one(ph, norms, xs, kap, image, label, key, probes):
+        bp, bc = model.block_params({**theta, **ph}, fixed)
+        drives, stats = {}, {}
+        new, out = model.forward_step({**w, **{k + ".norm": norms[k] for k in nk}}, bp, bc, inject(model, xs, kap, ph),
+                                      {model.INPUT: image}, key, probes, drives, **({"stats": stats} if nk else {}))
+        return weight * cross_entropy(out, label), (new, out, drives, stats)
+
+    def loss(ph, norms, probes):
+        losses, aux = jax.vmap(lambda *a: one(ph, norms, *a), axis_name=BATCH_AXIS)(x, kappa, images, labels, keys, probes)
+        return jnp.sum(losses), aux
+
+    return loss
+
+
+def stop_step(model, theta, fixed, x, kappa, images, labels, keys, weight):
+    """One time step of a batch: summed loss, (new states, outputs, drives, batch norm statistics), and
+    the gradients of the summed loss for the neuron parameters, batch norm's scale and shift (each
+    summed over the batch) and the probes (each sample's spatial errors)."""
     theta_c = jax.lax.stop_gradient(theta)
-    phi = {k: theta[k] for k in model.NEURON_PARAMS}
-    w = network_weights(model, theta_c, fixed)
+    phi = {k: theta_c[k] for k in model.NEURON_PARAMS}
+    probes = jax.vmap(lambda xs: _zero_probes(model, xs))(x)
+    loss = step_losses(model, theta_c, fixed, x, kappa, images, labels, keys, weight)
+    (value, aux), (g_phi, g_norm, delta) = jax.value_and_grad(loss, (0, 1, 2), has_aux=True)(
+        phi, _norms(model, theta_c), probes)
+    return value, jax.lax.stop_gradient(aux), g_phi, g_norm, delta
 
-    def step_loss(ph, probes):
-        bp, bc = model.block_params({**theta_c, **ph}, fixed)
-        drives = {}
-        new, out = model.forward_step(w, bp, bc, inject(model, x, kappa, ph), {model.INPUT: image}, key, probes, drives)
-        return weight * cross_entropy(out, label), (new, out, drives)
 
-    (loss, (new, out, drives)), (g_phi, delta) = jax.value_and_grad(step_loss, (0, 1), has_aux=True)(
-        phi, _zero_probes(model, x))
-    return loss, jax.lax.stop_gradient((new, out, drives)), g_phi, delta
+def _bn_cotangent(model, k, norms, z, error):
+    """J_BN^T error at the batch's pre-norm outputs z (B, n): BN's vjp with the batch's statistics."""
+    info = model.PROJECTIONS[k]["norm"]
+    _, vjp = jax.vjp(lambda zb: jax.vmap(lambda zs: batch_norm(zs, norms, info), axis_name=BATCH_AXIS)(zb), z)
+    return vjp(error.astype(z.dtype))[0]
 
 
 def _encode(model, xb, keys):
@@ -135,7 +175,7 @@ def stop_init(model, theta, fixed, xb, keys):
 
 def stop_time_step(model, weights, theta, fixed, x, tr, xb, yb, keys, t):
     """Time step t for a batch: new state and traces, this step's gradients (of the batch mean), loss,
-    outputs.  weights: each time step's loss weight."""
+    outputs, batch norm's statistics {key: (mean, var)}.  weights: each time step's loss weight."""
     n = xb.shape[0]
     theta_c = jax.lax.stop_gradient(theta)
     phi = {k: theta_c[k] for k in model.NEURON_PARAMS}
@@ -143,41 +183,49 @@ def stop_time_step(model, weights, theta, fixed, x, tr, xb, yb, keys, t):
     step_keys = jax.vmap(lambda k: jax.random.fold_in(jax.random.split(k)[1], t))(keys)
     weight = jnp.asarray(weights)[t]
     xb = _frames(xb, t)
-    loss, (new, out, drives), g_phi, delta = jax.vmap(
-        lambda xs, ks, img, lab, k: stop_step(model, theta, fixed, xs, ks, img, lab, k, weight))(
-        x, tr["k"], xb, yb, step_keys)
+    loss, (new, out, drives, bn), g_phi, g_norm, delta = stop_step(model, theta, fixed, x, tr["k"], xb, yb,
+                                                                   step_keys, weight)
     sig = jax.vmap(model.presynaptic_signals)(x, new, _encode(model, xb, step_keys))
     tr_w = {k: jax.vmap(lambda e, s: w_trace_step(model, k, e, s, bp, bc))(tr["w"][k], sig[k]) for k in traced(model)}
     tr_k = {name: jax.vmap(lambda kap, xp, d: param_trace_step(model, name, kap, xp, d, theta_c, fixed, phi))(
                 tr["k"][name], x, drives[q["block"]]) for name, q in model.NEURON_PARAMS.items()}
-    grads = {k: jnp.sum(v, 0) / n for k, v in g_phi.items()}
+    grads = {k: v / n for k, v in g_phi.items()}
+    norms = _norms(model, theta_c)
+    for k, g in g_norm.items():
+        grads.update({f"{k}.{p}": g[p] / n for p in NORM_LEARNED})
     for k in learned(model):
         pr = model.PROJECTIONS[k]
         kind, block, start, stop = pr["target"]
         op, wk = pr.get("op", DENSE), theta_c[k]
         # dense: trace^T delta; a convolution: its kernel's gradient, summed over positions
-        if kind == "block":
+        if kind == "block" and k in bn:  # through batch norm's Jacobian at this step, then the gain
+            gw = sum(weight_gradient(op, wk, tr_w[k][m], _bn_cotangent(
+                model, k, norms[k], bn[k]["input"], pr["gain"] * delta[block][m][:, start:stop]))
+                for m in model.BLOCKS[block]["states"])
+        elif kind == "block":
             gw = sum(weight_gradient(op, wk, tr_w[k][m], delta[block][m][:, start:stop])
                      for m in model.BLOCKS[block]["states"])
         else:
             gw = pr["gain"] * weight_gradient(op, wk, sig[k], delta["out"])
         grads[k] = (gw * fixed["m" + k[1:]] if pr["kind"] == "sparse" else gw) / n
-    return new, {"w": tr_w, "k": tr_k}, grads, jnp.sum(loss) / n, out
+    stats = {k: (r["mean"][0], r["var"][0]) for k, r in bn.items()}  # the same for every sample
+    return new, {"w": tr_w, "k": tr_k}, grads, loss / n, out, stats
 
 
 def stop_gradients(model, weights, theta, fixed, xb, yb, key):
-    """STOP gradients of the batch's mean loss, by one forward scan over time (update = accumulate)."""
+    """STOP gradients of the batch's mean loss, by one forward scan over time (update = accumulate);
+    also the loss, the outputs (B, STEPS, classes) and batch norm's per-step statistics (STEPS, C)."""
     keys = jax.random.split(key, xb.shape[0])
     x0, traces = stop_init(model, theta, fixed, xb, keys)
 
     def body(carry, t):
         x, tr, g = carry
-        x, tr, step, loss, out = stop_time_step(model, weights, theta, fixed, x, tr, xb, yb, keys, t)
-        return (x, tr, jax.tree.map(jnp.add, g, step)), (loss, out)
+        x, tr, step, loss, out, stats = stop_time_step(model, weights, theta, fixed, x, tr, xb, yb, keys, t)
+        return (x, tr, jax.tree.map(jnp.add, g, step)), (loss, out, stats)
 
     zero = jax.tree.map(jnp.zeros_like, jax.lax.stop_gradient(theta))
-    (_, _, grads), (losses, outs) = jax.lax.scan(body, (x0, traces, zero), jnp.arange(model.STEPS))
-    return grads, jnp.sum(losses), jnp.swapaxes(outs, 0, 1)
+    (_, _, grads), (losses, outs, stats) = jax.lax.scan(body, (x0, traces, zero), jnp.arange(model.STEPS))
+    return grads, jnp.sum(losses), jnp.swapaxes(outs, 0, 1), stats
 
 
 class STOPTrainer(GradientTrainer):
@@ -196,9 +244,10 @@ class STOPTrainer(GradientTrainer):
 
         def body(carry, t):
             x, tr, st = carry
-            x, tr, grads, loss, out = stop_time_step(self.model, self.loss_weights, st["theta"], st["fixed"],
-                                                     x, tr, xb, yb, keys, t)
-            return (x, tr, self.apply(st, grads)), (loss, out)
+            x, tr, grads, loss, out, stats = stop_time_step(self.model, self.loss_weights, st["theta"], st["fixed"],
+                                                            x, tr, xb, yb, keys, t)
+            return (x, tr, self.apply(st, grads)), (loss, out, stats)
 
-        (_, _, state), (losses, outs) = jax.lax.scan(body, (x0, traces, state), jnp.arange(self.model.STEPS))
+        (_, _, state), (losses, outs, stats) = jax.lax.scan(body, (x0, traces, state), jnp.arange(self.model.STEPS))
+        state = self.update_running(state, stats, xb.shape[0])  # once per batch, as with accumulate
         return strong(state), {"loss": jnp.sum(losses), "correct": jnp.sum(self.predict(jnp.swapaxes(outs, 0, 1)) == yb)}
