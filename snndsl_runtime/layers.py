@@ -4,6 +4,8 @@ The one place where a flat vector meets an image.  A shaped population or input 
 (as specs write it, channels first) is held as a flat vector in channels-last order: value
 (c, h, w) sits at index (h * W + w) * C + c.  Datasets deliver image rows in that order, so a
 reshape to (H, W, C) is free; convolutions run in NHWC with HWIO kernels (k, k, C_in, C_out).
+NIR is channels first (C, H, W) with OIHW kernels: NIR export and import convert with the functions
+here (channels_first / from_channels_first, channels_first_order, kernel_to_oihw / kernel_from_oihw).
 
 A projection's op (the model's PROJECTIONS[key]["op"]) is {"type": "dense"} or
 {"type": "conv2d", "in": (C, H, W), "out": (C, H, W), "kernel": k, "stride": s, "padding": ((t, b), (l, r))}
@@ -37,8 +39,31 @@ def from_image(image):
 
 
 def channels_first(flat, shape):
-    """The flat layer as a (C, H, W) array, the order specs and NIR write (for export and display)."""
-    return jnp.moveaxis(to_image(flat, shape), -1, -3)
+    """The flat layer as a (C, H, W) array, the order specs and NIR write (for export and display).
+    Keeps the array's kind and dtype (numpy float64 stays float64, for NIR's exact round trip)."""
+    image = to_image(flat, shape)
+    lead = tuple(range(image.ndim - 3))
+    return image.transpose(lead + (image.ndim - 1, image.ndim - 3, image.ndim - 2))
+
+
+def channels_first_order(shape):
+    """The permutation `order` with flat[order] = channels_first(flat, shape).ravel(): where each
+    channels-first position (c * H + h) * W + w of a flattened (C, H, W) layer sits in snndsl's flat
+    vector.  A dense matrix's rows W[order] are then in the order NIR's Flatten delivers."""
+    import numpy as np
+
+    c, h, w = shape
+    return channels_first(np.arange(c * h * w), shape).reshape(-1)
+
+
+def kernel_to_oihw(kernel):
+    """An HWIO kernel (kH, kW, C_in, C_out), snndsl's, as OIHW (C_out, C_in, kH, kW), NIR's Conv2d weight."""
+    return kernel.transpose(3, 2, 0, 1)
+
+
+def kernel_from_oihw(weight):
+    """An OIHW kernel (NIR's Conv2d weight) as snndsl's HWIO: kernel_to_oihw's inverse."""
+    return weight.transpose(2, 3, 1, 0)
 
 
 def from_channels_first(image):

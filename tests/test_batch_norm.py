@@ -345,6 +345,23 @@ def test_check_prints_the_norm_and_counts_its_parameters_and_export_refuses_it(t
     assert "E881" in err and "batch-normalised" in err
 
 
+def test_export_refuses_a_batch_normalised_convolution_at_its_norm(tmp_path, capsys):
+    """Convolutions export to NIR now, so BN alone stops this one: one E881 per normalised projection,
+    each located at its `norm` value, and nothing about the convolutions themselves."""
+    from snndsl import cli
+
+    path = write_spec(tmp_path, CONV_BN.replace("STEPS", "2").replace("RULE", "stop"))
+    assert cli.main(["export", "--untrained", str(path), "-o", str(tmp_path / "m.nir")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("error[E881]") == 2 and err.count("batch-normalised") == 2, err
+    lines = path.read_text().splitlines()
+    for name, line_start in (("pixels->c1.v", "project pixels -> c1.v"), ("c1->c2.v", "project c1 -> c2.v")):
+        row = next(i for i, t in enumerate(lines, 1) if t.startswith(line_start))
+        col = lines[row - 1].index("norm = batch") + len("norm = ") + 1  # the caret under `batch`
+        assert f"spec.snn:{row}:{col}" in err and f"`{name}`" in err, err
+    assert not (tmp_path / "m.nir").exists()
+
+
 def test_batch_norm_refused_on_a_brax_task(tmp_path):
     from snndsl import compile_spec
 

@@ -192,10 +192,14 @@ def test_bptt_remat_gives_the_same_gradients_over_conv(tmp_path):
         np.testing.assert_allclose(np.asarray(grads[1][k]), np.asarray(grads[0][k]), rtol=1e-5, atol=1e-7)
 
 
-def test_nir_export_refuses_a_conv_network(tmp_path, capsys):
+def test_nir_export_writes_a_conv_network_and_refuses_max_pool(tmp_path, capsys):
     path = write_spec(tmp_path, ONE_CONV.replace("STEPS", "2").replace("LOSS", "per_step"))
-    assert cli.main(["export", "--untrained", str(path), "-o", str(tmp_path / "m.nir")]) == 2
-    assert "E881" in capsys.readouterr().err
+    assert cli.main(["export", "--untrained", str(path), "-o", str(tmp_path / "m.nir")]) == 0
+    assert "Conv2d" in capsys.readouterr().err
+    path = write_spec(tmp_path, DEEP_CONV.replace("STEPS", "2").replace("LOSS", "per_step").replace("POOL", "max_pool"))
+    assert cli.main(["export", "--untrained", str(path), "-o", str(tmp_path / "d.nir")]) == 2
+    err = capsys.readouterr().err
+    assert "E881" in err and "max pooling" in err and "`c1->p1.v`" in err
 
 
 @pytest.mark.slow

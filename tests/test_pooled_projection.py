@@ -119,17 +119,21 @@ train stop { batch_size = 2 }
     assert spec.projections[0].source_shape == (2, 16, 16) and spec.projections[0].in_shape == (2, 8, 8)
 
 
-def test_nir_export_refuses_a_pooled_dense_projection(tmp_path, capsys):
+def test_nir_export_writes_a_pooled_dense_projection(tmp_path, capsys):
     from snndsl import cli
 
     text = HEAD.replace("STEPS", "2") + """
 population c1 = LIF([4, 8, 8]) { tau_m = 2 ms }
 output logits = instant(c1)
-project pixels -> c1.v { weights = dense(init = kaiming); learn w }
+project pixels -> c1.v { weights = conv2d(kernel = 3, padding = same); learn w }
 project c1 -> logits { pool = global_avg_pool; weights = dense(init = lecun); learn w }
 train stop { batch_size = 8 }
 """
     path = write_spec(tmp_path, text)
-    assert cli.main(["export", "--untrained", str(path), "-o", str(tmp_path / "m.nir")]) == 2
-    err = capsys.readouterr().err
-    assert "E881" in err and "pooled (global_avg_pool) dense" in err
+    assert cli.main(["export", "--untrained", str(path), "-o", str(tmp_path / "m.nir")]) == 0
+    import nir
+
+    g = nir.read(str(tmp_path / "m.nir"))  # the pooling, then the dense map of its (C, 1, 1) output
+    assert [type(g.nodes[k]).__name__ for k in ("c1->logits.pool", "c1->logits.flatten", "c1->logits")] == \
+        ["AvgPool2d", "Flatten", "Linear"]
+    assert list(g.nodes["c1->logits.pool"].kernel_size) == [8, 8]

@@ -88,7 +88,7 @@ CODES = {
     "E861": "model or readout without a NIR primitive",
     "E862": "NIR graph or node that snndsl cannot import",
     "E863": "the spec of a run to export is missing or changed",
-    "E881": "NIR export of a convolution, pooling or batch-normalised projection",
+    "E881": "NIR export of a layer NIR cannot express (max pooling, batch norm, a dense map into a conv layer, a layer in a group)",
     # evaluation options (`snndsl run/eval --sample K`, `snndsl eval --episodes N`)
     "E871": "--sample outside the test set, or --episodes below 1",
     "E872": "event-camera datasets need tonic (pip install -e .[events]), or .aedat4 files the aedat package",

@@ -25,13 +25,21 @@ def elaborate_input(ctx: Context, d: ast.Declaration, task) -> ir.Input | None:
     params = {p.name: p.value for p in enc.params}
     kwargs = head_kwargs(ctx, d.head)
     normalize = "none"
-    in_size = None
+    in_size = given_shape = shape_span = None
     for it, v in body_values(ctx, d.items, f"input `{d.name.name}`", "an input body holds settings"):
         if it.key.name == "normalize":
             if isinstance(v, Sym) and v.name in ("true", "false"):
                 normalize = "running" if v.name == "true" else "none"
             else:
                 normalize = ctx.rep.run(as_symbol, v, "normalize", ("running", "none")) or normalize
+        elif it.key.name == "size" and isinstance(v, ListV):  # `size = [C, H, W]`: an image without a task
+            from .populations import _shape
+
+            given_shape = _shape(ctx, v)
+            if given_shape is None:
+                return None
+            in_size = given_shape[0] * given_shape[1] * given_shape[2]
+            shape_span = it.value.span
         elif it.key.name == "size":
             in_size = ctx.rep.run(as_int, v, "size")
         else:
@@ -48,9 +56,19 @@ def elaborate_input(ctx: Context, d: ast.Declaration, task) -> ir.Input | None:
     if in_size < 1:
         ctx.error("E403", "input size must be positive", d.span)
         return None
+    shape = _image_shape(task, enc, in_size)
+    if given_shape is not None:
+        if enc.size_factor != 1:
+            ctx.error("E205", f"`{enc.name}` changes the input's size, so the input cannot have a shape", shape_span,
+                      f"write `size = {in_size}`, or use the `current` encoder")
+            return None
+        if shape is not None and shape != given_shape:
+            ctx.error("E501", f"the task's images are {list(shape)}, not {list(given_shape)}", shape_span,
+                      f"write `size = {list(shape)}`, or leave `size` out")
+            return None
+        shape = given_shape
     return ir.Input(name=d.name.name, encoder=enc.name, params=params, in_size=in_size,
-                    size=in_size * enc.size_factor, normalize=normalize, shape=_image_shape(task, enc, in_size),
-                    span=d.span)
+                    size=in_size * enc.size_factor, normalize=normalize, shape=shape, span=d.span)
 
 
 def _image_shape(task, enc, in_size: int):

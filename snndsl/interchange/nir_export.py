@@ -13,6 +13,8 @@ import re
 
 import numpy as np
 
+from snndsl_runtime.layers import channels_first, channels_first_order, kernel_to_oihw
+
 from ..diagnostics import Diagnostic, SpecError
 from . import nir_map as M
 
@@ -94,16 +96,12 @@ def build_graph(spec, model, theta, fixed, threshold: float = 0.5, origin: str =
             diags.append(Diagnostic("E861", f"`{m.name}` has a refractory period, which NIR cannot express",
                                     pops[0].span))
     for pr in spec.projections:
-        if pr.connectivity.kind in ("conv2d", "pool") or pr.pool is not None:
-            kind = pr.connectivity.kind if pr.pool is None else f"pooled ({pr.pool.op}) {pr.connectivity.kind}"
-            diags.append(Diagnostic("E881", f"`{pr.name}` is a {kind} projection; snndsl exports "
-                                            "dense networks to NIR only", pr.span,
-                                    "NIR has Conv2d and pooling nodes, but this exporter does not write them yet "
-                                    "(nor the channels-first reorder they need); export a dense network"))
-        elif pr.norm is not None:
+        if pr.norm is not None:
             diags.append(Diagnostic("E881", f"`{pr.name}` is batch-normalised (`norm = batch`); NIR has no "
                                             "batch norm node, and snndsl does not fold it into the weights",
                                     pr.norm.span, "export a network without `norm`"))
+    nir_shape, layer_diags = _layer_shapes(spec)
+    diags += layer_diags
     for o in spec.outputs:
         if o.readout not in M.READOUTS:
             diags.append(Diagnostic("E861", f"readout `{o.readout}` of output `{o.name}` has no NIR counterpart",
@@ -127,39 +125,43 @@ def build_graph(spec, model, theta, fixed, threshold: float = 0.5, origin: str =
                                  "r = tau; weights (out, in)"}
     # ---- inputs
     for i in spec.inputs:
-        nodes[i.name] = nir.Input(input_type=np.array([i.in_size if i.encoder in ("current", "signed_current")
+        nodes[i.name] = nir.Input(input_type=np.array(nir_shape.get(i.name) or
+                                                      [i.in_size if i.encoder in ("current", "signed_current")
                                                        else i.size]),
                                   metadata={"snndsl_encoder": i.encoder, "snndsl_size": i.size})
     # ---- neuron blocks
     w_in_of = {}
     for bname, pops in blocks:
         prim, n = kinds[bname], sum(p.size for p in pops)
-        p = {k: M.per_neuron(v, n) for k, v in bp[bname].items()}
+        # a block that a convolution or pooling reads or writes is a (C, H, W) node, channels first
+        shaped = (lambda a: channels_first(a, nir_shape[bname])) if bname in nir_shape else (lambda a: a)
+        p = {k: shaped(M.per_neuron(v, n)) for k, v in bp[bname].items()}
+        zeros, ones = shaped(np.zeros(n)), shaped(np.ones(n))
         meta = {"snndsl_model": prim, "snndsl_populations": ",".join(f"{q.name}:{q.size}:{q.sign:+d}" for q in pops)}
         tau = lambda name: M.to_nir_time(p[name])  # noqa: E731
         if prim in ("LIF", "HardLIF"):
-            reset = p.get("v_reset", np.zeros(n))
+            reset = p.get("v_reset", zeros)
             if prim == "LIF":
                 meta["reset"] = "subtract"
                 diags.append(_warning("W861", f"`{pops[0].name}` resets by subtraction (`v -= v_th`); NIR's LIF "
                                                 "resets to v_reset: written with `reset = subtract` in its metadata",
                                         pops[0].span, "snndsl import restores it; other NIR tools will reset to 0"))
-            nodes[bname] = nir.LIF(tau=tau("tau_m"), r=tau("tau_m"), v_leak=np.zeros(n),
+            nodes[bname] = nir.LIF(tau=tau("tau_m"), r=tau("tau_m"), v_leak=zeros,
                                    v_threshold=p["v_th"], v_reset=reset, metadata=meta)
         elif prim == "LI":
-            nodes[bname] = nir.LI(tau=tau("tau_m"), r=tau("tau_m"), v_leak=np.zeros(n), metadata=meta)
+            nodes[bname] = nir.LI(tau=tau("tau_m"), r=tau("tau_m"), v_leak=zeros, metadata=meta)
         else:  # CubaLIF, CubaLIFStep
             if prim == "CubaLIFStep":
                 meta["snndsl_integration"] = M.STEP_ORDER
             w_in_of[bname] = tau("tau_syn")
-            nodes[bname] = nir.CubaLIF(tau_syn=tau("tau_syn"), tau_mem=tau("tau_m"), r=np.ones(n),
+            nodes[bname] = nir.CubaLIF(tau_syn=tau("tau_syn"), tau_mem=tau("tau_m"), r=ones,
                                        v_leak=p["v_rest"], v_threshold=p["v_th"], v_reset=p["v_reset"],
                                        w_in=w_in_of[bname], metadata=meta)
     # ---- projections
     weights, p_of, mask_of = dense_weights(model, theta, fixed, threshold)
     keys = list(model.PROJECTIONS)
     assert len(keys) == len(spec.projections)
-    out_proj = {}
+    out_proj, out_chains = {}, {}
     warned_port = set()
     for key, pr in zip(keys, spec.projections):
         entry = model.PROJECTIONS[key]
@@ -170,15 +172,15 @@ def build_graph(spec, model, theta, fixed, threshold: float = 0.5, origin: str =
         if kind in ("population", "group"):
             sb, s0, s1 = _block_of(spec, pr.source)
             sign = np.concatenate([np.full(q.size, float(q.sign)) for q in spec.members(pr.source)])
-            w = w * sign[:, None]
+            w = w * sign[:, None] if not _is_layer(pr) else w
             src_node, rows = sb, slice(s0, s1)
         meta = {"snndsl_projection": pr.name, "snndsl_gain": float(entry["gain"]),
                 "snndsl_weight": weights[key], "snndsl_kind": pr.connectivity.kind}
         if key in p_of:
             meta["snndsl_p"], meta["snndsl_mask"] = p_of[key], mask_of[key].astype(np.uint8)
             meta["snndsl_threshold"] = float(threshold)
+        enc = spec.inputs[[i.name for i in spec.inputs].index(pr.source)] if kind == "input" else None
         if kind == "input":
-            enc = spec.inputs[[i.name for i in spec.inputs].index(pr.source)]
             if enc.encoder == "signed_current":
                 w = M.fold_signed(w)
             elif enc.encoder == "current":
@@ -189,13 +191,25 @@ def build_graph(spec, model, theta, fixed, threshold: float = 0.5, origin: str =
             diags.append(_warning("W862", f"`{pr.name}` delivers spikes {pr.delay} steps late; NIR's Linear has no "
                                             "delay: written in its metadata (`snndsl_delay`) only", pr.span,
                                   "snndsl import restores it; other NIR tools deliver the spikes at once"))
+        if _is_layer(pr):  # a convolution or pooling: its own nodes, from a (C, H, W) node into one
+            enc_gain = float(enc.params.get("gain", 1.0)) if kind == "input" and enc.encoder == "current" else 1.0
+            sign = float(spec.members(pr.source)[0].sign) if kind == "population" else 1.0
+            if pr.target_var is not None:
+                meta["snndsl_target_var"] = pr.target_var
+            chain = _layer_chain(pr, weights[key], float(entry["gain"]) * sign * enc_gain, meta, nir_shape[src_node])
+            if pr.target_var is None:
+                out_chains.setdefault(pr.target, []).append(chain)
+                continue
+            names = _add_chain(nodes, edges, src_node, chain)
+            edges.append((names[-1], pr.target))
+            continue
         if pr.target_var is None:  # into an output: after the readout
             out_proj.setdefault(pr.target, []).append((src_node, rows, w, meta))
             continue
         tb, t0, t1 = _block_of(spec, pr.target)
         meta["snndsl_target_var"] = pr.target_var
         prim = kinds[tb]
-        full_in = nodes[src_node].output_type["output"][0] if src_node in nodes else w.shape[0]
+        full_in = np.prod(nodes[src_node].output_type["output"]) if src_node in nodes else w.shape[0]
         n_tb = nodes[tb].input_type["input"][0]
         big = np.zeros((int(full_in), int(n_tb)))
         big[rows, t0:t1] = w
@@ -210,13 +224,12 @@ def build_graph(spec, model, theta, fixed, threshold: float = 0.5, origin: str =
                 prim not in ("CubaLIF", "CubaLIFStep") and pr.target_var != spec.neuron(spec.members(tb)[0].model).membrane:
             return None, diags + [Diagnostic("E861", f"`{pr.name}` drives `{pr.target_var}`, which the NIR node has "
                                                      "no input for", pr.span)]
-        lname = _unique(nodes, f"{pr.name}")
-        nodes[lname] = nir.Linear(weight=big.T.copy(), metadata=meta)
-        edges += [(src_node, lname), (lname, tb)]
+        _add_linear(nodes, edges, src_node, nir_shape.get(src_node), big, meta, pr.name, tb)
     # ---- outputs
     for o in spec.outputs:
         sb, s0, s1 = _block_of(spec, o.source)
-        src, n_src = sb, nodes[sb].output_type["output"][0]
+        src, n_src = sb, int(np.prod(nodes[sb].output_type["output"]))
+        shaped = (lambda a: channels_first(a, nir_shape[sb])) if sb in nir_shape else (lambda a: a)
         ometa = {"snndsl_readout": o.readout}
         if o.clip is not None:
             ometa["clip"] = np.array(o.clip, np.float64)
@@ -227,34 +240,152 @@ def build_graph(spec, model, theta, fixed, threshold: float = 0.5, origin: str =
             lam = np.exp(-dt / tau_ms)
             r = float(M.to_nir_time(tau_ms)) * (1 - lam) / dt
             rname = _unique(nodes, f"{o.name}.readout")
-            nodes[rname] = nir.LI(tau=np.full(n_src, float(M.to_nir_time(tau_ms))), r=np.full(n_src, r),
-                                  v_leak=np.zeros(n_src), metadata={"snndsl_readout": "filtered_rate", "tau_ms": tau_ms,
+            nodes[rname] = nir.LI(tau=shaped(np.full(n_src, float(M.to_nir_time(tau_ms)))),
+                                  r=shaped(np.full(n_src, r)), v_leak=shaped(np.zeros(n_src)), metadata={"snndsl_readout": "filtered_rate", "tau_ms": tau_ms,
                                                                      "snndsl_output": o.name})
             edges.append((src, rname))
             src = rname
         elif o.readout == "spike_count":
             rname = _unique(nodes, f"{o.name}.readout")
-            nodes[rname] = nir.I(r=np.ones(n_src), metadata={"snndsl_readout": "spike_count", "snndsl_output": o.name})
+            nodes[rname] = nir.I(r=shaped(np.ones(n_src)), metadata={"snndsl_readout": "spike_count", "snndsl_output": o.name})
             edges.append((src, rname))
             src = rname
         signed = np.concatenate([np.full(q.size, float(q.sign)) for q in spec.members(sb)])
-        nodes[o.name] = nir.Output(output_type=np.array([o.size]), metadata=ometa)
-        if o.name in out_proj:
-            for (_, rows, w, meta) in out_proj[o.name]:
-                big = np.zeros((int(n_src), w.shape[1]))
-                big[rows] = w
-                lname = _unique(nodes, meta["snndsl_projection"])
-                nodes[lname] = nir.Linear(weight=big.T.copy(), metadata=meta)
-                edges += [(src, lname), (lname, o.name)]
-        else:  # the readout signal (signed spikes or the membrane) is the output
-            sel = np.zeros((o.size, int(n_src)))
-            sel[np.arange(o.size), np.arange(s0, s1)] = signed[s0:s1] if o.readout != "membrane" else 1.0
-            lname = _unique(nodes, f"{o.name}.select")
-            nodes[lname] = nir.Linear(weight=sel, metadata={"snndsl_projection": "", "snndsl_select": 1})
-            edges += [(src, lname), (lname, o.name)]
+        # a convolution or pooling into the output makes its values (C, H, W), channels first
+        nodes[o.name] = nir.Output(output_type=np.array(nir_shape.get(o.name) or [o.size]), metadata=ometa)
+        for chain in out_chains.get(o.name, []):
+            edges.append((_add_chain(nodes, edges, src, chain)[-1], o.name))
+        for (_, rows, w, meta) in out_proj.get(o.name, []):
+            big = np.zeros((int(n_src), w.shape[1]))
+            big[rows] = w
+            _add_linear(nodes, edges, src, nir_shape.get(sb), big, meta, meta["snndsl_projection"], o.name)
+        if o.name not in out_proj and o.name not in out_chains:  # the readout signal (signed spikes or the membrane)
+            sel = np.zeros((int(n_src), o.size))
+            sel[np.arange(s0, s1), np.arange(o.size)] = signed[s0:s1] if o.readout != "membrane" else 1.0
+            _add_linear(nodes, edges, src, nir_shape.get(sb), sel, {"snndsl_projection": "", "snndsl_select": 1},
+                        f"{o.name}.select", o.name)
     nodes, edges = _nest_recurrent(nodes, edges)
     graph = nir.NIRGraph(nodes=nodes, edges=edges, metadata=graph_meta, type_check=True)
     return graph, diags
+
+
+def _is_layer(pr) -> bool:
+    """A convolution, a pooling, or weights after a pooling (`pool = ...`)."""
+    return pr.connectivity.kind in ("conv2d", "pool") or pr.pool is not None
+
+
+def _layer_shapes(spec) -> tuple[dict, list]:
+    """{node: (C, H, W)} for every input, block and output a convolution or pooling reads or writes (NIR
+    gives those nodes their shape, channels first; others stay flat), and the layers NIR cannot express."""
+    shapes, diags = {}, []
+
+    def refuse(pr, why, hint):
+        diags.append(Diagnostic("E881", f"`{pr.name}`: {why}", pr.span, hint))
+
+    for pr in spec.projections:
+        if not _is_layer(pr):
+            continue
+        c = pr.connectivity
+        pools = [q for q in (pr.pool, c if c.kind == "pool" else None) if q is not None]
+        if any(q.op == "max_pool" for q in pools):
+            refuse(pr, "NIR has no max pooling node (it has AvgPool2d and SumPool2d only)",
+                   "use avg_pool or sum_pool, or export a network without max pooling")
+            continue
+        grouped = [n for n in (pr.source, pr.target) if spec.kind_of(n) == "group" or
+                   spec.kind_of(n) == "population" and spec.population(n).group is not None]
+        if grouped:
+            refuse(pr, f"`{grouped[0]}` is (in) a group, which NIR writes as one flat node",
+                   "take the population out of the group to export its convolution or pooling")
+            continue
+        if pr.target_var is not None and spec.neuron(spec.population(pr.target).model).name in ("CubaLIF", "CubaLIFStep") \
+                and pr.target_var == "i_in":
+            refuse(pr, "a convolution or pooling into CubaLIF's input port `i_in`, which NIR's CubaLIF lacks",
+                   "project it into `i_syn`")
+            continue
+        src = _block_of(spec, pr.source)[0] if spec.kind_of(pr.source) != "input" else pr.source
+        shapes[src] = tuple(pr.source_shape or pr.in_shape)
+        if c.kind in ("conv2d", "pool"):  # dense weights after a pooling give a flat vector
+            shapes[pr.target] = tuple(pr.out_shape)
+    for pr in spec.projections:  # NIR has no node that gives a flat vector a shape
+        tb = _block_of(spec, pr.target)[0] if pr.target_var is not None else pr.target
+        if not _is_layer(pr) and tb in shapes:
+            refuse(pr, f"a dense map into `{pr.target}`, which a convolution or pooling also drives; NIR keeps "
+                       f"`{tb}` as {list(shapes[tb])} and has no node that reshapes a flat vector",
+                   "drive a convolutional layer with convolutions and poolings only")
+    return shapes, diags
+
+
+def _layer_chain(pr, weights, scale: float, meta: dict, in_shape) -> list:
+    """The NIR nodes of a convolution or pooling projection, in order: [a pooling before the weights],
+    then a Conv2d, a Flatten and a Linear (dense weights of a pooled source), or the pooling (and a Scale
+    for its gain and sign, when not 1).  `scale`: the gain, the source's sign and the encoder's gain,
+    folded into the weights (a pooling has none: the Scale)."""
+    import nir
+
+    c, chain, shape = pr.connectivity, [], in_shape
+    kernel = np.asarray(weights, np.float64) * scale
+    if pr.pool is not None:
+        chain.append((f"{pr.name}.pool", _pool_node(pr.pool.op, pr.pool.size, shape, {"snndsl_kind": pr.pool.op})))
+        shape = pr.in_shape
+    if c.kind == "conv2d":
+        chain.append((pr.name, _conv_node(kernel, c, shape, meta)))
+    elif c.kind == "pool":
+        chain.append((pr.name, _pool_node(c.op, c.size, shape, {**meta, "snndsl_kind": c.op})))
+        if scale != 1.0:
+            chain.append((f"{pr.name}.gain", nir.Scale(scale=np.full(pr.out_shape, scale))))
+    else:  # dense weights of the pooled source: flattened channels first
+        chain.append((f"{pr.name}.flatten", nir.Flatten(input_type={"input": np.array(shape)}, start_dim=0)))
+        chain.append((pr.name, nir.Linear(weight=kernel[channels_first_order(shape)].T.copy(), metadata=meta)))
+    return chain
+
+
+def _pool_node(op: str, size: int, shape, meta: dict):
+    """AvgPool2d or SumPool2d of k x k windows, stride k, no padding (a partial window at the edge is
+    dropped, as in snndsl); global_avg_pool is AvgPool2d of the whole image."""
+    import nir
+
+    k = np.array([shape[1], shape[2]] if op == "global_avg_pool" else [size, size])
+    cls = nir.SumPool2d if op == "sum_pool" else nir.AvgPool2d
+    return cls(kernel_size=k, stride=k.copy(), padding=np.array([0, 0]), metadata=meta)
+
+
+def _conv_node(kernel, conv, in_shape, meta: dict):
+    """A Conv2d of an HWIO kernel.  NIR pads each axis symmetrically; an asymmetric padding (before b0,
+    after b1: `same` at stride 2) is written exactly as max(b0, b1) on both sides with the kernel
+    grown by zero rows on the side padded less: the windows then start where snndsl's do, and there
+    are as many (the metadata's `snndsl_pads` and `snndsl_kernel` let `snndsl import` undo it)."""
+    import nir
+
+    (t, b), (l, r) = conv.padding
+    ph, pw = max(t, b), max(l, r)
+    weight = np.pad(kernel_to_oihw(np.asarray(kernel, np.float64)), ((0, 0), (0, 0), (ph - t, ph - b), (pw - l, pw - r)))
+    meta = {**meta, "snndsl_kernel": int(conv.kernel), "snndsl_pads": np.array([t, b, l, r]),
+            "snndsl_padding": str(conv.padding_rule)}
+    return nir.Conv2d(input_shape=(int(in_shape[1]), int(in_shape[2])), weight=weight, stride=(conv.stride, conv.stride),
+                      padding=(ph, pw), dilation=(1, 1), groups=1, bias=np.zeros(weight.shape[0]), metadata=meta)
+
+
+def _add_chain(nodes: dict, edges: list, src: str, chain: list) -> list:
+    """Add a chain of (name, node) after node `src`; returns the names given."""
+    names = []
+    for base, node in chain:
+        name = _unique(nodes, base)
+        nodes[name] = node
+        edges.append((names[-1] if names else src, name))
+        names.append(name)
+    return names
+
+
+def _add_linear(nodes: dict, edges: list, src: str, src_shape, w, meta: dict, base: str, dst: str) -> None:
+    """A Linear of the (inputs x outputs) matrix w from `src` into `dst`; from a (C, H, W) node through a
+    Flatten, with w's rows taken in channels-first order."""
+    import nir
+
+    chain = [(base, nir.Linear(weight=np.asarray(w).T.copy(), metadata=meta))]
+    if src_shape is not None:
+        chain = [(f"{base}.flatten", nir.Flatten(input_type={"input": np.array(src_shape)}, start_dim=0)),
+                 (base, nir.Linear(weight=np.asarray(w)[channels_first_order(src_shape)].T.copy(), metadata=meta))]
+    edges.append((_add_chain(nodes, edges, src, chain)[-1], dst))
 
 
 def _nest_recurrent(nodes: dict, edges: list) -> tuple[dict, list]:

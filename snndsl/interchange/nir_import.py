@@ -115,6 +115,24 @@ def _meta(node) -> dict:
     return out
 
 
+def _flat(a) -> np.ndarray:
+    """A NIR parameter array as snndsl's flat vector: a (C, H, W) one channels last (layers.py)."""
+    from snndsl_runtime.layers import from_channels_first
+
+    a = np.asarray(a, np.float64)
+    return from_channels_first(a) if a.ndim == 3 else a.ravel()
+
+
+def _shape3(shape):
+    """A NIR type's (C, H, W) as a tuple, or None for a flat one."""
+    shape = np.asarray(shape).ravel() if shape is not None else ()
+    return tuple(int(x) for x in shape) if len(shape) == 3 else None
+
+
+MAPS = ("Linear", "Affine", "Conv2d", "AvgPool2d", "SumPool2d", "Scale", "Flatten")
+POOL_NODES = {"AvgPool2d": "avg_pool", "SumPool2d": "sum_pool"}
+
+
 def read_graph(path: str):
     import nir
 
@@ -192,6 +210,15 @@ def import_graph(graph, spec_path: str, dt_ms: float | None = None, origin: str 
     readout_nodes = {k for k in nodes if is_neuron(k) and _meta(nodes[k]).get("snndsl_readout")}
     bias = {}  # neuron node -> the sum of the constant inputs (NIR's I) of the Affine maps into it
     for k, n in nodes.items():
+        if isinstance(n, nir.Conv2d) and np.any(np.asarray(n.bias) != 0):  # a constant per output channel
+            dst = succ[k][0] if len(succ[k]) == 1 else None
+            if dst is None or not is_neuron(dst) or dst in readout_nodes or type(nodes[dst]).__name__ in ("IF", "I"):
+                raise _err(f"NIR node `{k}`: a Conv2d bias into "
+                           f"{'`' + dst + '` (' + type(nodes[dst]).__name__ + ')' if dst else 'several nodes'} "
+                           "cannot be imported", "snndsl imports a bias into a LIF, CubaLIF or LI node")
+            out = n.output_type["output"]
+            bias[dst] = bias.get(dst, 0) + _flat(np.broadcast_to(np.asarray(n.bias, np.float64)[:, None, None],
+                                                                 tuple(int(x) for x in out)))
         if isinstance(n, nir.Affine) and np.any(np.asarray(n.bias) != 0):
             dst = succ[k][0] if len(succ[k]) == 1 else None
             if dst is None or not is_neuron(dst) or dst in readout_nodes or type(nodes[dst]).__name__ in ("IF", "I"):
@@ -214,8 +241,9 @@ def import_graph(graph, spec_path: str, dt_ms: float | None = None, origin: str 
     for k, n in nodes.items():
         if isinstance(n, nir.Input):
             size = int(np.prod(n.input_type["input"]))
+            shape = _shape3(n.input_type["input"])
             need("encoders", "current")
-            inputs.append(f"input {ident[k]} = current {{ size = {size} }}")
+            inputs.append(f"input {ident[k]} = current {{ size = {list(shape) if shape else size} }}")
     # ---- neuron nodes (populations), in order of their distance from the inputs
     depth, frontier = {}, [k for k, n in nodes.items() if isinstance(n, nir.Input)]
     while frontier:
@@ -230,7 +258,7 @@ def import_graph(graph, spec_path: str, dt_ms: float | None = None, origin: str 
         meta, t = _meta(n), type(n).__name__
         size = int(np.prod(n.output_type["output"] if n.output_type else n.input_type["input"]))
         b = bias.get(k, 0.0)
-        values = {f: np.asarray(getattr(n, f), np.float64).ravel() for f in vars(n)
+        values = {f: _flat(getattr(n, f)) for f in vars(n)
                   if f not in ("input_type", "output_type", "metadata")}
         if t in ("LIF", "LI"):  # tau dv/dt = v_leak - v + r (W x + b): b moves the resting potential
             values["v_leak"] = values["v_leak"] + values["r"] * b
@@ -254,8 +282,8 @@ def import_graph(graph, spec_path: str, dt_ms: float | None = None, origin: str 
         model = meta.get("snndsl_model")
         soft = meta.get("reset") == "subtract"
         if t == "LIF":
-            tau = np.asarray(n.tau, np.float64).ravel()
-            factor[k] = np.asarray(n.r, np.float64).ravel() / tau
+            tau = _flat(n.tau)
+            factor[k] = _flat(n.r) / tau
             if model in ("LIF", "HardLIF") and zero("v_leak") and (soft == (model == "LIF")):
                 need("neurons", model)
                 body = [f"tau_m = {ms('tau')}", f"v_th = {num('v_threshold')}"]
@@ -267,8 +295,8 @@ def import_graph(graph, spec_path: str, dt_ms: float | None = None, origin: str 
                         f"v_threshold = {num('v_threshold')}"] + ([] if soft else [f"v_reset = {num('v_reset')}"])
             var = "v"
         elif t == "CubaLIF":
-            r, w_in = np.asarray(n.r, np.float64).ravel(), np.asarray(n.w_in, np.float64).ravel()
-            factor[k] = r * w_in / np.asarray(n.tau_syn, np.float64).ravel()
+            r, w_in = _flat(n.r), _flat(n.w_in)
+            factor[k] = r * w_in / _flat(n.tau_syn)
             factor[(k, "i_in")] = w_in
             if model in ("CubaLIF", "CubaLIFStep") and np.allclose(r, 1) and zero("i_bias"):
                 need("neurons", model)
@@ -283,7 +311,7 @@ def import_graph(graph, spec_path: str, dt_ms: float | None = None, origin: str 
                     body.append(f"i_bias = {num('i_bias')}")
                 var = "i"
         elif t == "LI":
-            factor[k] = np.asarray(n.r, np.float64).ravel() / np.asarray(n.tau, np.float64).ravel()
+            factor[k] = _flat(n.r) / _flat(n.tau)
             if model == "LI" and zero("v_leak"):
                 need("neurons", "LI")
                 body = [f"tau_m = {ms('tau')}"]
@@ -292,7 +320,7 @@ def import_graph(graph, spec_path: str, dt_ms: float | None = None, origin: str 
                 body = [f"tau = {ms('tau')}", f"v_leak = {num('v_leak')}"]
             var = "v"
         elif t == "IF":
-            factor[k] = np.asarray(n.r, np.float64).ravel()
+            factor[k] = _flat(n.r)
             model = "NirIF"
             body = [f"v_threshold = {num('v_threshold')}", f"v_reset = {num('v_reset')}"]
             var = "v"
@@ -301,53 +329,193 @@ def import_graph(graph, spec_path: str, dt_ms: float | None = None, origin: str 
         if model in NIR_MODELS:
             lines_models[model] = NIR_MODELS[model]
         model_of[k] = (model, var, size)
-        pops.append(f"population {ident[k]} = {model}({size}) {{ {'; '.join(body)} }}")
+        shape = _shape3(n.output_type["output"] if n.output_type else n.input_type["input"])
+        pops.append(f"population {ident[k]} = {model}({list(shape) if shape else size}) {{ {'; '.join(body)} }}")
 
-    # ---- linear maps (and direct edges) -> projections
+    # ---- chains of maps (Linear, Affine, Conv2d, poolings, Scale, Flatten) and direct edges -> projections
     def chain_source(k):
-        """A Linear's source node, through nothing else."""
+        """A readout node's source node, through nothing else."""
         ps = pred[k]
         if len(ps) != 1:
-            raise _err(f"NIR node `{k}` has {len(ps)} inputs; a Linear takes one")
+            raise _err(f"NIR node `{k}` has {len(ps)} inputs; snndsl imports one")
         return ps[0]
 
-    def add_projection(src, dst, w_nir, lmeta, lname):
-        """w_nir: (out × in) NIR weights from node src into node dst."""
-        w = np.asarray(w_nir, np.float64).T.copy()
-        target_var = lmeta.get("snndsl_target_var")
-        if dst in model_of:
-            model, var, _ = model_of[dst]
-            if target_var == "i_in" and model in ("CubaLIF", "CubaLIFStep"):
-                w = w * factor[(dst, "i_in")][None, :]
-                var = "i_in"
-            else:
-                w = w * factor[dst][None, :]
-            target = f"{ident[dst]}.{var}"
+    def node_shape(k):
+        n = nodes[k]
+        if isinstance(n, nir.Input):
+            return _shape3(n.input_type["input"])
+        return _shape3(n.output_type["output"] if n.output_type else n.input_type["input"])
+
+    def per_channel_factor(dst, what):
+        """The target's input factor as one value per channel (a kernel's output channel), or one value."""
+        f = factor[dst] if dst in model_of else np.ones(1)
+        shape = node_shape(dst) if dst in model_of else None
+        rows = f.reshape(-1, shape[0]) if shape else f.reshape(-1, 1)  # channels last: (positions, C)
+        if not np.allclose(rows, rows[0], rtol=1e-12, atol=0):
+            raise _err(f"NIR node `{what}`: the input factor (r/tau) of `{dst}` differs within a channel, which a "
+                       "shared kernel cannot carry", "give the node's neurons of a channel the same r and tau")
+        return rows[0]
+
+    def target_of(dst, lmeta, w=None):
+        """(the target's text, the weights w scaled by its input factor) for a map into node dst."""
+        if dst not in model_of:
+            return ident[dst], w
+        model, var, _ = model_of[dst]
+        if lmeta.get("snndsl_target_var") == "i_in" and model in ("CubaLIF", "CubaLIFStep"):
+            return f"{ident[dst]}.i_in", None if w is None else w * factor[(dst, "i_in")][None, :]
+        return f"{ident[dst]}.{var}", None if w is None else w * factor[dst][None, :]
+
+    def pool_text(k, shape):
+        """`avg_pool(k)`, `sum_pool(k)` or `global_avg_pool` of NIR pooling node k on a (C, H, W) input."""
+        n = nodes[k]
+        ks, st = np.asarray(n.kernel_size).ravel(), np.asarray(n.stride).ravel()
+        pad = np.asarray(n.padding).ravel()
+        if ks.size == 1:
+            ks = np.repeat(ks, 2)
+        if st.size == 1:
+            st = np.repeat(st, 2)
+        op = POOL_NODES[type(n).__name__]
+        if shape is None or np.any(pad != 0) or np.any(ks != st):
+            raise _err(f"NIR node `{k}` ({type(n).__name__}) pools with kernel {ks.tolist()}, stride {st.tolist()}, "
+                       f"padding {pad.tolist()}" + ("" if shape else " on an input without a shape"),
+                       "snndsl imports a pooling whose stride is its kernel size, without padding")
+        if op == "avg_pool" and (_meta(n).get("snndsl_kind") == "global_avg_pool" or ks[0] != ks[1]) \
+                and tuple(ks) == tuple(shape[1:]):
+            return "global_avg_pool", (shape[0], 1, 1)
+        if ks[0] != ks[1]:
+            raise _err(f"NIR node `{k}` pools {ks[0]} x {ks[1]} windows", "snndsl pools square windows")
+        return f"{op}({int(ks[0])})", (shape[0], shape[1] // int(ks[0]), shape[2] // int(ks[0]))
+
+    def conv_text(k):
+        """(`kernel = ..., stride = ..., padding = ...`, the HWIO kernel) of NIR Conv2d node k."""
+        from snndsl_runtime.layers import kernel_from_oihw
+
+        n, meta = nodes[k], _meta(nodes[k])
+        weight = np.asarray(n.weight, np.float64)
+        stride, dil = np.atleast_1d(n.stride).ravel(), np.atleast_1d(n.dilation).ravel()
+        if int(n.groups) != 1 or np.any(dil != 1) or len(set(stride.tolist())) != 1:
+            raise _err(f"NIR node `{k}` (Conv2d) has groups {n.groups}, dilation {dil.tolist()}, stride "
+                       f"{stride.tolist()}", "snndsl imports a convolution with groups 1, dilation 1 and the same "
+                       "stride on both axes")
+        s = int(stride[0])
+        if "snndsl_pads" in meta:  # written by snndsl: strip the zero rows an asymmetric padding added
+            t, b, l, r = (int(x) for x in np.asarray(meta["snndsl_pads"]).ravel())
+            kk = int(meta["snndsl_kernel"])
+            i0, j0 = max(t, b) - t, max(l, r) - l
+            inner = weight[:, :, i0:i0 + kk, j0:j0 + kk]
+            if abs(float(np.abs(weight).sum()) - float(np.abs(inner).sum())) > 0:
+                raise _err(f"NIR node `{k}`: its kernel is not snndsl's padded kernel (`snndsl_pads`)")
+            rule = str(meta["snndsl_padding"])
+            return f"kernel = {kk}, stride = {s}, padding = {rule}", kernel_from_oihw(inner)
+        kh, kw = weight.shape[2:]
+        pad = n.padding
+        if isinstance(pad, bytes):
+            pad = pad.decode()
+        if isinstance(pad, np.ndarray) and pad.dtype.kind in "SUO":
+            pad = pad.item().decode() if isinstance(pad.item(), bytes) else str(pad.item())
+        if isinstance(pad, str):
+            if pad == "same" and s != 1:
+                raise _err(f"NIR node `{k}` (Conv2d) has padding 'same' with stride {s}",
+                           "NIR's 'same' is PyTorch's, for stride 1 only; give the padding in pixels")
+            rule = pad
         else:
-            target = ident[dst]
+            pad = np.atleast_1d(np.asarray(pad)).ravel()
+            if len(set(pad.tolist())) != 1:
+                raise _err(f"NIR node `{k}` (Conv2d) pads {pad.tolist()}", "snndsl pads every side by the same "
+                           "number of pixels (or `same`)")
+            rule = str(int(pad[0]))
+        if kh != kw:
+            raise _err(f"NIR node `{k}` (Conv2d) has a {kh} x {kw} kernel", "snndsl's kernels are square")
+        return f"kernel = {int(kh)}, stride = {s}, padding = {rule}", kernel_from_oihw(weight)
+
+    def scalar_scale(k):
+        v = np.asarray(nodes[k].scale, np.float64).ravel()
+        if not np.allclose(v, v[0], rtol=1e-12, atol=0):
+            raise _err(f"NIR node `{k}` (Scale) scales its values differently", "snndsl imports a uniform Scale")
+        return float(v[0])
+
+    def add_chain(src, dst, chain):
+        """One projection from node src into node dst through the maps `chain` (in order): [a pooling] [a Scale]
+        then a Linear or Affine (after a Flatten for a (C, H, W) source), a Conv2d, or nothing (a pooling)."""
+        types = [type(nodes[c]).__name__ for c in chain]
+        shape, gain, settings, i, lname = node_shape(src), 1.0, [], 0, chain[-1]
+        lmeta = _meta(nodes[lname])
+        if i < len(types) and types[i] in POOL_NODES:
+            pool, shape = pool_text(chain[i], shape)
+            i += 1
+            if i < len(types) and types[i] != "Scale":  # a pooling before weights
+                settings.append(f"pool = {pool}")
+        if i < len(types) and types[i] == "Scale":
+            gain *= scalar_scale(chain[i])
+            i += 1
+        rest = types[i:]
         key = _ident(lname, weights_keys)
-        weights[key] = w
-        projs.append((ident[src], target, key, int(lmeta.get("snndsl_delay", 0) or 0),
-                      lname in nodes))  # learnable: a Linear of the graph
+        if not rest and types[0] in POOL_NODES:
+            target, _ = target_of(dst, lmeta)
+            f = per_channel_factor(dst, lname)
+            if not np.allclose(f, f[0], rtol=1e-12, atol=0):
+                raise _err(f"NIR node `{lname}`: the input factor of `{dst}` differs between channels")
+            gain *= float(f[0])
+            weights_keys.discard(key)
+            projs.append((ident[src], target, pool, [f"gain = {_num(gain)}"] if gain != 1 else [], lmeta, False))
+            return
+        if rest == ["Conv2d"]:
+            text, kernel = conv_text(chain[i])
+            target, _ = target_of(dst, lmeta)
+            weights[key] = kernel * gain * per_channel_factor(dst, lname)[None, None, None, :]
+            projs.append((ident[src], target, f'conv2d({text}, init = file("{npz}", "{key}"))', settings, lmeta, True))
+            return
+        flat = rest[:1] == ["Flatten"]
+        if rest in (["Linear"], ["Affine"], ["Flatten", "Linear"], ["Flatten", "Affine"]) and (flat or shape is None):
+            w_nir = np.asarray(nodes[lname].weight, np.float64)
+            if flat:
+                fl = nodes[chain[i]]
+                if int(fl.start_dim) != 0 or shape is None:
+                    raise _err(f"NIR node `{chain[i]}` (Flatten) flattens from axis {fl.start_dim}",
+                               "snndsl imports a Flatten of a whole (C, H, W) node (start_dim = 0)")
+                from snndsl_runtime.layers import channels_first_order
+
+                w = np.zeros((w_nir.shape[1], w_nir.shape[0]))
+                w[channels_first_order(shape)] = w_nir.T  # rows back in snndsl's channels-last order
+            else:
+                w = w_nir.T.copy()
+            target, w = target_of(dst, lmeta, w * gain)
+            weights[key] = w
+            projs.append((ident[src], target, f'dense(init = file("{npz}", "{key}"))', settings, lmeta,
+                          lname in nodes))
+            return
+        raise _err(f"NIR nodes {' -> '.join(f'`{c}` ({t})' for c, t in zip(chain, types))} cannot be imported as "
+                   "one projection", "snndsl imports [pooling] [Scale] then Linear, Flatten + Linear or Conv2d, "
+                   "or a pooling alone")
 
     out_src = {}
-    for k, n in nodes.items():
-        if isinstance(n, (nir.Linear, nir.Affine)):
-            src = chain_source(k)
-            if len(succ[k]) != 1:
-                raise _err(f"NIR node `{k}` feeds {len(succ[k])} nodes; snndsl imports a Linear that feeds one")
-            dst = succ[k][0]
-            if type(nodes[src]).__name__ in ("Linear", "Affine") or type(nodes[dst]).__name__ in ("Linear", "Affine"):
-                raise _err(f"NIR node `{k}`: two Linear maps in a row cannot be imported yet", "multiply them")
-            real_src = src
-            if src in readout_nodes:
-                real_src = chain_source(src)
-            if isinstance(nodes[dst], nir.Output):
-                out_src.setdefault(dst, (src, real_src))
-            add_projection(real_src, dst, n.weight, _meta(n), k)
-    for a, b in edges:  # neuron -> neuron without a Linear: one to one
+    is_map = lambda k: type(nodes[k]).__name__ in MAPS  # noqa: E731
+    for k in nodes:
+        if not is_map(k) or any(is_map(b) for b in succ[k]):
+            continue
+        if len(succ[k]) != 1:
+            raise _err(f"NIR node `{k}` feeds {len(succ[k])} nodes; snndsl imports a map that feeds one")
+        chain, cur = [k], k
+        while True:
+            ps = pred[cur]
+            if len(ps) != 1:
+                raise _err(f"NIR node `{cur}` has {len(ps)} inputs; a map takes one")
+            if not is_map(ps[0]):
+                break
+            if len(succ[ps[0]]) != 1:
+                raise _err(f"NIR node `{ps[0]}` feeds {len(succ[ps[0]])} nodes; snndsl imports a map that feeds one")
+            chain.insert(0, ps[0])
+            cur = ps[0]
+        src, dst = ps[0], succ[k][0]
+        real_src = chain_source(src) if src in readout_nodes else src
+        if isinstance(nodes[dst], nir.Output):
+            out_src.setdefault(dst, (src, real_src))
+        add_chain(real_src, dst, chain)
+    for a, b in edges:  # neuron -> neuron without a map: one to one
         if a in model_of and b in model_of:
-            add_projection(a, b, np.eye(model_of[b][2], model_of[a][2]), {}, f"{a}->{b}")
+            key = _ident(f"{a}->{b}", weights_keys)
+            target, weights[key] = target_of(b, {}, np.eye(model_of[a][2], model_of[b][2]))
+            projs.append((ident[a], target, f'dense(init = file("{npz}", "{key}"))', [], {}, False))
     # ---- outputs
     for k, n in nodes.items():
         if not isinstance(n, nir.Output):
@@ -362,8 +530,9 @@ def import_graph(graph, spec_path: str, dt_ms: float | None = None, origin: str 
             src = chain_source(via) if via in readout_nodes else via
             if src not in model_of:
                 raise _err(f"NIR output `{k}` reads `{src}`, which is not a neuron node")
-            projs.append((ident[src], ident[k], _ident(f"{src}->{k}", weights_keys), 0, False))
-            weights[projs[-1][2]] = np.eye(model_of[src][2], size)
+            key = _ident(f"{src}->{k}", weights_keys)
+            weights[key] = np.eye(model_of[src][2], size)
+            projs.append((ident[src], ident[k], f'dense(init = file("{npz}", "{key}"))', [], {}, False))
         if src not in model_of:
             raise _err(f"NIR output `{k}` reads `{src}`, which is not a neuron node")
         ometa = _meta(n)
@@ -396,10 +565,11 @@ def import_graph(graph, spec_path: str, dt_ms: float | None = None, origin: str 
         text += [f"task {task} {{ }}", ""]
     text += [m for m in lines_models.values()]
     text += inputs + pops + outputs + [""]
-    for src, tgt, key, delay, learnable in projs:
-        late = f"; delay = {delay}" if delay >= 2 else ""  # 0 and 1 follow from the update order
-        learn = "; learn w" if task and learnable else ""
-        text.append(f'project {src} -> {tgt} {{ weights = dense(init = file("{npz}", "{key}")){late}{learn} }}')
+    for src, tgt, weights_text, settings, lmeta, learnable in projs:
+        delay = int(lmeta.get("snndsl_delay", 0) or 0)
+        items = settings + [f"weights = {weights_text}"] + [f"delay = {delay}"] * (delay >= 2) \
+            + ["learn w"] * bool(task and learnable)  # delays 0 and 1 follow from the update order
+        text.append(f"project {src} -> {tgt} {{ {'; '.join(items)} }}")
     if task:
         text += ["", f"train {rule or 'surrogate'} {{ }}"]
     return "\n".join(text) + "\n", weights

@@ -56,7 +56,8 @@ PRIMITIVES = {"LIF": "LIF", "HardLIF": "LIF", "LI": "LI", "CubaLIF": "CubaLIF", 
 # readouts exported as NIR nodes (or passed through)
 READOUTS = ("filtered_rate", "spike_count", "instant", "membrane")
 # NIR node types `snndsl import` reads
-IMPORTABLE = ("Input", "Output", "Linear", "Affine", "LIF", "CubaLIF", "LI", "IF", "I")
+IMPORTABLE = ("Input", "Output", "Linear", "Affine", "LIF", "CubaLIF", "LI", "IF", "I",
+              "Conv2d", "AvgPool2d", "SumPool2d", "Scale", "Flatten")
 STEP_ORDER = ("step: ConnSNN order (i_syn <- exp(-dt/tau_syn) i_syn + jump; "
               "v <- exp(-dt/tau_m) v + (1 - exp(-dt/tau_m)) (v_rest + i_syn + i_in))")
 
