@@ -1,6 +1,6 @@
 """The device mesh (snndsl_runtime/mesh.py, train.devices): the setting, its refusals, the exact EC
-update and the regenerated ES update against the plain formulas, and (in subprocesses with 4 fake
-CPU devices) EC, ES, STOP, surrogate and PPO runs on 4 devices against 1-device runs."""
+update and the regenerated ES update against the plain formulas, and (in one subprocess with 4 fake
+CPU devices, tests/mesh_worker.py) EC, ES, STOP, surrogate and PPO runs on 4 devices against 1-device runs."""
 
 import json
 import subprocess
@@ -122,17 +122,7 @@ def test_regenerated_es_gradient_equals_the_antithetic_gradient_of_the_members_n
         np.testing.assert_allclose(np.asarray(got[k]), np.asarray(want[k]), rtol=1e-5, atol=1e-6)
 
 
-# ---------------------------------------------------------------- 4 devices against 1 (subprocesses)
-
-def _run(spec, steps, *sets):
-    r = subprocess.run([PYTHON, str(WORKER), str(spec), str(steps), *sets], capture_output=True, text=True,
-                       timeout=600, cwd=ROOT)
-    line = next((x for x in r.stdout.splitlines() if x.startswith("RESULT ")), None)
-    assert line, r.stderr[-3000:]
-    out = json.loads(line[len("RESULT "):])
-    assert out["devices"] == 4
-    return out
-
+# ---------------------------------------------------------------- 4 devices against 1 (one subprocess)
 
 EVOLUTION = [
     (SPECS / "quickstart.snn", ["train.population=24", "train.eval_copies=4", "task.episode_length=20",
@@ -141,12 +131,70 @@ EVOLUTION = [
                                "task.episode_length=20", "time.substeps=3"]),
     (SPECS / "ec_digits.snn", ["train.population=16", "train.eval_copies=4", "train.batch_size=32"]),
 ]
+EVOLUTION_IDS = ["ec-brax", "es-brax-odd", "ec-digits"]
+GRADIENT_SPECS = ["stop_digits.snn", "surrogate_digits.snn"]
+
+
+def _es_digits_text():
+    text = (SPECS / "ec_digits.snn").read_text().replace("bernoulli(p = 0.5)", "dense(init = normal(0, 1))") \
+        .replace("learn p", "learn w")
+    return text[:text.index("train ec")] + "train es { population = 16; eval_copies = 3; batch_size = 32; fitness = neg_loss }\n"
+
+
+def _jobs(folder):
+    """Every job the tests below read, by name: (spec, steps, device counts, settings)."""
+    jobs = {name: (spec, 2, (1, 4), sets) for name, (spec, sets) in zip(EVOLUTION_IDS, EVOLUTION)}
+    jobs["es-digits"] = (write_spec(folder, _es_digits_text(), "es_digits.snn"), 3, (1, 4), [])
+    for spec in GRADIENT_SPECS:
+        text = (SPECS / spec).read_text()
+        assert "LIF(1024)" in text
+        jobs[spec] = (write_spec(folder, text.replace("LIF(1024)", "LIF(64)"), spec), 1, (1, 4), ["train.batch_size=64"])
+    jobs["ppo"] = (SPECS / "sg_hopper.snn", 2, (4,), [
+        "task.env=inverted_pendulum", "train.num_envs=16", "train.minibatches=2", "train.unroll_length=4",
+        "train.eval_episodes=2", "task.episode_length=20", "time.substeps=3", "train.update_epochs=1"])
+    jobs["bad-split"] = (SPECS / "quickstart.snn", 0, (1, 4), ["train.population=10", "train.eval_copies=2"])
+    return jobs
+
+
+# which jobs each test reads: the fixture runs only those of the selected tests
+NEEDS = {**{f"test_evolution_on_4_devices_equals_1_device[{i}]": [i] for i in EVOLUTION_IDS},
+         "test_es_on_a_dataset_on_4_devices_equals_1_device": ["es-digits"],
+         **{f"test_gradient_rules_on_4_devices_agree_with_1_device[{s}]": [s] for s in GRADIENT_SPECS},
+         "test_ppo_completes_on_4_devices_and_population_must_split": ["ppo", "bad-split"]}
+
+
+@pytest.fixture(scope="module")
+def mesh(request, tmp_path_factory):
+    """One worker process (one JAX start-up, 4 fake devices) runs the selected tests' jobs; a job's
+    result, by name. Each job is trained on its own trainers, as a separate launch would."""
+    names = [n for item in request.session.items if item.module is request.module for n in NEEDS.get(item.name, [])]
+    folder = tmp_path_factory.mktemp("mesh")
+    jobs = _jobs(folder)
+    listing = [{"name": n, "spec": str(jobs[n][0]), "steps": jobs[n][1], "counts": list(jobs[n][2]), "sets": jobs[n][3]}
+               for n in dict.fromkeys(names)]
+    (folder / "jobs.json").write_text(json.dumps(listing))
+    r = subprocess.run([PYTHON, str(WORKER), str(folder / "jobs.json")], capture_output=True, text=True,
+                       timeout=1800, cwd=ROOT)
+    results = {}
+    for line in r.stdout.splitlines():
+        if line.startswith("RESULT "):
+            name, _, body = line[len("RESULT "):].partition(" ")
+            results[name] = json.loads(body)
+
+    def result(name):
+        assert name in results, r.stderr[-3000:]
+        out = results[name]
+        assert "crash" not in out, out.get("crash")
+        assert out["devices"] == 4
+        return out
+
+    return result
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("spec, sets", EVOLUTION, ids=["ec-brax", "es-brax-odd", "ec-digits"])
-def test_evolution_on_4_devices_equals_1_device(spec, sets):
-    out = _run(spec, 2, *sets)
+@pytest.mark.parametrize("name", EVOLUTION_IDS)
+def test_evolution_on_4_devices_equals_1_device(mesh, name):
+    out = mesh(name)
     one, four = out["1"], out["4"]
     assert four["mesh"] == "4 x cpu" and one["mesh"] == "1 x cpu"
     assert one["rows"] == four["rows"]  # every metric identical: fitness, eval fitness, held-out scores
@@ -155,21 +203,16 @@ def test_evolution_on_4_devices_equals_1_device(spec, sets):
 
 
 @pytest.mark.slow
-def test_es_on_a_dataset_on_4_devices_equals_1_device(tmp_path):
-    text = (SPECS / "ec_digits.snn").read_text().replace("bernoulli(p = 0.5)", "dense(init = normal(0, 1))") \
-        .replace("learn p", "learn w")
-    text = text[:text.index("train ec")] + "train es { population = 16; eval_copies = 3; batch_size = 32; fitness = neg_loss }\n"
-    out = _run(write_spec(tmp_path, text, "es_digits.snn"), 3)
+def test_es_on_a_dataset_on_4_devices_equals_1_device(mesh):
+    out = mesh("es-digits")
     assert out["1"]["rows"] == out["4"]["rows"] and out["theta_max_diff"] == 0.0
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("spec", ["stop_digits.snn", "surrogate_digits.snn"])
-def test_gradient_rules_on_4_devices_agree_with_1_device(spec, tmp_path):
+@pytest.mark.parametrize("spec", GRADIENT_SPECS)
+def test_gradient_rules_on_4_devices_agree_with_1_device(mesh, spec):
     """Data parallel: the batch split over the devices, gradients all-reduced: equal within rounding."""
-    text = (SPECS / spec).read_text()
-    assert "LIF(1024)" in text
-    out = _run(write_spec(tmp_path, text.replace("LIF(1024)", "LIF(64)"), spec), 1, "train.batch_size=64")
+    out = mesh(spec)
     (a,), (b,) = out["1"]["rows"], out["4"]["rows"]
     for k in ("train_loss", "test_loss", "param_norm"):
         assert b[k] == pytest.approx(a[k], rel=1e-4), k
@@ -178,13 +221,11 @@ def test_gradient_rules_on_4_devices_agree_with_1_device(spec, tmp_path):
 
 
 @pytest.mark.slow
-def test_ppo_completes_on_4_devices_and_population_must_split():
-    out = _run(SPECS / "sg_hopper.snn", 2, "4", "task.env=inverted_pendulum", "train.num_envs=16", "train.minibatches=2",
-               "train.unroll_length=4", "train.eval_episodes=2", "task.episode_length=20", "time.substeps=3",
-               "train.update_epochs=1")
+def test_ppo_completes_on_4_devices_and_population_must_split(mesh):
+    out = mesh("ppo")
     rows = out["4"]["rows"]
     assert out["4"]["mesh"] == "4 x cpu" and len(rows) == 2 and all(np.isfinite(r["loss"]) and np.isfinite(r["eval_fitness"]) for r in rows)
     assert rows[-1]["env_steps"] == 2 * 16 * 4
-    bad = _run(SPECS / "quickstart.snn", 0, "train.population=10", "train.eval_copies=2")
+    bad = mesh("bad-split")
     assert "rows" in bad["1"] and bad["4"]["error"] == "E892"  # 10 members split over 1 device, not 4
     assert "train.population = 10" in bad["4"]["message"] and "8 or 12" in bad["4"]["hint"]
