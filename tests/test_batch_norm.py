@@ -371,15 +371,41 @@ def test_batch_norm_refused_on_a_brax_task(tmp_path):
     assert spec is None and e628 and "Brax" in e628[0].message
 
 
+# the previous tests' conv net, trained as a user would: `snndsl run`, then `snndsl eval`
+CONV_BN_RUN = CONV_BN.replace("STEPS", "4").replace(
+    "batch_size = 8;", "epochs = 3; batch_size = 32;").replace(
+    "surrogate = fast_sigmoid(slope = 5)", "surrogate = fast_sigmoid(slope = 5); optimizer = adam(lr = 3e-3)")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("rule", ["stop", "surrogate"])
-def test_conv_with_batch_norm_learns_digits_from_the_cli(tmp_path, rule):
-    """Measured: 82% (stop) and 83% (surrogate) test accuracy after 2 epochs (chance: 10%)."""
-    from snndsl import cli
+def test_run_and_eval_of_a_conv_net_with_batch_norm_learns_digits(tmp_path, rule):
+    import json
 
-    text = CONV_BN.replace("STEPS", "4").replace("RULE", rule).replace(
-        "batch_size = 8;", "epochs = 2; batch_size = 32; optimizer = adam(lr = 3e-3);")
+    from .test_cli_run import snndsl
+
     out = tmp_path / "run"
-    assert cli.main(["run", str(write_spec(tmp_path, text)), "--out", str(out)]) == 0
+    spec = write_spec(tmp_path, CONV_BN_RUN.replace("RULE", rule))
+    r = snndsl("run", str(spec), "--out", str(out))
+    assert r.returncode == 0, r.stderr
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    assert rows[-1]["test_accuracy"] > 0.6 and rows[-1]["train_loss"] < rows[0]["train_loss"]
+    assert [row["epoch"] for row in rows] == [1, 2, 3]
+    assert rows[-1]["test_accuracy"] > 0.7 and rows[-1]["train_loss"] < rows[0]["train_loss"]
+    assert rows[-1]["silent/c2"] < 0.5
+    r = snndsl("eval", str(out))
+    assert r.returncode == 0, r.stderr
+    evaluated = json.loads(r.stdout.strip().splitlines()[-1])
+    # eval scores the checkpoint as the last epoch did: with the running statistics
+    assert evaluated["test_accuracy"] == pytest.approx(rows[-1]["test_accuracy"])
+    # and it reads them: the running statistics of an untrained net (mean 0, variance 1) score worse
+    ckpt = out / "checkpoint.npz"
+    arrays = dict(np.load(ckpt))
+    for k in [k for k in arrays if k.endswith(".mean") or k.endswith("/mean")]:
+        arrays[k] = np.zeros_like(arrays[k])
+    for k in [k for k in arrays if k.endswith(".var") or k.endswith("/var")]:
+        arrays[k] = np.ones_like(arrays[k])
+    np.savez(ckpt, **arrays)
+    r = snndsl("eval", str(out))
+    assert r.returncode == 0, r.stderr
+    reset = json.loads(r.stdout.strip().splitlines()[-1])
+    assert reset["test_accuracy"] < evaluated["test_accuracy"] - 0.05, (reset, evaluated)
