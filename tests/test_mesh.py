@@ -134,9 +134,10 @@ def _run(spec, steps, *sets):
     return out
 
 
+# One Brax case: the rollout, the sharded reset pool and the normalizer are EvolutionTrainer's, the
+# same for EC and ES (ec.py and es.py only sample members and rank them); EC's sharded sampling and
+# exact update on 4 devices are checked by ec-digits, ES's by the dataset test below.
 EVOLUTION = [
-    (SPECS / "quickstart.snn", ["train.population=24", "train.eval_copies=4", "task.episode_length=20",
-                                "time.substeps=3"]),
     (SPECS / "es_hopper.snn", ["task.env=inverted_pendulum", "train.population=24", "train.eval_copies=3",
                                "task.episode_length=20", "time.substeps=3"]),
     (SPECS / "ec_digits.snn", ["train.population=16", "train.eval_copies=4", "train.batch_size=32"]),
@@ -144,7 +145,7 @@ EVOLUTION = [
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("spec, sets", EVOLUTION, ids=["ec-brax", "es-brax-odd", "ec-digits"])
+@pytest.mark.parametrize("spec, sets", EVOLUTION, ids=["es-brax-odd", "ec-digits"])
 def test_evolution_on_4_devices_equals_1_device(spec, sets):
     out = _run(spec, 2, *sets)
     one, four = out["1"], out["4"]
