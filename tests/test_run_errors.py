@@ -19,6 +19,14 @@ def snndsl(*args, cwd=ROOT):
     return r
 
 
+def small_stop_digits(tmp_path):
+    """specs/stop_digits.snn with 64 hidden neurons instead of 1024, under the same file name: the
+    resume tests check what a run folder keeps, not what 1024 neurons learn."""
+    text = (SPECS / "stop_digits.snn").read_text()
+    assert "LIF(1024)" in text
+    return write_spec(tmp_path, text.replace("LIF(1024)", "LIF(64)"), "stop_digits.snn")
+
+
 def test_missing_dataset_folder_points_at_the_task(tmp_path):
     r = snndsl("run", str(SPECS / "stop_mnist.snn"), "--out", str(tmp_path / "run"), cwd=tmp_path)
     assert r.returncode == 2
@@ -160,10 +168,11 @@ def test_failed_start_leaves_no_run_folder(tmp_path):
 @pytest.mark.slow
 def test_resume_keeps_the_runs_settings(tmp_path):
     out = tmp_path / "run"
+    spec = str(small_stop_digits(tmp_path))
     tiny = ["--set", "train.batch_size=256", "--set", "train.optimizer.lr=0.01"]
-    r = snndsl("run", str(SPECS / "stop_digits.snn"), *tiny, "--set", "train.epochs=1", "--out", str(out))
+    r = snndsl("run", spec, *tiny, "--set", "train.epochs=1", "--out", str(out))
     assert r.returncode == 0, r.stderr
-    r = snndsl("run", str(SPECS / "stop_digits.snn"), "--set", "train.epochs=2", "--out", str(out), "--resume")
+    r = snndsl("run", spec, "--set", "train.epochs=2", "--out", str(out), "--resume")
     assert r.returncode == 0, r.stderr
     assert "train.epochs 1 -> 2" in r.stderr  # the only change, and it is announced
     import json
@@ -171,7 +180,7 @@ def test_resume_keeps_the_runs_settings(tmp_path):
     saved = json.loads((out / "config.json").read_text())
     assert saved["config"]["train"]["batch_size"] == 256 and saved["config"]["train"]["optimizer"]["lr"] == 0.01
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 2
-    r = snndsl("run", str(SPECS / "stop_digits.snn"), "--set", "time.steps=3", "--out", str(out), "--resume")
+    r = snndsl("run", spec, "--set", "time.steps=3", "--out", str(out), "--resume")
     assert r.returncode == 2 and "error[E822]" in r.stderr and "time.steps" in r.stderr
 
 
@@ -184,15 +193,16 @@ def test_dataset_error_points_at_the_command_line_when_the_path_came_from_there(
 @pytest.mark.slow
 def test_a_run_is_never_overwritten_and_either_tool_resumes_it(tmp_path):
     out = tmp_path / "run"
+    spec = str(small_stop_digits(tmp_path))
     train_py = tmp_path / "train.py"
-    assert snndsl("emit", str(SPECS / "stop_digits.snn"), "-o", str(train_py)).returncode == 0
+    assert snndsl("emit", spec, "-o", str(train_py)).returncode == 0
     made = subprocess.run([PYTHON, str(train_py), "--out", str(out), "--set", "train.epochs=1",
                            "--set", "train.batch_size=256"], capture_output=True, text=True, timeout=600)
     assert made.returncode == 0, made.stderr
-    r = snndsl("run", str(SPECS / "stop_digits.snn"), "--set", "train.epochs=1", "--out", str(out))
+    r = snndsl("run", spec, "--set", "train.epochs=1", "--out", str(out))
     assert r.returncode == 2 and "error[E823]" in r.stderr  # not --resume: the run stays as it was
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 1
-    r = snndsl("run", str(SPECS / "stop_digits.snn"), "--set", "train.epochs=2", "--out", str(out), "--resume")
+    r = snndsl("run", spec, "--set", "train.epochs=2", "--out", str(out), "--resume")
     assert r.returncode == 0, r.stderr
     assert "train.epochs 1 -> 2" in r.stderr and "batch_size" not in r.stderr  # the run's batch size kept
     import json
@@ -208,8 +218,7 @@ def test_resume_after_a_gain_change_names_the_projection(tmp_path):
     """A resumed run must be the network that made it: a changed gain (in the spec, not a --set) is
     E822 naming the projection, before anything in the run folder is written."""
     spec = tmp_path / "stop_digits.snn"
-    original = (SPECS / "stop_digits.snn").read_text()
-    spec.write_text(original)
+    original = small_stop_digits(tmp_path).read_text()
     out = tmp_path / "run"
     r = snndsl("run", str(spec), "--set", "train.epochs=1", "--set", "train.batch_size=256", "--out", str(out))
     assert r.returncode == 0, r.stderr
