@@ -380,7 +380,6 @@ CONV_BN_RUN = CONV_BN.replace("STEPS", "4").replace(
 @pytest.mark.slow
 @pytest.mark.parametrize("rule", ["stop", "surrogate"])
 def test_run_and_eval_of_a_conv_net_with_batch_norm_learns_digits(tmp_path, rule):
-
     from .test_cli_run import snndsl
 
     out = tmp_path / "run"
