@@ -90,18 +90,32 @@ def batch_norm(z, norm, info, stats=None, key=None):
     norm {"scale", "shift"}: training; the statistics are this step's batch's, so the caller must
     vmap over the samples with axis_name=BATCH_AXIS (means over it by jax.lax.pmean; variance
     biased, taken after the mean).  With `stats` (a dict) records stats[key] = {"mean", "var",
-    "input": z} for the running statistics and STOP's weight gradient.
+    "centered": z - mean (positions, C)} for the running statistics and STOP's weight gradient.
     norm {"scale", "shift", "mean", "var"}: evaluation, with the running statistics; no collective."""
     zc = z.reshape(-1, info["channels"])  # (positions, C): per-channel values broadcast over positions
     if "mean" in norm:
         mean, var = norm["mean"], norm["var"]
+        centered = zc - mean
     else:
         mean = jax.lax.pmean(jnp.mean(zc, 0), BATCH_AXIS)
-        var = jax.lax.pmean(jnp.mean(jnp.square(zc - mean), 0), BATCH_AXIS)
+        centered = zc - mean
+        var = jax.lax.pmean(jnp.mean(jnp.square(centered), 0), BATCH_AXIS)
         if stats is not None:
-            stats[key] = {"mean": mean, "var": var, "input": z}
-    y = (zc - mean) * (norm["scale"] * jax.lax.rsqrt(var + info["eps"])) + norm["shift"]
+            stats[key] = {"mean": mean, "var": var, "centered": centered}
+    y = centered * (norm["scale"] * jax.lax.rsqrt(var + info["eps"])) + norm["shift"]
     return y.reshape(z.shape).astype(z.dtype)
+
+
+def batch_norm_vjp(centered, cotangent, norm, var, info):
+    """J_BN^T cotangent for a batch of flat channels-last drives, BN taken with this batch's
+    statistics: scale / sigma * (g - mean(g) - x_hat * mean(g * x_hat)), x_hat = centered / sigma,
+    the means per channel over the batch and positions.  centered: (B, positions, C), the z - mean
+    batch_norm recorded (the array its own gradient keeps, so STOP holds no other copy of z)."""
+    g = cotangent.reshape(centered.shape).astype(centered.dtype)
+    inv = jax.lax.rsqrt(var + info["eps"])
+    # x_hat stays folded into per-channel factors: no array of z's size but the result
+    out = (norm["scale"] * inv) * (g - jnp.mean(g, (0, 1))) - centered * (norm["scale"] * inv ** 3 * jnp.mean(g * centered, (0, 1)))
+    return out.reshape(cotangent.shape)
 
 
 def norm_keys(model):
@@ -152,8 +166,8 @@ def apply_projection(signal, weights, op):
 def weight_gradient(op, weights, presynaptic, error):
     """dL/dW of a projection for a batch: the vjp of W -> apply_projection(presynaptic, W, op)
     with `error` (B, n_out) as cotangent, summed over the batch.  For a dense projection this is
-    presynaptic^T error; for a convolution the kernel's gradient, summed over positions.  What
-    STOP evaluates at its presynaptic traces; with a pool in the op, at the pooled trace (exact for
-    the linear pools, since pool(trace of spikes) = trace of pool(spikes))."""
+    presynaptic^T error; for a convolution the kernel's gradient, summed over positions.  STOP
+    evaluates it at its presynaptic traces, which already run on the pooled signal (op without its
+    pool; trainers/stop.weight_input)."""
     _, vjp = jax.vjp(lambda w: jax.vmap(lambda s: apply_projection(s, w, op))(presynaptic), weights)
     return vjp(error.astype(weights.dtype))[0]

@@ -24,20 +24,6 @@ def evolution_without_layers(spec: ir.Spec, plan: Plan):
                 "or use dense projections here")
 
 
-@check("E626", "STOP does not pool a presynaptic trace through max_pool")
-def stop_without_max_pool_before_weights(spec: ir.Spec, plan: Plan):
-    if not spec.trainable or spec.train.rule != "stop":
-        return
-    for pr in spec.projections:
-        if pr.pool is not None and pr.pool.op == "max_pool" and pr.learnable:
-            yield Diagnostic(
-                "E626", f"`train stop` cannot learn `{pr.name}` through `pool = max_pool(...)`", pr.pool.span,
-                "STOP learns the weights at a trace of the raw spikes; an average or sum of traces is the trace of "
-                "the pooled spikes, but a maximum of traces is not the trace of the maximum.  Use "
-                "`pool = avg_pool(...)`, or pool into a population with `weights = max_pool(...)`, "
-                "or train with `train surrogate`")
-
-
 @check("E624", "batch norm only on weights into a population")
 def batch_norm_on_weights_into_a_population(spec: ir.Spec, plan: Plan):
     for pr in spec.projections:

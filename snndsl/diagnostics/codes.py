@@ -60,7 +60,6 @@ CODES = {
     "E623": "evolution (EC, ES) through a convolution or pooling projection",
     "E624": "`norm` that is not `batch`, or batch norm on pooling, Bernoulli weights or into an output",
     "E625": "a pooling projection marked learnable",
-    "E626": "max_pool before a projection's weights under `train stop` (its trace cannot be pooled exactly)",
     "E627": "a projection's `pool` that is not a pooling, or before weights other than dense or conv2d",
     "E628": "batch norm without `train stop` or `train surrogate` on a dataset task",
     "E629": "batch norm of one value per channel (a flat layer) with train.batch_size = 1",

@@ -29,7 +29,7 @@ it equals BPTT (tests/test_batch_norm.py)."""
 import jax
 import jax.numpy as jnp
 
-from ..layers import BATCH_AXIS, DENSE, batch_norm, norm_keys, per_channel, weight_gradient
+from ..layers import BATCH_AXIS, DENSE, apply_projection, batch_norm_vjp, norm_keys, per_channel, weight_gradient
 from ..network import NORM_LEARNED, network_weights, strong
 from ..tasks.arrays import frame
 from .gradient import GradientTrainer, cross_entropy
@@ -65,9 +65,24 @@ def inject(model, x, kappa, phi):
     return x
 
 
+def weight_input(model, key, signal):
+    """A batch of a projection's presynaptic signals as its weights see them: a pooling in the op
+    (`pool = avg_pool(2)`) applied first.  The trace runs on this: exact for every pooling (the
+    weights see only the pooled value) and 4x smaller than the source layer behind a 2x2 pool."""
+    op = model.PROJECTIONS[key].get("op", DENSE)
+    if "pool" not in op:
+        return signal
+    return jax.vmap(lambda s: apply_projection(s, None, op["pool"]))(signal)
+
+
+def weights_op(model, key):
+    """A projection's op without its pooling: what acts on weight_input."""
+    return {k: v for k, v in model.PROJECTIONS[key].get("op", DENSE).items() if k != "pool"}
+
+
 def w_trace_step(model, key, trace, signal, bp, bc):
     """A projection's presynaptic traces after this step: its target's linear dynamics driven by
-    gain * signal (shape of the presynaptic layer; one trace per target state variable)."""
+    gain * signal (one sample's weight_input; one trace per target state variable)."""
     pr = model.PROJECTIONS[key]
     block = pr["target"][1]
     spec = model.BLOCKS[block]
@@ -141,11 +156,9 @@ def stop_step(model, theta, fixed, x, kappa, images, labels, keys, weight):
     return value, jax.lax.stop_gradient(aux), g_phi, g_norm, delta
 
 
-def _bn_cotangent(model, k, norms, z, error):
-    """J_BN^T error at the batch's pre-norm outputs z (B, n): BN's vjp with the batch's statistics."""
-    info = model.PROJECTIONS[k]["norm"]
-    _, vjp = jax.vjp(lambda zb: jax.vmap(lambda zs: batch_norm(zs, norms, info), axis_name=BATCH_AXIS)(zb), z)
-    return vjp(error.astype(z.dtype))[0]
+def _bn_cotangent(model, k, norms, bn, error):
+    """J_BN^T error (B, n) at this step's batch statistics and centered pre-norm outputs."""
+    return batch_norm_vjp(bn[k]["centered"], error, norms[k], bn[k]["var"][0], model.PROJECTIONS[k]["norm"])
 
 
 def _encode(model, xb, keys):
@@ -165,7 +178,7 @@ def stop_init(model, theta, fixed, xb, keys):
     sig0 = jax.vmap(model.presynaptic_signals)(x0, x0, _encode(model, _frames(xb, 0), keys))
     blocks = model.BLOCKS
     traces = {
-        "w": {k: {m: jnp.zeros_like(sig0[k]) for m in blocks[model.PROJECTIONS[k]["target"][1]]["states"]}
+        "w": {k: {m: jnp.zeros_like(weight_input(model, k, sig0[k])) for m in blocks[model.PROJECTIONS[k]["target"][1]]["states"]}
               for k in traced(model)},
         "k": {name: {m: jnp.zeros((n, blocks[q["block"]]["size"])) for m in blocks[q["block"]]["states"]}
               for name, q in model.NEURON_PARAMS.items()},
@@ -186,7 +199,8 @@ def stop_time_step(model, weights, theta, fixed, x, tr, xb, yb, keys, t):
     loss, (new, out, drives, bn), g_phi, g_norm, delta = stop_step(model, theta, fixed, x, tr["k"], xb, yb,
                                                                    step_keys, weight)
     sig = jax.vmap(model.presynaptic_signals)(x, new, _encode(model, xb, step_keys))
-    tr_w = {k: jax.vmap(lambda e, s: w_trace_step(model, k, e, s, bp, bc))(tr["w"][k], sig[k]) for k in traced(model)}
+    pooled = {k: weight_input(model, k, sig[k]) for k in traced(model)}
+    tr_w = {k: jax.vmap(lambda e, s: w_trace_step(model, k, e, s, bp, bc))(tr["w"][k], pooled[k]) for k in traced(model)}
     tr_k = {name: jax.vmap(lambda kap, xp, d: param_trace_step(model, name, kap, xp, d, theta_c, fixed, phi))(
                 tr["k"][name], x, drives[q["block"]]) for name, q in model.NEURON_PARAMS.items()}
     grads = {k: v / n for k, v in g_phi.items()}
@@ -198,9 +212,11 @@ def stop_time_step(model, weights, theta, fixed, x, tr, xb, yb, keys, t):
         kind, block, start, stop = pr["target"]
         op, wk = pr.get("op", DENSE), theta_c[k]
         # dense: trace^T delta; a convolution: its kernel's gradient, summed over positions
+        if kind == "block":  # the traces are of the pooled signal
+            op = weights_op(model, k)
         if kind == "block" and k in bn:  # through batch norm's Jacobian at this step, then the gain
             gw = sum(weight_gradient(op, wk, tr_w[k][m], _bn_cotangent(
-                model, k, norms[k], bn[k]["input"], pr["gain"] * delta[block][m][:, start:stop]))
+                model, k, norms, bn, pr["gain"] * delta[block][m][:, start:stop]))
                 for m in model.BLOCKS[block]["states"])
         elif kind == "block":
             gw = sum(weight_gradient(op, wk, tr_w[k][m], delta[block][m][:, start:stop])
