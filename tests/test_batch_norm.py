@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from snndsl_runtime.layers import BATCH_AXIS, batch_norm, norm_keys, running_stats
+from snndsl_runtime.layers import BATCH_AXIS, batch_norm, batch_norm_vjp, norm_keys, running_stats
 from snndsl_runtime.network import init_parameters, network, readable_parameters, tau_from_raw
 from snndsl_runtime.tasks.datasets import load_task
 from snndsl_runtime.trainers.bptt import sequence_loss
@@ -116,6 +116,15 @@ def test_batch_norm_in_a_named_vmap_is_the_batch_formula_and_eval_uses_running_s
     got = jax.grad(lambda zb: jnp.sum(train(zb)[0] * g))(jnp.asarray(z))
     want = jax.grad(lambda zb: jnp.sum(batched(zb) * g))(jnp.asarray(z))
     np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-4, atol=1e-5)
+    # STOP's J^T, written out from the centered values batch_norm records: the same vjp
+    def recorded(zs):
+        stats = {}
+        batch_norm(zs, norm, info, stats, "k")
+        return stats["k"]["centered"]
+
+    centered = jax.vmap(recorded, axis_name=BATCH_AXIS)(jnp.asarray(z))
+    direct = batch_norm_vjp(centered, jnp.asarray(g), norm, jnp.asarray(ref_var), info)
+    np.testing.assert_allclose(np.asarray(direct), np.asarray(want), rtol=1e-4, atol=1e-5)
     # evaluation: the running statistics, sample by sample, no batch axis needed
     run = {**norm, "mean": jnp.asarray([0.5, -1.0, 2.0]), "var": jnp.asarray([4.0, 1.0, 0.25])}
     y = np.asarray(batch_norm(jnp.asarray(z[0]), run, info)).reshape(positions, c)
