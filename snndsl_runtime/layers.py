@@ -113,8 +113,9 @@ def batch_norm_vjp(centered, cotangent, norm, var, info):
     batch_norm recorded (the array its own gradient keeps, so STOP holds no other copy of z)."""
     g = cotangent.reshape(centered.shape).astype(centered.dtype)
     inv = jax.lax.rsqrt(var + info["eps"])
-    # x_hat stays folded into per-channel factors: no array of z's size but the result
-    out = (norm["scale"] * inv) * (g - jnp.mean(g, (0, 1))) - centered * (norm["scale"] * inv ** 3 * jnp.mean(g * centered, (0, 1)))
+    a = norm["scale"] * inv
+    # x_hat stays folded into per-channel factors: no array of z's size is made but the result
+    out = a * (g - jnp.mean(g, (0, 1))) - centered * (a * inv ** 2 * jnp.mean(g * centered, (0, 1)))
     return out.reshape(cotangent.shape)
 
 

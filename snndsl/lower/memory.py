@@ -42,6 +42,14 @@ def human(n: float) -> str:
     return f"{n:.1f} TB"
 
 
+def _weights_input(pr) -> int:
+    """Values a projection's weights see per sample (STOP's trace size): the pooled source behind `pool`."""
+    if pr.pool is not None:
+        c, h, w = pr.in_shape
+        return c * h * w
+    return pr.n_in
+
+
 def estimate(plan: Plan) -> MemoryEstimate:
     """The estimated peak memory of training the plan's network with its spec's rule and settings."""
     spec, tr = plan.spec, plan.spec.train
@@ -64,11 +72,11 @@ def estimate(plan: Plan) -> MemoryEstimate:
     est.terms["the batch's network states"] = batch * state * FLOAT
     normed = sum(p.ir.n_out for p in plan.projections if p.ir.norm is not None)  # batch norm's outputs
     if tr.rule == "stop":
-        traced = sum(p.ir.n_in * len(plan.block(p.target.name).model.states)
+        traced = sum(_weights_input(p.ir) * len(plan.block(p.target.name).model.states)
                      for p in plan.projections if p.ir.learnable and p.target.kind == "block")
         est.terms["STOP's traces"] = batch * traced * FLOAT
-        if normed:  # the step's pre-norm outputs, for BN's Jacobian in the weight gradients
-            est.terms["batch norm's inputs of the step"] = batch * normed * FLOAT
+        if normed:  # the step's centered pre-norm outputs, for BN's Jacobian in the weight gradients
+            est.terms["batch norm's centered values of the step"] = batch * normed * FLOAT
     else:  # BPTT keeps at least every step's state for its backward pass (remat recomputes the rest)
         est.terms["states kept for BPTT (T x state x batch)"] = steps * batch * state * FLOAT
         if normed:  # and batch norm's input and normalised output at every step

@@ -7,9 +7,10 @@ At each step t:
      probes), backpropagated inside the step with the surrogate derivative;
   2. weights: every learnable projection into a block keeps a presynaptic trace per state variable
      of its target, e = A e + B (gain * input), (A, B) the target's linear dynamics (the target's
-     leak must be shared per population); dL/dW += the vjp of W -> op(e_m, W) at cotangent delta_m,
-     summed over the batch (layers.weight_gradient: e_m^T delta_m for a dense projection, the
-     kernel's gradient for a convolution);
+     leak must be shared per population), input = what the weights see (a `pool` in the op applied
+     first: exact for every pooling, and the trace has the pooled layer's size); dL/dW += the vjp
+     of W -> op(e_m, W) at cotangent delta_m, summed over the batch (layers.weight_gradient:
+     e_m^T delta_m for a dense projection, the kernel's gradient for a convolution);
   3. thresholds and leaks: kappa = d(block state)/d(parameter) along the neuron's own recurrence
      (reset detached), injected into the previous state so that step 1's gradient includes it.
 Per the STOP paper, paths through earlier spikes of downstream layers are dropped; with one hidden
@@ -21,10 +22,10 @@ step's gradient is taken of the batch's summed loss with the samples as one name
 spatial errors hold BN's Jacobian across samples and scale/shift get this step's gradient (the
 previous state held constant, as the public STOP code detaches v).  A normalised projection's trace
 runs on the signal at unit gain (the gain comes after BN), and its weight gradient is
-sum_m vjp_W op(e_m, W) at J_BN^T (gain * delta_m), J_BN taken at this step's pre-norm output and
-statistics: BN's Jacobian at step t applied to the trace, the trace substitution of STOP's
-reference code, which is approximate (BN's input is the step's current, not the trace).  At T = 1
-it equals BPTT (tests/test_batch_norm.py)."""
+sum_m vjp_W op(e_m, W) at J_BN^T (gain * delta_m), J_BN taken at this step's statistics and the
+centered pre-norm output batch_norm records (layers.batch_norm_vjp): BN's Jacobian at step t
+applied to the trace, the trace substitution of STOP's reference code, which is approximate (BN's
+input is the step's current, not the trace).  At T = 1 it equals BPTT (tests/test_batch_norm.py)."""
 
 import jax
 import jax.numpy as jnp
@@ -178,8 +179,8 @@ def stop_init(model, theta, fixed, xb, keys):
     sig0 = jax.vmap(model.presynaptic_signals)(x0, x0, _encode(model, _frames(xb, 0), keys))
     blocks = model.BLOCKS
     traces = {
-        "w": {k: {m: jnp.zeros_like(weight_input(model, k, sig0[k])) for m in blocks[model.PROJECTIONS[k]["target"][1]]["states"]}
-              for k in traced(model)},
+        "w": {k: {m: jnp.zeros_like(weight_input(model, k, sig0[k]))
+                  for m in blocks[model.PROJECTIONS[k]["target"][1]]["states"]} for k in traced(model)},
         "k": {name: {m: jnp.zeros((n, blocks[q["block"]]["size"])) for m in blocks[q["block"]]["states"]}
               for name, q in model.NEURON_PARAMS.items()},
     }
