@@ -20,8 +20,12 @@ A projection with `norm = batch` (PROJECTIONS[key]["norm"] = {"channels": C, "po
 import jax
 import jax.numpy as jnp
 
+from . import network
 from .network import project
 from .spikes import real
+
+# defined in network.py (which this module imports, not the reverse); the trainers read it here
+norm_keys = network.norm_keys
 
 DENSE = {"type": "dense"}
 POOLS = ("avg_pool", "sum_pool", "max_pool", "global_avg_pool")
@@ -102,11 +106,6 @@ def batch_norm(z, norm, info, stats=None, key=None):
             stats[key] = {"mean": mean, "var": var, "input": z}
     y = (zc - mean) * (norm["scale"] * jax.lax.rsqrt(var + info["eps"])) + norm["shift"]
     return y.reshape(z.shape).astype(z.dtype)
-
-
-def norm_keys(model):
-    """The projections with `norm = batch`."""
-    return [k for k, pr in model.PROJECTIONS.items() if pr.get("norm")]
 
 
 def running_stats(model, fixed, stats, batch):
