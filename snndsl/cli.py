@@ -306,7 +306,7 @@ def cmd_sim(args) -> int:
         print(line, file=sys.stderr)
     print(f"wrote {out} ({', '.join(k for k in result)})", file=sys.stderr)
     if args.format == "nir":
-        from .interchange.nir_data import write_recording
+        from .interchange.nir_data import node_shapes, write_recording
 
         nird = os.path.splitext(out)[0] + ".nirdata"
         try:
@@ -314,7 +314,11 @@ def cmd_sim(args) -> int:
         except RunError as e:
             report([Diagnostic(e.code, e.message, None, e.hint)], None)
             return EXIT_BAD_INPUT
-        print(f"wrote {nird} (NIR data: nodes named as `snndsl export` names them)", file=sys.stderr)
+        names = {k.split(".", 1)[0] for k in result}  # populations (their blocks are the nodes) and outputs
+        recorded = {model.POPULATIONS[n]["block"] if n in model.POPULATIONS else n for n in names}
+        shaped = ", ".join(f"{n} {'x'.join(map(str, c))}" for n, c in node_shapes(model).items() if n in recorded)
+        print(f"wrote {nird} (NIR data: nodes named as `snndsl export` names them"
+              + (f"; channels first: {shaped}" if shaped else "") + ")", file=sys.stderr)
         if left_out:
             print(f"note: not in {nird}: {', '.join(left_out)} (recorded for only part of a group; "
                   "record it for every member)", file=sys.stderr)

@@ -11,7 +11,7 @@ import numpy as np
 
 from .checkpoint import checkpoint_arrays
 from .errors import RunError
-from .network import projection_labels
+from .network import NORM_LEARNED, NORM_RUNNING, norm_keys, projection_labels
 
 UNITS = ("ms", "mV", "nA")  # the base units, in the order of a dims triple
 
@@ -53,6 +53,13 @@ def read_run(out_dir, model):
         v = theta.get(k, fixed.get(k))
         if v is not None and tuple(np.shape(v)) != tuple(pr["shape"]):
             missing.append(k)
+    for k in norm_keys(model):  # batch norm's scale and shift (theta), running statistics (fixed): (C,) each
+        c = model.PROJECTIONS[k]["norm"]["channels"]
+        for p in NORM_LEARNED + NORM_RUNNING:
+            v = (theta if p in NORM_LEARNED else fixed).get(f"{k}.{p}")
+            if v is None or tuple(np.shape(v)) != (c,):
+                missing.append(k)
+                break
     if missing:
         labels = projection_labels(model)
         raise RunError("E822", f"checkpoint {path} does not match this run's network (no array or another shape "
@@ -132,6 +139,23 @@ def projection_report(model, theta, fixed, eval_threshold=0.5) -> list:
     return out
 
 
+NORM_ROLES = {"scale": "learned scale", "shift": "learned shift", "mean": "running mean", "var": "running variance"}
+
+
+def norm_report(model, theta, fixed) -> list:
+    """Per batch-normalised projection (`norm = batch`) and parameter: the learned per-channel scale
+    and shift (theta `<key>.scale`, `.shift`) and the running statistics evaluation uses (fixed
+    `<key>.mean`, `.var`), with their shape and stats."""
+    labels = projection_labels(model)
+    out = []
+    for key in norm_keys(model):
+        for p in NORM_LEARNED + NORM_RUNNING:
+            v = np.asarray(theta[f"{key}.{p}"] if p in NORM_LEARNED else fixed[f"{key}.{p}"], np.float64)
+            out.append({"projection": labels[key], "parameter": p, "role": NORM_ROLES[p],
+                        "learned": p in NORM_LEARNED, "shape": list(v.shape), **stats(v)})
+    return out
+
+
 def inspect_run(model, out_dir, config=None) -> tuple[dict, tuple]:
     """The learned quantities of a run, {"spec", "rule", "step", "populations", "projections", ...}
     (JSON-able), and the checkpoint's (theta, fixed) for plot_inspection."""
@@ -143,12 +167,14 @@ def inspect_run(model, out_dir, config=None) -> tuple[dict, tuple]:
     return {"run": str(out_dir), "spec": model.SPEC_NAME, "rule": model.RULE,
             "unit": trainer_class(model.RULE, model.TASK_KIND).UNIT, "step": meta["step"], "dt_ms": model.DT,
             "populations": population_report(model, theta, fixed),
-            "projections": projection_report(model, theta, fixed, threshold)}, (theta, fixed)
+            "projections": projection_report(model, theta, fixed, threshold),
+            "norm": norm_report(model, theta, fixed)}, (theta, fixed)
 
 
 def plot_inspection(path, model, report, arrays) -> str | None:
-    """inspect.png: a histogram per projection (probabilities or weights) and per learned neuron
-    parameter that differs between neurons.  None without matplotlib."""
+    """inspect.png: a histogram per projection (probabilities or weights), per learned neuron
+    parameter that differs between neurons, and per batch norm's learned scale and shift (one value
+    per channel).  None without matplotlib."""
     try:
         import matplotlib
 
@@ -179,6 +205,11 @@ def plot_inspection(path, model, report, arrays) -> str | None:
                 v = np.asarray(bp[p["block"]][q["name"]], np.float64)[start:stop]
                 unit = f" ({q['unit']})" if q["unit"] else ""
                 panels.append((f"{pop['population']}.{q['name']}", f"{q['role']}{unit}", v))
+    labels = projection_labels(model)
+    for key in norm_keys(model):
+        for p in NORM_LEARNED:
+            panels.append((f"{labels[key]} batch norm", f"{NORM_ROLES[p]} (per channel)",
+                           np.asarray(theta[f"{key}.{p}"], np.float64).ravel()))
     if not panels:
         return None
     cols = min(3, len(panels))

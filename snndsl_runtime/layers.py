@@ -20,8 +20,12 @@ A projection with `norm = batch` (PROJECTIONS[key]["norm"] = {"channels": C, "po
 import jax
 import jax.numpy as jnp
 
+from . import network
 from .network import project
 from .spikes import real
+
+# defined in network.py (which this module imports, not the reverse); the trainers read it here
+norm_keys = network.norm_keys
 
 DENSE = {"type": "dense"}
 POOLS = ("avg_pool", "sum_pool", "max_pool", "global_avg_pool")
@@ -117,11 +121,6 @@ def batch_norm_vjp(centered, cotangent, norm, var, info):
     # x_hat stays folded into per-channel factors: no array of z's size is made but the result
     out = a * (g - jnp.mean(g, (0, 1))) - centered * (a * inv ** 2 * jnp.mean(g * centered, (0, 1)))
     return out.reshape(cotangent.shape)
-
-
-def norm_keys(model):
-    """The projections with `norm = batch`."""
-    return [k for k, pr in model.PROJECTIONS.items() if pr.get("norm")]
 
 
 def running_stats(model, fixed, stats, batch):

@@ -91,6 +91,30 @@ def make_run_folder(model, out_dir):
                        "choose another --out folder, one you can write to") from None
 
 
+def write_spec_copy(out_dir, path, files: dict) -> dict:
+    """A copy of the spec in the run folder, so `snndsl export` finds the run's spec from any folder:
+    `files` {path relative to the spec's folder: bytes} (the spec under its own name, and the modules
+    it imports from its folder or below, at the same places, so the copy generates the same network),
+    each a .snn file.  Returns what config.json records: spec_file (the spec's absolute path),
+    spec_copy (its name in the folder), spec_sha256 (of its text), spec_modules ({module: SHA-256})."""
+    main = os.path.basename(path)
+    hashes = {}
+    for rel, text in files.items():
+        if not rel.endswith(".snn"):
+            continue  # only spec text: never over the run's own files
+        copy = os.path.join(out_dir, rel)
+        hashes[rel] = hashlib.sha256(text).hexdigest()
+        src = os.path.join(os.path.dirname(os.path.realpath(path)), rel)
+        if os.path.exists(copy) and os.path.exists(src) and os.path.samefile(copy, src):
+            continue  # a run folder that is the spec's own
+        os.makedirs(os.path.dirname(copy), exist_ok=True)
+        atomic_write(copy, lambda f, text=text: f.write(text), "wb")
+    if main not in hashes:
+        return {"spec_file": os.path.abspath(path)}
+    return {"spec_file": os.path.abspath(path), "spec_copy": main, "spec_sha256": hashes.pop(main),
+            "spec_modules": hashes}
+
+
 def same_network(model, meta):
     """RunError E822 unless the checkpoint's run was made by this spec with this network; the
     message names what changed."""
@@ -116,9 +140,9 @@ def same_network(model, meta):
         raise RunError("E822", f"the network changed since this run was made: {what}", hint)
 
 
-def train(model, config=None, out_dir=None, seed=0, resume=False, progress_fn=None, sets=()):
+def train(model, config=None, out_dir=None, seed=0, resume=False, progress_fn=None, sets=(), spec_source=None):
     with precision(model):
-        return _train(model, config, out_dir, seed, resume, progress_fn, sets)
+        return _train(model, config, out_dir, seed, resume, progress_fn, sets, spec_source)
 
 
 def precision(model):
@@ -128,7 +152,7 @@ def precision(model):
     return jax.enable_x64(getattr(model, "PRECISION", "float32") == "float64")
 
 
-def _train(model, config=None, out_dir=None, seed=0, resume=False, progress_fn=None, sets=()):
+def _train(model, config=None, out_dir=None, seed=0, resume=False, progress_fn=None, sets=(), spec_source=None):
     """Train the model with its settings (or `config`), `--set`-style overrides in `sets`.
 
     progress_fn(row) is called with every metrics row, with {"phase": ...} updates during
@@ -136,7 +160,9 @@ def _train(model, config=None, out_dir=None, seed=0, resume=False, progress_fn=N
     setting, data file or checkpoint raises RunError; a NaN raises NonFiniteError (the last
     checkpoint stays intact).  A resumed run continues with the settings saved in its checkpoint;
     `sets` change run-time settings on top of them (announced).  A new run does not overwrite a
-    folder that holds one."""
+    folder that holds one.  spec_source (path, {relative path: bytes}): the spec the model was
+    generated from and its local modules; the run folder keeps a copy, config.json its absolute path
+    and SHA-256 (write_spec_copy)."""
     check_model(model)
     out_dir = out_dir or distributed.from_writer("out", default_out_dir(model))
     ckpt = os.path.join(out_dir, "checkpoint.npz")
@@ -183,6 +209,8 @@ def _train(model, config=None, out_dir=None, seed=0, resume=False, progress_fn=N
             return []
     if writer:
         make_run_folder(model, out_dir)
+        if spec_source is not None:
+            record.update(write_spec_copy(out_dir, *spec_source))
     log = MetricsLog(out_dir, unit, resume_after=start if resume else None, write=writer)
     if writer:
         saved = {"seed": seed, "config": cfg, **record, "model_sha256": file_hash(os.path.join(out_dir, "train.py"))}

@@ -121,6 +121,7 @@ def init_parameters(model, key):
     """
     theta, fixed = {}, {}
     keys = jax.random.split(key, max(len(model.PROJECTIONS), 1))
+    normed = norm_keys(model)
     for i, (name, pr) in enumerate(model.PROJECTIONS.items()):
         shape = pr["shape"]
         if pr["kind"] == "bernoulli":
@@ -133,7 +134,7 @@ def init_parameters(model, key):
         (theta if pr["learn"] else fixed)[name] = w
         if pr["kind"] == "sparse":
             fixed["m" + name[1:]] = jax.random.bernoulli(jax.random.fold_in(keys[i], 1), pr["p"], shape)
-        if pr.get("norm"):  # batch norm: learned scale and shift, running statistics (see layers.batch_norm)
+        if name in normed:  # batch norm: learned scale and shift, running statistics (see layers.batch_norm)
             c = pr["norm"]["channels"]
             theta[name + ".scale"], theta[name + ".shift"] = jnp.ones(c, real()), jnp.zeros(c, real())
             fixed[name + ".mean"], fixed[name + ".var"] = jnp.zeros(c, real()), jnp.ones(c, real())
@@ -151,6 +152,12 @@ def init_parameters(model, key):
 
 
 NORM_LEARNED, NORM_RUNNING = ("scale", "shift"), ("mean", "var")
+
+
+def norm_keys(model):
+    """The projections with `norm = batch`, in the model's order (here, not in layers.py, which
+    imports this module: every user of the list reads it from one place)."""
+    return [k for k, pr in model.PROJECTIONS.items() if pr.get("norm")]
 
 
 def _index(name: str) -> int:
@@ -184,12 +191,9 @@ def network_weights(model, theta, fixed, dtypes=None):
 def norm_params(model, theta, fixed, train=False):
     """Each batch-normalised projection's parameters under "<key>.norm": scale and shift, and unless
     `train` the running mean and variance (layers.batch_norm then uses them, not the batch's)."""
-    out = {}
-    for name, pr in model.PROJECTIONS.items():
-        if pr.get("norm"):
-            out[name + ".norm"] = {**{p: theta[f"{name}.{p}"] for p in NORM_LEARNED},
-                                   **({} if train else {p: fixed[f"{name}.{p}"] for p in NORM_RUNNING})}
-    return out
+    return {name + ".norm": {**{p: theta[f"{name}.{p}"] for p in NORM_LEARNED},
+                             **({} if train else {p: fixed[f"{name}.{p}"] for p in NORM_RUNNING})}
+            for name in norm_keys(model)}
 
 
 def network(model, theta, fixed, dtypes=None, train=False):
@@ -244,10 +248,11 @@ def readable_parameters(model, theta, fixed=None):
     `weights/<projection>`, `norm/<projection>/<scale|shift|mean|var>`, `block/<block>/<param>`."""
     out = {}
     labels = projection_labels(model)
-    for name, pr in model.PROJECTIONS.items():
+    normed = norm_keys(model)
+    for name in model.PROJECTIONS:
         if name in theta:
             out[f"weights/{labels[name]}"] = theta[name]
-        if pr.get("norm"):
+        if name in normed:
             out.update({f"norm/{labels[name]}/{p}": theta[f"{name}.{p}"] for p in NORM_LEARNED})
             out.update({f"norm/{labels[name]}/{p}": fixed[f"{name}.{p}"] for p in NORM_RUNNING if fixed is not None})
     for name, q in model.NEURON_PARAMS.items():

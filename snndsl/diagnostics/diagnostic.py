@@ -89,6 +89,10 @@ class Sources:
     def add(self, name: str, text: str) -> None:
         self._text[name] = text
 
+    def names(self) -> list[str]:
+        """The files read, as they were shown (and `<command line>`)."""
+        return list(self._text)
+
     def line(self, name: str, line: int) -> str | None:
         text = self._text.get(name)
         if text is None:

@@ -48,6 +48,17 @@ def print_inspection(console: Console, report: dict) -> None:
         conns.add_row(escape(pr["projection"]), kind, shape, _num(pr["gain"]), mean, sd, spread,
                       f"{density:.1%}", f"{pr['sparsity']:.1%}")
     console.print(conns)
+    if report.get("norm"):
+        norm = Table(title="batch norm (norm = batch)", title_justify="left")
+        for col in ("projection", "parameter", "role", "shape", "mean", "sd", "min – max"):
+            norm.add_column(col, justify="left" if col in ("projection", "parameter", "role") else "right",
+                            no_wrap=True)
+        for i, q in enumerate(report["norm"]):
+            first = i == 0 or report["norm"][i - 1]["projection"] != q["projection"]
+            mean, spread = _spread(q)
+            norm.add_row(escape(q["projection"]) if first else "", q["parameter"], q["role"],
+                         " x ".join(map(str, q["shape"])), mean, _num(q["sd"]) if q.get("n") else "-", spread)
+        console.print(norm)
     console.print("learned p: mean, sd and range of the connection probabilities; connected: the deterministic "
                   "network's connections (p > train.eval_threshold).  w: weights (a sparse projection's under its "
                   "mask); connected: the fraction nonzero.", highlight=False)

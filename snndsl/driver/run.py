@@ -71,6 +71,12 @@ def train_spec(file: str, sets: list[str], out_dir: str | None = None, seed: int
     console = console or (console_for_logs() if writer else quiet_console())
     console.print(f"[bold]{escape(spec.file)}[/]: {spec.train.rule} -> {escape(str(out_dir))}")
     text = module_text(spec, plan)
+    try:  # the run folder keeps a copy of the spec and its local modules (snndsl export finds it there)
+        copied = spec_files(file, sources)
+    except OSError as e:
+        report([Diagnostic("E003", f"cannot read {file} again: {e.strerror or e}", None,
+                           "keep the spec in place while it starts")], None)
+        return RunOutcome(EXIT_BAD_INPUT, out_dir, plan=plan)
     with console.status("importing JAX and the generated model..."):
         model, _ = import_module(text, spec.name)
     if sample is not None and model.TASK_KIND != "dataset":
@@ -88,7 +94,8 @@ def train_spec(file: str, sets: list[str], out_dir: str | None = None, seed: int
     done = RunOutcome(EXIT_OK, str(out_dir), unit=unit, plan=plan)
     try:
         with LiveProgress(unit, console) as live:
-            done.rows = runtime.train(model, None, out_dir, seed, resume, live, sets=changes)
+            done.rows = runtime.train(model, None, out_dir, seed, resume, live, sets=changes,
+                                      spec_source=(file, copied))
     except runtime.NonFiniteError as e:
         console.print(f"[bold red]training stopped[/] [E831]: {escape(e.message)}\n  = hint: {escape(str(e.hint))}")
         done.status = EXIT_BAD_INPUT
@@ -115,6 +122,24 @@ def train_spec(file: str, sets: list[str], out_dir: str | None = None, seed: int
             console.print(escape(f"wrote {result['raster']}: test sample {result['sample']}, label {result['label']}, "
                                  f"predicted {result['predicted']}"), highlight=False)
     return done
+
+
+def spec_files(file: str, sources) -> dict:
+    """{path relative to the spec's folder: bytes} of the spec and of every module it imports from its
+    own folder or below (the standard library and --import-path folders elsewhere are not copied): what
+    the run folder keeps, at the same relative places, so that the copy generates the same network
+    (a model's source file, relative to the spec, is part of it)."""
+    from ..syntax.loader import STDLIB
+
+    home, stdlib = Path(file).resolve().parent, STDLIB.resolve()
+    out = {os.path.basename(file): Path(file).read_bytes()}
+    for name in sources.names():
+        path = Path(name).resolve()
+        if name.startswith("<") or path == Path(file).resolve() or path.is_relative_to(stdlib) \
+                or not path.is_relative_to(home) or not path.is_file():
+            continue
+        out[path.relative_to(home).as_posix()] = path.read_bytes()
+    return out
 
 
 def quiet_console():
