@@ -42,3 +42,28 @@ PYTHON = sys.executable
 @pytest.fixture(scope="session", autouse=True)
 def _jax_cache(tmp_path_factory):
     os.environ.setdefault("SNNDSL_JAX_CACHE", str(tmp_path_factory.mktemp("jax-cache")))
+
+
+def cli_in_process(*args, cwd=None):
+    """`snndsl ARGS` run by its entry point in this process (no interpreter and JAX start-up per call):
+    its exit status and what it wrote, as subprocess.run would give them.  For tests of what a command
+    does, not of the process; each command keeps at least one real subprocess test elsewhere."""
+    import contextlib
+    import io
+    import subprocess
+
+    from snndsl import cli
+
+    out, err = io.StringIO(), io.StringIO()
+    here = os.getcwd()
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = cli.main([str(a) for a in args])
+            except SystemExit as e:  # argparse's own errors
+                code = e.code if isinstance(e.code, int) else 2
+    finally:
+        os.chdir(here)
+    return subprocess.CompletedProcess(["snndsl", *args], code, out.getvalue(), err.getvalue())

@@ -2,7 +2,6 @@
 best-on-validation parameters, and resume."""
 
 import json
-import subprocess
 
 import jax
 import jax.numpy as jnp
@@ -16,7 +15,7 @@ from snndsl_runtime.tasks.arrays import describe, load_arrays
 from snndsl_runtime.tasks.datasets import load_task
 from snndsl_runtime.trainers.gradient import run_network
 
-from .conftest import PYTHON, ROOT, generated, write_spec
+from .conftest import ROOT, cli_in_process, generated, write_spec
 
 SPEC = """
 from "neurons" import LIF
@@ -153,7 +152,8 @@ def test_an_object_array_is_never_unpickled(tmp_path, monkeypatch):
 
 
 def _cli(*args, cwd=ROOT):
-    return subprocess.run([PYTHON, "-m", "snndsl", *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+    """The command in this process (test_cli_run and test_cli_check start real ones)."""
+    return cli_in_process(*args, cwd=cwd)
 
 
 def test_check_locates_a_missing_file_and_a_size_mismatch(tmp_path):

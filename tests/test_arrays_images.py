@@ -18,7 +18,7 @@ from snndsl_runtime.tasks.arrays import describe, load_arrays
 from snndsl_runtime.tasks.datasets import load_dataset, load_task
 from snndsl_runtime.trainers.gradient import loss_weights, run_batch, sample_losses
 
-from .conftest import PYTHON, ROOT, generated, trainer_of, write_spec
+from .conftest import PYTHON, ROOT, cli_in_process, generated, trainer_of, write_spec
 
 CONV = """
 from "neurons" import LIF
@@ -158,7 +158,8 @@ def test_temporal_images_and_a_time_axis_mismatch(tmp_path):
 
 
 def _cli(*args, cwd=ROOT):
-    return subprocess.run([PYTHON, "-m", "snndsl", *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+    """The command in this process (test_cli_run and test_cli_check start real ones)."""
+    return cli_in_process(*args, cwd=cwd)
 
 
 def _codes(spec):

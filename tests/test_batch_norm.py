@@ -389,7 +389,7 @@ CONV_BN_RUN = CONV_BN.replace("STEPS", "4").replace(
 @pytest.mark.slow
 @pytest.mark.parametrize("rule", ["stop", "surrogate"])
 def test_run_and_eval_of_a_conv_net_with_batch_norm_learns_digits(tmp_path, rule):
-    from .test_cli_run import snndsl
+    from .test_cli_run import snndsl_here as snndsl  # in-process: what it learns, not the process
 
     out = tmp_path / "run"
     spec = write_spec(tmp_path, CONV_BN_RUN.replace("RULE", rule))

@@ -19,7 +19,7 @@ import pytest
 from snndsl_runtime import distributed
 from snndsl_runtime.errors import RunError
 
-from .conftest import PYTHON, write_spec
+from .conftest import PYTHON, cli_in_process, write_spec
 
 EC_TINY = """
 from "neurons" import LIF
@@ -141,7 +141,7 @@ def test_cli_reports_bad_job_settings_with_exit_2(tmp_path):
 def test_emitted_model_takes_the_job_flags(tmp_path):
     spec = write_spec(tmp_path, EC_TINY)
     out = tmp_path / "train.py"
-    assert _snndsl("emit", str(spec), "-o", str(out)).returncode == 0
+    assert cli_in_process("emit", spec, "-o", out).returncode == 0
     r = subprocess.run([PYTHON, str(out), "--coordinator", "127.0.0.1:1234", "--num-processes", "2",
                         "--process-id", "2"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and "error[E902]" in r.stderr and "Traceback" not in r.stderr
@@ -204,7 +204,8 @@ def _devices(run_dir) -> set:
 def test_two_processes_train_ec_as_one_and_resume_from_the_shared_folder(tmp_path):
     spec = write_spec(tmp_path, EC_TINY)
     one = tmp_path / "one"
-    assert _snndsl("run", str(spec), "--out", str(one), "--set", "train.generations=6").returncode == 0
+    # the single-process reference in this process (no start-up); the job's processes are real
+    assert cli_in_process("run", spec, "--out", one, "--set", "train.generations=6").returncode == 0
     a, b = tmp_path / "host0", tmp_path / "host1"  # each process's working folder; --out is relative to it
     a.mkdir(), b.mkdir()
     results = _finish(_job([str(spec), "--out", "runs/x"], cwds=[a, b]))
@@ -231,7 +232,7 @@ def test_two_processes_train_ec_as_one_and_resume_from_the_shared_folder(tmp_pat
 def test_two_processes_train_stop_as_one(tmp_path):
     spec = write_spec(tmp_path, STOP_TINY)
     one, two = tmp_path / "one", tmp_path / "two"
-    assert _snndsl("run", str(spec), "--out", str(one)).returncode == 0
+    assert cli_in_process("run", spec, "--out", one).returncode == 0  # the reference, in this process
     results = _finish(_job([str(spec), "--out", str(two)]))
     assert [r[0] for r in results] == [0, 0], results
     rows, reference = _rows(two), _rows(one)
@@ -280,7 +281,7 @@ def test_an_emitted_model_alone_stops_after_the_timeout(tmp_path):
     """The model file joins before its module body starts JAX (else: E905 'JAX was started ...')."""
     spec = write_spec(tmp_path, EC_TINY)
     program = tmp_path / "train.py"
-    assert _snndsl("emit", str(spec), "-o", str(program)).returncode == 0
+    assert cli_in_process("emit", spec, "-o", program).returncode == 0
     t = time.time()
     r = subprocess.run([PYTHON, str(program), "--out", str(tmp_path / "x"), "--coordinator", f"127.0.0.1:{_free_port()}",
                         "--num-processes", "2", "--process-id", "0", "--distributed-timeout", "3"],

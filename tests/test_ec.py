@@ -19,7 +19,7 @@ from snndsl_runtime.trainers.ec import ECTrainer, ec_optimizer, natural_gradient
 from snndsl_runtime.trainers.es import ESTrainer, antithetic_gradient, es_optimizer
 from snndsl_runtime.trainers.evolution import centered_ranks
 
-from .conftest import PYTHON, ROOT, SPECS, generated, trainer_of
+from .conftest import PYTHON, ROOT, SPECS, cli_in_process, generated, trainer_of
 
 TINY = ["train.population=24", "train.eval_copies=4", "task.episode_length=20", "time.substeps=3",
         "train.checkpoint_every=1"]
@@ -196,8 +196,8 @@ def test_resume_equals_uninterrupted(tmp_path):
 def test_resume_after_sigkill_and_standalone_file(tmp_path):
     """The emitted file runs with snndsl unimportable; SIGKILL mid-run; --resume finishes the same run."""
     train_py = tmp_path / "train.py"
-    r = subprocess.run([PYTHON, "-m", "snndsl", "emit", str(SPECS / "quickstart.snn"), "-o", str(train_py),
-                        *sum((["--set", s] for s in TINY), [])], capture_output=True, text=True, cwd=ROOT)
+    r = cli_in_process("emit", SPECS / "quickstart.snn", "-o", train_py, *sum((["--set", s] for s in TINY), []),
+                       cwd=ROOT)  # the emitted file's processes below are the point
     assert r.returncode == 0, r.stderr
     imports = "\n".join(line for line in train_py.read_text().splitlines() if line.startswith(("import", "from")))
     assert not re.search(r"\bsnndsl\b", imports), imports  # the runtime only, never the compiler

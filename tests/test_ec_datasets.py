@@ -1,7 +1,6 @@
 """EC and ES on classification datasets: the fitness of hand-built members against accuracy and
 loss computed by hand, the whole population on one minibatch, test accuracy reported, learning."""
 
-import subprocess
 
 import jax
 import jax.numpy as jnp
@@ -11,7 +10,7 @@ import pytest
 from snndsl_runtime import evaluate, train
 from snndsl_runtime.network import network
 
-from .conftest import PYTHON, ROOT, SPECS, generated, trainer_of, write_spec
+from .conftest import ROOT, SPECS, cli_in_process, generated, trainer_of, write_spec
 
 SPEC = """
 from "neurons" import LIF
@@ -109,12 +108,11 @@ def test_ec_and_es_on_a_dataset_report_validation_and_test(tmp_path):
 def test_ec_learns_digits_above_chance(tmp_path):
     """specs/ec_digits.snn, shrunk: well above the 10 % of chance after 40 generations."""
     out = tmp_path / "run"
-    r = subprocess.run([PYTHON, "-m", "snndsl", "run", str(SPECS / "ec_digits.snn"), "--out", str(out),
-                        "--set", "train.generations=40", "--set", "train.population=128",
-                        "--set", "train.batch_size=64"], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    # the commands in-process (what they learn is the point here; test_cli_run starts real ones)
+    r = cli_in_process("run", SPECS / "ec_digits.snn", "--out", out, "--set", "train.generations=40",
+                       "--set", "train.population=128", "--set", "train.batch_size=64", cwd=ROOT)
     assert r.returncode == 0, r.stderr
-    r = subprocess.run([PYTHON, "-m", "snndsl", "eval", str(out), "--best"], capture_output=True, text=True,
-                       cwd=ROOT, timeout=300)
+    r = cli_in_process("eval", out, "--best", cwd=ROOT)
     assert r.returncode == 0, r.stderr
     import json
 

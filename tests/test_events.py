@@ -3,9 +3,7 @@ the real formats, binned into T frames and checked against frames computed here 
 the cache; every damaged input a RunError with its code (through the CLI: exit 2, no traceback)."""
 
 import importlib.util
-import os
 import struct
-import subprocess
 import sys
 from pathlib import Path
 
@@ -15,7 +13,7 @@ import pytest
 from snndsl_runtime.errors import RunError
 from snndsl_runtime.tasks import datasets, events
 
-from .conftest import PYTHON, write_spec
+from .conftest import cli_in_process, write_spec
 
 # the readers need tonic (pip install -e .[events]); without it only the error that says so is tested
 needs_tonic = pytest.mark.skipif(importlib.util.find_spec("tonic") is None, reason="tonic is not installed")
@@ -305,10 +303,10 @@ train surrogate {{ epochs = 1; batch_size = 2 }}
 """
 
 
-def _run(spec, out, env=None):
-    r = subprocess.run([PYTHON, "-m", "snndsl", "run", str(spec), "--out", str(out)], capture_output=True,
-                       text=True, timeout=600, env={**os.environ, **(env or {})}, cwd=spec.parent)
-    assert "Traceback" not in r.stderr, r.stderr
+def _run(spec, out):
+    """`snndsl run` in this process (the readers are the point; test_cli_run starts real processes)."""
+    r = cli_in_process("run", spec, "--out", out, cwd=spec.parent)
+    assert "Traceback" not in r.stderr and "internal error" not in r.stderr, r.stderr
     return r
 
 

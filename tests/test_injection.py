@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from .conftest import PYTHON, SPECS
+from .conftest import PYTHON, SPECS, cli_in_process
 
 PAYLOAD = '__import__("os").system("touch PWNED")'
 SETS = {  # --set strings
@@ -87,8 +87,8 @@ def test_tampered_checkpoint_runs_no_payload(tmp_path):
     meta = {"step": 1, "seed": 0, "spec": "stop_digits", "rule": "stop",
             "spec_sets": [f'train.epochs=2 # """; {PAYLOAD}; """']}
     np.savez(run / "checkpoint.npz", meta=np.array(json.dumps(meta)))
-    r = subprocess.run([PYTHON, "-m", "snndsl", "run", str(SPECS / "stop_digits.snn"), "--out", str(run), "--resume"],
-                       cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    # in this process: a payload that ran would leave PWNED all the same
+    r = cli_in_process("run", SPECS / "stop_digits.snn", "--out", run, "--resume", cwd=tmp_path)
     assert r.returncode == 2, r.stderr
-    assert "Traceback" not in r.stderr
+    assert "Traceback" not in r.stderr and "internal error" not in r.stderr
     assert not (tmp_path / "PWNED").exists()

@@ -10,10 +10,18 @@ from snndsl_runtime.config import apply_overrides
 from snndsl_runtime.errors import RunError
 from snndsl_runtime.tasks.brax import make_env
 
-from .conftest import PYTHON, ROOT, SPECS, generated, write_spec
+from .conftest import PYTHON, ROOT, SPECS, cli_in_process, generated, write_spec
 
 
 def snndsl(*args, cwd=ROOT):
+    """`snndsl ARGS` in this process: these tests are about what the command reports and leaves on
+    disk; the exit status of a real process is checked by the first test below and tests/test_cli_run.py."""
+    r = cli_in_process(*args, cwd=cwd)
+    assert "Traceback" not in r.stderr and "internal error" not in r.stderr, r.stderr
+    return r
+
+
+def snndsl_process(*args, cwd=ROOT):
     r = subprocess.run([PYTHON, "-m", "snndsl", *args], capture_output=True, text=True, cwd=cwd, timeout=600)
     assert "Traceback" not in r.stderr, r.stderr
     return r
@@ -28,7 +36,7 @@ def small_stop_digits(tmp_path):
 
 
 def test_missing_dataset_folder_points_at_the_task(tmp_path):
-    r = snndsl("run", str(SPECS / "stop_mnist.snn"), "--out", str(tmp_path / "run"), cwd=tmp_path)
+    r = snndsl_process("run", str(SPECS / "stop_mnist.snn"), "--out", str(tmp_path / "run"), cwd=tmp_path)
     assert r.returncode == 2
     assert "stop_mnist.snn:13:1: error[E811]" in r.stderr and "--set task.path=DIR" in r.stderr
 

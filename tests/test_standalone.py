@@ -7,15 +7,14 @@ import subprocess
 
 import pytest
 
-from .conftest import PYTHON, ROOT, SPECS
+from .conftest import PYTHON, ROOT, SPECS, cli_in_process
 
 
 @pytest.mark.slow
 def test_emitted_ec_program_trains_without_the_compiler(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
-    r = subprocess.run([PYTHON, "-m", "snndsl", "emit", str(SPECS / "ec_hopper.snn"), "-o", str(out / "train.py")],
-                       capture_output=True, text=True, cwd=ROOT, timeout=300)
+    r = cli_in_process("emit", SPECS / "ec_hopper.snn", "-o", out / "train.py", cwd=ROOT)  # test_cli_run starts one
     assert r.returncode == 0, r.stderr
     text = (out / "train.py").read_text()
     lines = subprocess.run(["wc", "-l", str(out / "train.py")], capture_output=True, text=True, check=True)
